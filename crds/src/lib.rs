@@ -1,0 +1,41 @@
+//! Vigil's custom resources, API group `vigil.dev`, version `v1alpha1`.
+//!
+//! The CRD YAML under `crds/` is generated from these types (`make crds`);
+//! `tests/drift.rs` fails when the two disagree.
+
+pub mod policy;
+pub mod report;
+
+pub use policy::{
+    EnvironmentRegistries, MeshRequirement, Parameters, PodSecurityLevel, RegistryPolicy, VulnerabilityThreshold,
+};
+pub use report::{
+    ClusterRollup, ClusterSecurityReport, ClusterSecurityReportSpec, Finding, FindingResult, NamespaceScore,
+    ReportStatus, SecurityReport, SecurityReportSpec, Severity, Subject, Summary,
+};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+/// API group of every Vigil kind.
+pub const GROUP: &str = "vigil.dev";
+/// The one served and stored version.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` of every Vigil object.
+pub const API_VERSION: &str = "vigil.dev/v1alpha1";
+
+/// Every CRD Vigil ships, with the file name it is written to under `crds/`.
+pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
+    vec![
+        ("securityreports.yaml", SecurityReport::crd()),
+        ("clustersecurityreports.yaml", ClusterSecurityReport::crd()),
+    ]
+}
+
+/// Renders a CRD as the YAML written under `crds/` (stable key order, trailing newline).
+pub fn to_yaml(crd: &CustomResourceDefinition) -> String {
+    let value = serde_json::to_value(crd).expect("a CRD always serializes");
+    let mut out = String::from("# Generated from crds/src by `make crds`; do not edit.\n");
+    out.push_str(&serde_saphyr::to_string(&value).expect("JSON values always serialize as YAML"));
+    out
+}
