@@ -1,0 +1,168 @@
+//! The check catalog: one table of every check, its stable id, risk and evaluator.
+//! `vigil checks` and `docs/checks.md` are generated from it.
+
+use k8s_openapi::api::core::v1::{Namespace, Node, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use serde::Serialize;
+use vigil_crds::Severity;
+
+use crate::evaluate::Ctx;
+use crate::outcome::Outcome;
+use crate::subject::{BindingView, RoleView, Workload};
+
+/// What kind of subject a check is evaluated on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SubjectKind {
+    Workload,
+    Namespace,
+    Service,
+    Ingress,
+    Role,
+    Binding,
+    Node,
+    Cluster,
+}
+
+impl SubjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::Workload => "workload",
+            SubjectKind::Namespace => "namespace",
+            SubjectKind::Service => "service",
+            SubjectKind::Ingress => "ingress",
+            SubjectKind::Role => "role",
+            SubjectKind::Binding => "binding",
+            SubjectKind::Node => "node",
+            SubjectKind::Cluster => "cluster",
+        }
+    }
+}
+
+/// Groups of checks a policy can switch on or off together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    PodSecurity,
+    Images,
+    Network,
+    Rbac,
+    Resources,
+    Governance,
+    Mesh,
+    Cluster,
+}
+
+impl Category {
+    pub const ALL: [Category; 8] = [
+        Category::PodSecurity,
+        Category::Images,
+        Category::Network,
+        Category::Rbac,
+        Category::Resources,
+        Category::Governance,
+        Category::Mesh,
+        Category::Cluster,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::PodSecurity => "pod-security",
+            Category::Images => "images",
+            Category::Network => "network",
+            Category::Rbac => "rbac",
+            Category::Resources => "resources",
+            Category::Governance => "governance",
+            Category::Mesh => "mesh",
+            Category::Cluster => "cluster",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+/// Where a check's risk comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The user's checklist gives the risk.
+    Seed,
+    /// Ours, set by analogy (PSS and the like).
+    Ours,
+}
+
+/// One evaluator per subject kind a check applies to. A check is pure: no I/O, no clock but `ctx.now`.
+#[derive(Clone, Copy)]
+pub enum Evaluator {
+    Workload(fn(&Ctx, &Workload) -> Outcome),
+    Namespace(fn(&Ctx, &Namespace) -> Outcome),
+    Service(fn(&Ctx, &Service) -> Outcome),
+    Ingress(fn(&Ctx, &Ingress) -> Outcome),
+    Role(fn(&Ctx, &RoleView) -> Outcome),
+    Binding(fn(&Ctx, &BindingView) -> Outcome),
+    Node(fn(&Ctx, &Node) -> Outcome),
+    Cluster(fn(&Ctx) -> Outcome),
+}
+
+impl Evaluator {
+    pub fn subject_kind(&self) -> SubjectKind {
+        match self {
+            Evaluator::Workload(_) => SubjectKind::Workload,
+            Evaluator::Namespace(_) => SubjectKind::Namespace,
+            Evaluator::Service(_) => SubjectKind::Service,
+            Evaluator::Ingress(_) => SubjectKind::Ingress,
+            Evaluator::Role(_) => SubjectKind::Role,
+            Evaluator::Binding(_) => SubjectKind::Binding,
+            Evaluator::Node(_) => SubjectKind::Node,
+            Evaluator::Cluster(_) => SubjectKind::Cluster,
+        }
+    }
+}
+
+/// One entry of the catalog.
+pub struct Check {
+    /// Stable forever once released; what policies and exceptions name.
+    pub id: &'static str,
+    /// 0-10, from the seed checklist where `source` is `Seed`.
+    pub risk: u8,
+    pub category: Category,
+    pub source: Source,
+    /// The seed checklist item this check makes visible.
+    pub seed_item: &'static str,
+    /// One line: what the check wants.
+    pub title: &'static str,
+    /// What makes it fail.
+    pub fails_when: &'static str,
+    /// How to fix a failure.
+    pub remediation: &'static str,
+    pub enabled_by_default: bool,
+    pub evaluators: &'static [Evaluator],
+}
+
+impl Check {
+    pub fn severity(&self) -> Severity {
+        Severity::from_risk(self.risk)
+    }
+
+    pub fn subjects(&self) -> Vec<SubjectKind> {
+        self.evaluators.iter().map(Evaluator::subject_kind).collect()
+    }
+}
+
+impl std::fmt::Debug for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Check").field("id", &self.id).field("risk", &self.risk).finish()
+    }
+}
+
+/// The whole catalog, in the order of the spec.
+pub fn catalog() -> &'static [&'static Check] {
+    crate::checks::CATALOG
+}
+
+/// Looks a check up by id.
+pub fn find(id: &str) -> Option<&'static Check> {
+    catalog().iter().copied().find(|c| c.id == id)
+}

@@ -1,0 +1,30 @@
+use super::prelude::*;
+use crate::pod::effective_pull_policy;
+
+pub static CHECK: Check = Check {
+    id: "image-pull-policy-always",
+    risk: 10,
+    category: Category::Images,
+    source: Source::Seed,
+    seed_item: "ImagePull Policy to set to 'Always'",
+    title: "Images are pulled on every start",
+    fails_when: "a container's effective imagePullPolicy is not Always (unset defaults to Always only for `:latest` or untagged images)",
+    remediation: "Set `imagePullPolicy: Always` so the registry's access control is checked on every pod start.",
+    enabled_by_default: true,
+    evaluators: &[Evaluator::Workload(evaluate)],
+};
+
+fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+    Outcome::from_violations(
+        w.containers()
+            .iter()
+            .filter_map(|c| {
+                let policy = effective_pull_policy(c);
+                (policy != "Always").then(|| {
+                    let how = if c.image_pull_policy.is_some() { "is" } else { "defaults to" };
+                    Violation::container(c.name, format!("{} imagePullPolicy {how} {policy}", c.describe()))
+                })
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,162 @@
+//! The kinds Vigil reads, as one typed enum, and the conversion from a parsed document.
+
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{
+    LimitRange, Namespace, Node, Pod, ReplicationController, ResourceQuota, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+
+/// An object of a kind that has no k8s-openapi type (Istio, trivy-operator, Kyverno, Sigstore, CRDs).
+/// Only metadata and the parts checks read are kept.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomObject {
+    #[serde(rename = "apiVersion", default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: serde_json::Value,
+    /// trivy-operator keeps its results under `report`, not `spec`.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub report: serde_json::Value,
+}
+
+/// The kinds of custom objects Vigil reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CustomKind {
+    /// security.istio.io PeerAuthentication
+    PeerAuthentication,
+    /// security.istio.io AuthorizationPolicy
+    AuthorizationPolicy,
+    /// aquasecurity.github.io VulnerabilityReport
+    VulnerabilityReport,
+    /// An admission policy that may verify image signatures: Kyverno (Cluster)Policy, Sigstore
+    /// ClusterImagePolicy, Connaisseur/Ratify configurations.
+    ImagePolicy,
+    /// apiextensions.k8s.io CustomResourceDefinition (only its name is kept: which CRDs are installed).
+    CustomResourceDefinition,
+}
+
+macro_rules! kube_objects {
+    ($( $variant:ident($ty:ty) = $group:literal / $kind:literal ),* $(,)?) => {
+        /// One object of a kind Vigil reads.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum KubeObject {
+            $( $variant($ty), )*
+            Custom(CustomKind, CustomObject),
+        }
+
+        impl KubeObject {
+            /// The object's kind as written in manifests.
+            pub fn kind(&self) -> &str {
+                match self {
+                    $( KubeObject::$variant(_) => $kind, )*
+                    KubeObject::Custom(_, o) => &o.kind,
+                }
+            }
+
+            pub fn metadata(&self) -> &ObjectMeta {
+                match self {
+                    $( KubeObject::$variant(o) => &o.metadata, )*
+                    KubeObject::Custom(_, o) => &o.metadata,
+                }
+            }
+
+            pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+                match self {
+                    $( KubeObject::$variant(o) => &mut o.metadata, )*
+                    KubeObject::Custom(_, o) => &mut o.metadata,
+                }
+            }
+
+            /// Converts a parsed document. `Ok(None)`: a kind Vigil does not read.
+            pub fn from_value(value: serde_json::Value) -> Result<Option<KubeObject>, serde_json::Error> {
+                let (group, kind) = group_kind(&value);
+                let object = match (group.as_str(), kind.as_str()) {
+                    $( ($group, $kind) => KubeObject::$variant(serde_json::from_value(value)?), )*
+                    (g, k) => match custom_kind(g, k) {
+                        Some(ck) => KubeObject::Custom(ck, serde_json::from_value(value)?),
+                        None => return Ok(None),
+                    },
+                };
+                Ok(Some(object))
+            }
+        }
+    };
+}
+
+kube_objects! {
+    Pod(Pod) = "" / "Pod",
+    Deployment(Deployment) = "apps" / "Deployment",
+    StatefulSet(StatefulSet) = "apps" / "StatefulSet",
+    DaemonSet(DaemonSet) = "apps" / "DaemonSet",
+    ReplicaSet(ReplicaSet) = "apps" / "ReplicaSet",
+    Job(Job) = "batch" / "Job",
+    CronJob(CronJob) = "batch" / "CronJob",
+    ReplicationController(ReplicationController) = "" / "ReplicationController",
+    Namespace(Namespace) = "" / "Namespace",
+    NetworkPolicy(NetworkPolicy) = "networking.k8s.io" / "NetworkPolicy",
+    ResourceQuota(ResourceQuota) = "" / "ResourceQuota",
+    LimitRange(LimitRange) = "" / "LimitRange",
+    ServiceAccount(ServiceAccount) = "" / "ServiceAccount",
+    Service(Service) = "" / "Service",
+    Ingress(Ingress) = "networking.k8s.io" / "Ingress",
+    Role(Role) = "rbac.authorization.k8s.io" / "Role",
+    ClusterRole(ClusterRole) = "rbac.authorization.k8s.io" / "ClusterRole",
+    RoleBinding(RoleBinding) = "rbac.authorization.k8s.io" / "RoleBinding",
+    ClusterRoleBinding(ClusterRoleBinding) = "rbac.authorization.k8s.io" / "ClusterRoleBinding",
+    Node(Node) = "" / "Node",
+    ValidatingWebhookConfiguration(ValidatingWebhookConfiguration) = "admissionregistration.k8s.io" / "ValidatingWebhookConfiguration",
+    ValidatingAdmissionPolicy(ValidatingAdmissionPolicy) = "admissionregistration.k8s.io" / "ValidatingAdmissionPolicy",
+    ValidatingAdmissionPolicyBinding(ValidatingAdmissionPolicyBinding) = "admissionregistration.k8s.io" / "ValidatingAdmissionPolicyBinding",
+}
+
+/// `(group, kind)` of a parsed document; the group is empty for the core API.
+pub fn group_kind(value: &serde_json::Value) -> (String, String) {
+    let api_version = value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
+    let kind = value.get("kind").and_then(|v| v.as_str()).unwrap_or("");
+    let group = match api_version.rsplit_once('/') {
+        Some((group, _version)) => group,
+        None => "",
+    };
+    (group.to_string(), kind.to_string())
+}
+
+fn custom_kind(group: &str, kind: &str) -> Option<CustomKind> {
+    Some(match (group, kind) {
+        ("security.istio.io", "PeerAuthentication") => CustomKind::PeerAuthentication,
+        ("security.istio.io", "AuthorizationPolicy") => CustomKind::AuthorizationPolicy,
+        ("aquasecurity.github.io", "VulnerabilityReport") => CustomKind::VulnerabilityReport,
+        ("kyverno.io", "ClusterPolicy" | "Policy")
+        | ("policy.sigstore.dev", "ClusterImagePolicy" | "ImagePolicy")
+        | ("connaisseur.policy", _)
+        | ("config.ratify.deislabs.io", "Verifier" | "Policy") => CustomKind::ImagePolicy,
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => CustomKind::CustomResourceDefinition,
+        _ => return None,
+    })
+}
+
+impl KubeObject {
+    /// False for cluster-scoped kinds.
+    pub fn is_namespaced(&self) -> bool {
+        !matches!(
+            self,
+            KubeObject::Namespace(_)
+                | KubeObject::ClusterRole(_)
+                | KubeObject::ClusterRoleBinding(_)
+                | KubeObject::Node(_)
+                | KubeObject::ValidatingWebhookConfiguration(_)
+                | KubeObject::ValidatingAdmissionPolicy(_)
+                | KubeObject::ValidatingAdmissionPolicyBinding(_)
+        ) && !matches!(self, KubeObject::Custom(_, o) if o.kind.starts_with("Cluster") || o.kind == "CustomResourceDefinition")
+    }
+}

@@ -1,0 +1,1 @@
+//! (shared helpers; filled by the checks that need them)

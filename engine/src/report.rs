@@ -1,0 +1,334 @@
+//! Findings -> SecurityReport / ClusterSecurityReport. Deterministic: the same inputs give the same bytes,
+//! so "did anything change?" is a comparison.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference, Time};
+use vigil_crds::{
+    ClusterRollup, ClusterSecurityReport, ClusterSecurityReportSpec, Finding, FindingResult, NamespaceScore,
+    ReportStatus, SecurityReport, SecurityReportSpec, Severity, Subject, Summary,
+};
+
+use crate::evaluate::CheckResult;
+use crate::outcome::Outcome;
+use crate::policy::Policy;
+
+/// Labels every report carries, so reports can be listed by subject.
+pub mod labels {
+    pub const SUBJECT_KIND: &str = "vigil.dev/subject-kind";
+    pub const SUBJECT_NAME: &str = "vigil.dev/subject-name";
+    pub const SUBJECT_UID: &str = "vigil.dev/subject-uid";
+    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+}
+
+/// A finished report: namespaced or cluster-scoped.
+#[derive(Clone, Debug)]
+pub enum Report {
+    Namespaced(SecurityReport),
+    Cluster(ClusterSecurityReport),
+}
+
+impl Report {
+    pub fn status(&self) -> &ReportStatus {
+        let status = match self {
+            Report::Namespaced(r) => &r.status,
+            Report::Cluster(r) => &r.status,
+        };
+        status.as_ref().expect("built reports always have a status")
+    }
+
+    pub fn subject(&self) -> &Subject {
+        match self {
+            Report::Namespaced(r) => &r.spec.subject,
+            Report::Cluster(r) => &r.spec.subject,
+        }
+    }
+
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Report::Namespaced(r) => &r.metadata,
+            Report::Cluster(r) => &r.metadata,
+        }
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Report::Namespaced(r) => serde_json::to_value(r),
+            Report::Cluster(r) => serde_json::to_value(r),
+        }
+        .expect("reports always serialize")
+    }
+}
+
+/// `round(100 * (1 - failed_risk / evaluated_risk))`; 100 when nothing was evaluated.
+pub fn score(results: &[(u8, bool)]) -> u8 {
+    let evaluated: u32 = results.iter().map(|(risk, _)| *risk as u32).sum();
+    let failed: u32 = results.iter().filter(|(_, failed)| *failed).map(|(risk, _)| *risk as u32).sum();
+    if evaluated == 0 {
+        return 100;
+    }
+    (100.0 * (1.0 - failed as f64 / evaluated as f64)).round() as u8
+}
+
+/// Builds a report's status from findings and passed ids. Exceptions are applied beforehand (a `Fail`
+/// finding turned `Waived` counts as passed in the score).
+pub fn build_status(findings: Vec<Finding>, passed: Vec<String>, policy: &Policy, now: Timestamp) -> ReportStatus {
+    let checks = check_states(&findings, &passed, policy);
+    let mut summary = Summary { pass: passed.len() as u32, ..Summary::default() };
+    for state in checks.values() {
+        match state.result {
+            CheckState::Failed => {
+                summary.fail += 1;
+                // Failing checks by severity (what `kubectl get` shows).
+                match Severity::from_risk(state.risk) {
+                    Severity::Critical => summary.critical += 1,
+                    Severity::High => summary.high += 1,
+                    Severity::Medium => summary.medium += 1,
+                    Severity::Low => summary.low += 1,
+                }
+            }
+            CheckState::Waived => summary.waived += 1,
+            CheckState::NotApplicable => summary.not_applicable += 1,
+            CheckState::Error => summary.error += 1,
+            CheckState::Passed => {}
+        }
+    }
+    let scored: Vec<(u8, bool)> = checks.values().filter_map(CheckSummary::scored).collect();
+    let conditions = vec![compliant_condition(&findings, policy, now)];
+    ReportStatus {
+        score: score(&scored),
+        summary,
+        findings,
+        passed,
+        evaluated_at: Some(Time(now)),
+        policy: Some(policy.name.clone()),
+        cluster: None,
+        conditions,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum CheckState {
+    Passed,
+    NotApplicable,
+    Error,
+    Waived,
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct CheckSummary {
+    risk: u8,
+    result: CheckState,
+}
+
+impl CheckSummary {
+    /// `(risk, failed)` when the check counts in the score.
+    fn scored(&self) -> Option<(u8, bool)> {
+        match self.result {
+            CheckState::Passed | CheckState::Waived => Some((self.risk, false)),
+            CheckState::Failed => Some((self.risk, true)),
+            CheckState::NotApplicable | CheckState::Error => None,
+        }
+    }
+}
+
+/// One state per check id: the worst of its findings (Fail over Waived over Error over NotApplicable).
+fn check_states<'a>(findings: &'a [Finding], passed: &'a [String], policy: &Policy) -> BTreeMap<&'a str, CheckSummary> {
+    let mut checks: BTreeMap<&str, CheckSummary> = BTreeMap::new();
+    for f in findings {
+        let state = match f.result {
+            FindingResult::Fail => CheckState::Failed,
+            FindingResult::Waived => CheckState::Waived,
+            FindingResult::NotApplicable => CheckState::NotApplicable,
+            FindingResult::Error => CheckState::Error,
+        };
+        let entry = checks.entry(&f.check_id).or_insert(CheckSummary { risk: f.risk, result: state });
+        entry.result = entry.result.max(state);
+    }
+    for id in passed {
+        let risk = crate::catalog::find(id).map(|c| policy.risk(c)).unwrap_or(0);
+        checks.entry(id).or_insert(CheckSummary { risk, result: CheckState::Passed });
+    }
+    checks
+}
+
+/// `Compliant`: False when a finding at or above the policy's alert severity fails.
+fn compliant_condition(findings: &[Finding], policy: &Policy, now: Timestamp) -> Condition {
+    let threshold = policy.parameters.alert_severity;
+    let mut failing: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.result == FindingResult::Fail && f.severity >= threshold)
+        .map(|f| f.check_id.as_str())
+        .collect();
+    failing.dedup();
+    let (status, reason, message) = if failing.is_empty() {
+        ("True", "NoFailingChecks", format!("no {threshold} or more severe check fails"))
+    } else {
+        ("False", "ChecksFailing", format!("{} check(s) at or above {threshold} fail: {}", failing.len(), failing.join(", ")))
+    };
+    Condition {
+        type_: "Compliant".into(),
+        status: status.into(),
+        reason: reason.into(),
+        message,
+        last_transition_time: Time(now),
+        observed_generation: None,
+    }
+}
+
+/// Turns check results into findings (non-Pass) and passed ids.
+pub fn findings_of(results: &[CheckResult]) -> (Vec<Finding>, Vec<String>) {
+    let mut findings = Vec::new();
+    let mut passed = Vec::new();
+    for r in results {
+        let severity = Severity::from_risk(r.risk);
+        let finding = |result, message: &str, container: Option<&String>| Finding {
+            check_id: r.check.id.to_string(),
+            result,
+            severity,
+            risk: r.risk,
+            message: message.to_string(),
+            container: container.cloned(),
+            waived_by: None,
+        };
+        match &r.outcome {
+            Outcome::Pass => passed.push(r.check.id.to_string()),
+            Outcome::Fail(violations) => {
+                for v in violations {
+                    findings.push(finding(FindingResult::Fail, &v.message, v.container.as_ref()));
+                }
+            }
+            Outcome::NotApplicable(reason) => findings.push(finding(FindingResult::NotApplicable, reason, None)),
+            Outcome::Error(reason) => findings.push(finding(FindingResult::Error, reason, None)),
+        }
+    }
+    passed.dedup();
+    (findings, passed)
+}
+
+/// The report's object name: `<kind>-<name>` lowercased, made a valid DNS subdomain, with a short hash
+/// of the subject when it had to be changed or shortened.
+pub fn report_name(subject: &Subject) -> String {
+    let raw = format!("{}-{}", subject.kind, subject.name).to_lowercase();
+    let clean = sanitize(&raw, 253);
+    if clean == raw { clean } else { with_hash(&clean, &raw, 253) }
+}
+
+/// A valid label value for `text` (at most 63 characters), hashed when changed.
+pub fn label_value(text: &str) -> String {
+    let clean: String = sanitize(text, 63);
+    if clean == text { clean } else { with_hash(&clean, text, 63) }
+}
+
+fn sanitize(text: &str, max: usize) -> String {
+    let mut s: String = text
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c.to_ascii_lowercase() } else { '-' })
+        .collect();
+    s.truncate(max);
+    s.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
+}
+
+fn with_hash(clean: &str, original: &str, max: usize) -> String {
+    let hash = format!("{:08x}", fnv1a(original.as_bytes()) as u32);
+    let mut base = clean.to_string();
+    base.truncate(max - hash.len() - 1);
+    let base = base.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    if base.is_empty() { hash } else { format!("{base}-{hash}") }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
+}
+
+fn report_metadata(subject: &Subject) -> ObjectMeta {
+    let mut labels = BTreeMap::new();
+    labels.insert(labels::SUBJECT_KIND.to_string(), label_value(&subject.kind));
+    labels.insert(labels::SUBJECT_NAME.to_string(), label_value(&subject.name));
+    if let Some(uid) = &subject.uid {
+        labels.insert(labels::SUBJECT_UID.to_string(), label_value(uid));
+    }
+    labels.insert(labels::MANAGED_BY.to_string(), "vigil".to_string());
+    // The garbage collector removes the report with its subject; only when the subject has a uid (a live
+    // object), and never for a namespace's own report (it lives inside the namespace anyway).
+    let owner_references = subject.uid.as_ref().filter(|_| subject.kind != "Cluster").map(|uid| {
+        vec![OwnerReference {
+            api_version: subject.api_version.clone(),
+            kind: subject.kind.clone(),
+            name: subject.name.clone(),
+            uid: uid.clone(),
+            controller: Some(false),
+            block_owner_deletion: None,
+        }]
+    });
+    ObjectMeta {
+        name: Some(report_name(subject)),
+        namespace: subject.namespace.clone(),
+        labels: Some(labels),
+        owner_references,
+        ..ObjectMeta::default()
+    }
+}
+
+/// Wraps a status into the object the operator writes (and `vigil scan -o yaml` prints).
+pub fn build_report(subject: Subject, status: ReportStatus) -> Report {
+    let mut metadata = report_metadata(&subject);
+    if subject.namespace.is_some() {
+        let mut r = SecurityReport::new("", SecurityReportSpec { subject });
+        metadata.namespace = r.spec.subject.namespace.clone();
+        r.metadata = metadata;
+        r.status = Some(status);
+        Report::Namespaced(r)
+    } else {
+        metadata.namespace = None;
+        let mut r = ClusterSecurityReport::new("", ClusterSecurityReportSpec { subject });
+        r.metadata = metadata;
+        r.status = Some(status);
+        Report::Cluster(r)
+    }
+}
+
+/// The cluster-wide roll-up over every report: one score over all evaluated checks, failing counts by
+/// severity, and the ten worst namespaces.
+pub fn rollup<'a>(reports: impl IntoIterator<Item = &'a Report>, policy: &Policy) -> ClusterRollup {
+    let mut all: Vec<(u8, bool)> = Vec::new();
+    let mut failing = Summary::default();
+    let mut count = 0u32;
+    let mut by_namespace: BTreeMap<String, (Vec<(u8, bool)>, u32, u32)> = BTreeMap::new();
+    for report in reports {
+        count += 1;
+        let status = report.status();
+        let scored = scored_checks(status, policy);
+        failing.critical += status.summary.critical;
+        failing.high += status.summary.high;
+        failing.medium += status.summary.medium;
+        failing.low += status.summary.low;
+        failing.fail += status.summary.fail;
+        failing.pass += status.summary.pass;
+        failing.waived += status.summary.waived;
+        failing.not_applicable += status.summary.not_applicable;
+        failing.error += status.summary.error;
+        if let Some(ns) = &report.subject().namespace {
+            let entry = by_namespace.entry(ns.clone()).or_default();
+            entry.0.extend(scored.iter().copied());
+            entry.1 += status.summary.critical;
+            entry.2 += status.summary.high;
+        }
+        all.extend(scored);
+    }
+    let mut worst: Vec<NamespaceScore> = by_namespace
+        .into_iter()
+        .map(|(namespace, (scored, critical, high))| NamespaceScore { namespace, score: score(&scored), critical, high })
+        .collect();
+    worst.sort_by(|a, b| a.score.cmp(&b.score).then(b.critical.cmp(&a.critical)).then(a.namespace.cmp(&b.namespace)));
+    worst.retain(|n| n.score < 100);
+    worst.truncate(10);
+    ClusterRollup { score: score(&all), failing, reports: count, worst_namespaces: worst }
+}
+
+/// `(risk, failed)` per evaluated check of a report, recovered from its status.
+pub fn scored_checks(status: &ReportStatus, policy: &Policy) -> Vec<(u8, bool)> {
+    check_states(&status.findings, &status.passed, policy).values().filter_map(CheckSummary::scored).collect()
+}
