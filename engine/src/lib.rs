@@ -3,6 +3,7 @@
 
 pub mod catalog;
 mod checks;
+pub mod docs;
 pub mod evaluate;
 pub mod index;
 pub mod loader;

@@ -211,6 +211,10 @@ pub fn findings_of(results: &[CheckResult]) -> (Vec<Finding>, Vec<String>) {
 /// The report's object name: `<kind>-<name>` lowercased, made a valid DNS subdomain, with a short hash
 /// of the subject when it had to be changed or shortened.
 pub fn report_name(subject: &Subject) -> String {
+    if subject.kind == "Cluster" {
+        // The one cluster-wide report.
+        return subject.name.clone();
+    }
     let raw = format!("{}-{}", subject.kind, subject.name).to_lowercase();
     let clean = sanitize(&raw, 253);
     if clean == raw { clean } else { with_hash(&clean, &raw, 253) }

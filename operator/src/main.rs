@@ -1,1 +1,30 @@
-fn main(){}
+//! `vigil`: audits Kubernetes manifests and clusters against a security checklist.
+
+mod cli;
+mod output;
+mod scan;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Scan(args) => scan::run(args),
+        cli::Command::Checks(args) => output::checks::print(&args).map(|_| ExitCode::SUCCESS),
+        cli::Command::Crds => {
+            for (_, crd) in vigil_crds::all() {
+                print!("---\n{}", vigil_crds::to_yaml(&crd));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("vigil: {err:#}");
+            ExitCode::from(scan::EXIT_UNUSABLE)
+        }
+    }
+}

@@ -1,0 +1,41 @@
+# Vigil — see README.md. `make test` is what CI runs.
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: all test fmt-check clippy unit e2e demo crds docs bench release golden
+
+all: test
+
+## The whole gate: formatting, lints with warnings denied, every test.
+test: fmt-check clippy unit
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit:
+	$(CARGO) nextest run --workspace --locked --no-fail-fast
+	$(CARGO) test --workspace --doc --locked
+
+## The main job without a cluster: scan the bundled examples.
+demo:
+	$(CARGO) run --release --locked -p vigil -- scan examples/
+
+## Regenerate the CRD YAML under crds/ from the Rust types.
+crds:
+	VIGIL_UPDATE_CRDS=1 $(CARGO) test -p vigil-crds --test drift --locked
+
+## Regenerate docs/checks.md from the check table.
+docs:
+	VIGIL_UPDATE_DOCS=1 $(CARGO) test -p vigil-engine --test docs --locked
+
+## Re-pin the golden JSON of `vigil scan examples/`.
+golden:
+	VIGIL_UPDATE_GOLDEN=1 $(CARGO) test -p vigil --test cli --locked
+
+## Benchmarks; figures go to docs/performance.md.
+bench:
+	$(CARGO) bench -p vigil-engine --locked
+	$(CARGO) run --release --locked -p vigil-bench -- scan-e2e

@@ -1,0 +1,147 @@
+//! The catalog as data for `vigil checks -o json` and as the Markdown of `docs/checks.md`, both generated
+//! from the one table in `checks/mod.rs` (a test fails when `docs/checks.md` drifts).
+
+use serde::Serialize;
+use vigil_crds::Severity;
+
+use crate::catalog::{Source, SubjectKind, catalog};
+
+/// One catalog entry as `vigil checks -o json` prints it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogEntry {
+    pub id: &'static str,
+    pub risk: u8,
+    pub severity: Severity,
+    pub category: &'static str,
+    pub subjects: Vec<SubjectKind>,
+    /// `seed` when the risk comes from the user's checklist, `ours` when set by analogy.
+    pub source: &'static str,
+    pub seed_item: &'static str,
+    pub title: &'static str,
+    pub fails_when: &'static str,
+    pub remediation: &'static str,
+    pub enabled_by_default: bool,
+}
+
+pub fn entries() -> Vec<CatalogEntry> {
+    catalog()
+        .iter()
+        .map(|c| CatalogEntry {
+            id: c.id,
+            risk: c.risk,
+            severity: c.severity(),
+            category: c.category.as_str(),
+            subjects: c.subjects(),
+            source: match c.source {
+                Source::Seed => "seed",
+                Source::Ours => "ours",
+            },
+            seed_item: c.seed_item,
+            title: c.title,
+            fails_when: c.fails_when,
+            remediation: c.remediation,
+            enabled_by_default: c.enabled_by_default,
+        })
+        .collect()
+}
+
+/// Seed checklist items that no Kubernetes API object can show, and why. Vigil does not pretend to
+/// check them.
+pub const UNOBSERVABLE: &[(&str, &str)] = &[
+    (
+        "Developers should use minimal OS and don't stuff the whole runtime and OS (10)",
+        "what is inside an image is not in any API object; an image scanner sees it (Vigil reads trivy-operator's VulnerabilityReports where installed)",
+    ),
+    (
+        "No access to a person in prod gcr; a way of promoting images to prod (10)",
+        "registry IAM and promotion pipelines live in the registry and CI, not in the cluster; Vigil checks which registry each environment pulls from (`image-registry-allowed`)",
+    ),
+    (
+        "Binary Auth for gcr images (9)",
+        "Binary Authorization is a cloud-provider setting outside the Kubernetes API; Vigil checks for in-cluster signature verification instead (`image-signature-enforced`)",
+    ),
+    (
+        "GKE: subscribe to the Regular or Stable channel (9)",
+        "the release channel is cloud-provider configuration; Vigil checks the versions it leads to (`api-server-version-supported`, `kubelet-version-skew`)",
+    ),
+    (
+        "Limit who can talk to the API server (9) — the network part",
+        "authorized networks and firewalls around the control plane are not API objects; Vigil checks the RBAC part (`rbac-anonymous-access`)",
+    ),
+    (
+        "API server, kubelet upgrade SLA: follow kubernetes-announce and take action (5)",
+        "a team's process; Vigil reports the versions that are past end of life",
+    ),
+    (
+        "Pipeline: use official base images; lock down who can push/pull; static analysis of code and libraries",
+        "build-time facts of images and source code, not visible in a running cluster",
+    ),
+    (
+        "Container runtimes: restrict access to the container runtime daemon/APIs",
+        "runtime sockets and daemon configuration live on the nodes; Vigil flags workloads that mount host paths (`host-path-mount`), such as a runtime socket",
+    ),
+    (
+        "Network: segregate workloads with separate groups of hosts; log unsuccessful connection attempts",
+        "scheduling intent and connection logs are not a property of one object Vigil can judge",
+    ),
+    (
+        "Orchestration: version control and change review for cluster definitions; rotate encryption keys",
+        "process and key-management facts outside the API",
+    ),
+    (
+        "Cloud environment: provider defaults, modified components, Terraform/CloudFormation/ARM scanning",
+        "cloud-provider configuration outside the Kubernetes API",
+    ),
+    (
+        "Data: filesystem encryption for container storage; scan images for sensitive data; log access to sensitive data",
+        "storage encryption, image contents and access logs are not visible in API objects (literal secrets in env vars are: `secret-in-env`)",
+    ),
+];
+
+/// `docs/checks.md`.
+pub fn markdown() -> String {
+    let mut md = String::from(
+        "<!-- Generated from the check table (engine/src/checks/mod.rs) by `make docs`; do not edit. -->\n\
+         # Check catalog\n\n\
+         Every check Vigil runs, with its stable id (what policies and exceptions name), its risk (0-10) and\n\
+         severity (9-10 critical, 7-8 high, 4-6 medium, 1-3 low). `seed` risks come from the user's checklist;\n\
+         `ours` are set by analogy (mostly Pod Security Standards). `vigil checks` prints the same table.\n\n\
+         A result is `Pass`, `Fail`, `Waived` (an exception covers it), `NotApplicable` (with the reason) or\n\
+         `Error` (could not be evaluated, with the reason). A report's score is\n\
+         `round(100 * (1 - failed_risk / evaluated_risk))` over the checks evaluated (Waived counts as passed).\n\n\
+         | id | risk | severity | category | subject | source | default | title |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+    );
+    let entries = entries();
+    for e in &entries {
+        let subjects = e.subjects.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        md.push_str(&format!(
+            "| [`{id}`](#{id}) | {} | {} | {} | {subjects} | {} | {} | {} |\n",
+            e.risk,
+            e.severity,
+            e.category,
+            e.source,
+            if e.enabled_by_default { "on" } else { "off" },
+            e.title,
+            id = e.id,
+        ));
+    }
+    md.push_str("\n## Checks\n");
+    for e in &entries {
+        md.push_str(&format!(
+            "\n### {}\n\n{}\n\n- **Fails when:** {}\n- **Fix:** {}\n- **Seed item:** {}\n",
+            e.id, e.title, e.fails_when, e.remediation, e.seed_item
+        ));
+    }
+    md.push_str(
+        "\n## Seed items no API object can show\n\n\
+         These items of the checklist are real, but nothing in the Kubernetes API shows whether they hold, so no\n\
+         check claims to verify them:\n\n\
+         | seed item | why not, and what Vigil checks instead |\n| --- | --- |\n",
+    );
+    for (item, why) in UNOBSERVABLE {
+        md.push_str(&format!("| {item} | {why} |\n"));
+    }
+    md
+}

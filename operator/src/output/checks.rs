@@ -1,0 +1,35 @@
+//! `vigil checks`: the catalog as a table or JSON.
+
+use std::io::Write;
+
+use crate::cli::{ChecksArgs, ChecksFormat};
+
+pub fn print(args: &ChecksArgs) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let entries = vigil_engine::docs::entries();
+    match args.output {
+        ChecksFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &entries)?;
+            writeln!(out)?;
+        }
+        ChecksFormat::Table => {
+            writeln!(out, "{:<32} {:>4}  {:<8}  {:<17}  {:<6}  {:<7}  {:<44}  TITLE", "ID", "RISK", "SEVERITY", "SUBJECT", "SOURCE", "DEFAULT", "SEED ITEM")?;
+            for e in entries {
+                let mut seed = e.seed_item.to_string();
+                if seed.chars().count() > 44 {
+                    seed = seed.chars().take(41).collect::<String>() + "...";
+                }
+                let subjects = e.subjects.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+                let default = if e.enabled_by_default { "on" } else { "off" };
+                writeln!(
+                    out,
+                    "{:<32} {:>4}  {:<8}  {:<17}  {:<6}  {:<7}  {:<44}  {}",
+                    e.id, e.risk, e.severity.as_str(), subjects, e.source, default, seed, e.title
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! The human-readable `vigil scan` output: grouped by subject, worst first within a subject.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use vigil_crds::{FindingResult, Severity};
+use vigil_engine::Report;
+
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.on { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+    fn severity(&self, s: Severity, text: &str) -> String {
+        let code = match s {
+            Severity::Critical => "1;31",
+            Severity::High => "31",
+            Severity::Medium => "33",
+            Severity::Low => "36",
+        };
+        self.paint(code, text)
+    }
+}
+
+pub fn write(
+    out: &mut impl Write,
+    reports: &[Report],
+    skipped: &BTreeMap<String, usize>,
+    unreadable: usize,
+    color: bool,
+) -> std::io::Result<()> {
+    let p = Paint { on: color };
+    for report in reports {
+        let subject = report.subject();
+        let status = report.status();
+        let title = match &subject.namespace {
+            Some(ns) if subject.kind != "Namespace" => format!("{} {ns}/{}", subject.kind, subject.name),
+            _ => format!("{} {}", subject.kind, subject.name),
+        };
+        let s = &status.summary;
+        writeln!(
+            out,
+            "{}  score {}  failing: {} critical, {} high, {} medium, {} low",
+            p.paint("1", &title),
+            status.score,
+            s.critical,
+            s.high,
+            s.medium,
+            s.low
+        )?;
+        let mut findings: Vec<_> = status.findings.iter().collect();
+        findings.sort_by_key(|f| (rank(f.result), std::cmp::Reverse(f.severity), f.check_id.clone()));
+        for f in findings {
+            let (label, sev) = match f.result {
+                FindingResult::Fail => (p.severity(f.severity, "FAIL  "), p.severity(f.severity, &format!("{:<8}", f.severity.as_str()))),
+                FindingResult::Waived => (p.paint("32", "WAIVED"), format!("{:<8}", f.severity.as_str())),
+                FindingResult::Error => (p.paint("35", "ERROR "), " ".repeat(8)),
+                FindingResult::NotApplicable => (p.paint("2", "N/A   "), " ".repeat(8)),
+            };
+            let mut message = f.message.clone();
+            if let Some(by) = &f.waived_by {
+                message.push_str(&format!(" (waived by {by})"));
+            }
+            writeln!(out, "  {label} {sev} {:<32} {message}", f.check_id)?;
+        }
+        if !status.passed.is_empty() {
+            writeln!(out, "  {} {} checks passed", p.paint("32", "PASS  "), status.passed.len())?;
+        }
+        writeln!(out)?;
+    }
+    if let Some(cluster) = reports.iter().rev().find_map(|r| r.status().cluster.as_ref()) {
+        let f = &cluster.failing;
+        writeln!(
+            out,
+            "{} {} reports, cluster score {}; failing checks: {} critical, {} high, {} medium, {} low",
+            p.paint("1", "Summary:"),
+            cluster.reports,
+            cluster.score,
+            f.critical,
+            f.high,
+            f.medium,
+            f.low
+        )?;
+    }
+    if !skipped.is_empty() {
+        let kinds: Vec<String> = skipped.iter().map(|(k, n)| format!("{k} ({n})")).collect();
+        writeln!(out, "Skipped kinds Vigil does not audit: {}", kinds.join(", "))?;
+    }
+    if unreadable > 0 {
+        writeln!(out, "{} document(s) could not be read (see the messages above)", unreadable)?;
+    }
+    Ok(())
+}
+
+fn rank(result: FindingResult) -> u8 {
+    match result {
+        FindingResult::Fail => 0,
+        FindingResult::Error => 1,
+        FindingResult::Waived => 2,
+        FindingResult::NotApplicable => 3,
+    }
+}
