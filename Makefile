@@ -37,5 +37,5 @@ golden:
 
 ## Benchmarks; figures go to docs/performance.md.
 bench:
-	$(CARGO) bench -p vigil-engine --locked
-	$(CARGO) run --release --locked -p vigil-bench -- scan-e2e
+	$(CARGO) build --release --locked -p vigil -p vigil-bench
+	./target/release/vigil-bench

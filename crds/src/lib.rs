@@ -26,10 +26,7 @@ pub const API_VERSION: &str = "vigil.dev/v1alpha1";
 
 /// Every CRD Vigil ships, with the file name it is written to under `crds/`.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
-    vec![
-        ("securityreports.yaml", SecurityReport::crd()),
-        ("clustersecurityreports.yaml", ClusterSecurityReport::crd()),
-    ]
+    vec![("securityreports.yaml", SecurityReport::crd()), ("clustersecurityreports.yaml", ClusterSecurityReport::crd())]
 }
 
 /// Renders a CRD as the YAML written under `crds/` (stable key order, trailing newline).

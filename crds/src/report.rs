@@ -1,3 +1,6 @@
+// kube-derive's `printcolumn(...)` attributes repeat `type_ = ...`, which clippy mistakes for duplicates.
+#![allow(clippy::duplicated_attributes)]
+
 //! `SecurityReport` (namespaced) and `ClusterSecurityReport` (cluster-scoped): the results of one subject.
 //!
 //! Reports stay small on purpose: titles and remediation text live in the catalog (`vigil checks`,

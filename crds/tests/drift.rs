@@ -29,7 +29,8 @@ fn schemas_are_structural() {
     fn walk(path: &str, v: &serde_json::Value, bad: &mut Vec<String>) {
         if let Some(obj) = v.as_object() {
             let is_schema = obj.contains_key("properties") || obj.contains_key("items") || obj.contains_key("type");
-            let opaque = obj.get("x-kubernetes-preserve-unknown-fields").is_some() || obj.contains_key("x-kubernetes-int-or-string");
+            let opaque = obj.get("x-kubernetes-preserve-unknown-fields").is_some()
+                || obj.contains_key("x-kubernetes-int-or-string");
             if is_schema && !obj.contains_key("type") && !opaque {
                 bad.push(path.to_string());
             }

@@ -170,9 +170,7 @@ impl Index {
             KubeObject::Node(o) => drop(self.nodes.insert(cluster, o)),
             KubeObject::ValidatingWebhookConfiguration(o) => drop(self.validating_webhooks.insert(cluster, o)),
             KubeObject::ValidatingAdmissionPolicy(o) => drop(self.admission_policies.insert(cluster, o)),
-            KubeObject::ValidatingAdmissionPolicyBinding(o) => {
-                drop(self.admission_policy_bindings.insert(cluster, o))
-            }
+            KubeObject::ValidatingAdmissionPolicyBinding(o) => drop(self.admission_policy_bindings.insert(cluster, o)),
             KubeObject::Custom(kind, o) => self.insert_custom(kind, namespaced, o),
         }
     }

@@ -65,11 +65,9 @@ impl Loaded {
                     _ => Vec::new(),
                 };
                 for mut item in items {
-                    if let Some(obj) = item.as_object_mut() {
-                        if !item_kind.is_empty() {
-                            obj.entry("kind").or_insert_with(|| item_kind.clone().into());
-                            obj.entry("apiVersion").or_insert_with(|| api_version.clone().into());
-                        }
+                    if let Some(obj) = item.as_object_mut().filter(|_| !item_kind.is_empty()) {
+                        obj.entry("kind").or_insert_with(|| item_kind.clone().into());
+                        obj.entry("apiVersion").or_insert_with(|| api_version.clone().into());
                     }
                     self.add_value(item, origin);
                 }
@@ -81,7 +79,9 @@ impl Loaded {
             }
             serde_json::Value::Object(_) => self.add_object(value, origin),
             serde_json::Value::Null => {}
-            other => self.errors.push(error(origin, format!("expected a Kubernetes object, found {}", type_name(&other)))),
+            other => {
+                self.errors.push(error(origin, format!("expected a Kubernetes object, found {}", type_name(&other))))
+            }
         }
     }
 
@@ -149,7 +149,8 @@ pub fn split_documents(text: &str) -> Vec<(usize, &str)> {
             docs.push((start_line, &text[start..offset]));
             start = offset + line.len();
             start_line = i + 2;
-            if let Some(rest) = bare.strip_prefix("---").map(str::trim).filter(|r| !r.is_empty() && !r.starts_with('#')) {
+            if let Some(rest) = bare.strip_prefix("---").map(str::trim).filter(|r| !r.is_empty() && !r.starts_with('#'))
+            {
                 // `--- {inline}` starts a document on the separator line itself.
                 start = offset + 3;
                 start_line = i + 1;

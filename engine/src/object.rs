@@ -49,6 +49,9 @@ pub enum CustomKind {
 macro_rules! kube_objects {
     ($( $variant:ident($ty:ty) = $group:literal / $kind:literal ),* $(,)?) => {
         /// One object of a kind Vigil reads.
+        // Variants differ in size, but an object is moved once into its store: boxing would only add an
+        // allocation per object.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Clone, Debug, PartialEq)]
         pub enum KubeObject {
             $( $variant($ty), )*

@@ -166,7 +166,11 @@ fn compliant_condition(findings: &[Finding], policy: &Policy, now: Timestamp) ->
     let (status, reason, message) = if failing.is_empty() {
         ("True", "NoFailingChecks", format!("no {threshold} or more severe check fails"))
     } else {
-        ("False", "ChecksFailing", format!("{} check(s) at or above {threshold} fail: {}", failing.len(), failing.join(", ")))
+        (
+            "False",
+            "ChecksFailing",
+            format!("{} check(s) at or above {threshold} fail: {}", failing.len(), failing.join(", ")),
+        )
     };
     Condition {
         type_: "Compliant".into(),
@@ -300,7 +304,9 @@ pub fn rollup<'a>(reports: impl IntoIterator<Item = &'a Report>, policy: &Policy
     let mut all: Vec<(u8, bool)> = Vec::new();
     let mut failing = Summary::default();
     let mut count = 0u32;
-    let mut by_namespace: BTreeMap<String, (Vec<(u8, bool)>, u32, u32)> = BTreeMap::new();
+    // Per namespace: scored checks of all its reports, failing critical and high counts.
+    type NamespaceTally = (Vec<(u8, bool)>, u32, u32);
+    let mut by_namespace: BTreeMap<String, NamespaceTally> = BTreeMap::new();
     for report in reports {
         count += 1;
         let status = report.status();
@@ -324,7 +330,12 @@ pub fn rollup<'a>(reports: impl IntoIterator<Item = &'a Report>, policy: &Policy
     }
     let mut worst: Vec<NamespaceScore> = by_namespace
         .into_iter()
-        .map(|(namespace, (scored, critical, high))| NamespaceScore { namespace, score: score(&scored), critical, high })
+        .map(|(namespace, (scored, critical, high))| NamespaceScore {
+            namespace,
+            score: score(&scored),
+            critical,
+            high,
+        })
         .collect();
     worst.sort_by(|a, b| a.score.cmp(&b.score).then(b.critical.cmp(&a.critical)).then(a.namespace.cmp(&b.namespace)));
     worst.retain(|n| n.score < 100);

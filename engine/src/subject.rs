@@ -93,7 +93,10 @@ pub enum SubjectObject<'a> {
     Cluster,
     /// An object whose checks cannot run (e.g. a workload without a pod spec): every check of its kind
     /// reports `Error` with this reason.
-    Invalid { kind: SubjectKind, reason: String },
+    Invalid {
+        kind: SubjectKind,
+        reason: String,
+    },
 }
 
 /// A subject and the reference its report carries.
@@ -188,7 +191,12 @@ pub fn workloads<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>>
         out.push(workload("apps/v1", "DaemonSet", &d.metadata, tpl(d.spec.as_ref().map(|s| &s.template))));
     }
     for r in index.replica_sets.iter().filter(|o| keep(&o.metadata) && !has_controller(&o.metadata, &[])) {
-        out.push(workload("apps/v1", "ReplicaSet", &r.metadata, tpl(r.spec.as_ref().and_then(|s| s.template.as_ref()))));
+        out.push(workload(
+            "apps/v1",
+            "ReplicaSet",
+            &r.metadata,
+            tpl(r.spec.as_ref().and_then(|s| s.template.as_ref())),
+        ));
     }
     for c in index.cron_jobs.iter().filter(|o| keep(&o.metadata)) {
         let job_spec = c.spec.as_ref().and_then(|s| s.job_template.spec.as_ref());
@@ -222,7 +230,10 @@ pub fn all<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
         }
     }
     for s in index.services.iter() {
-        out.push(SubjectEntry { reference: reference("v1", "Service", &s.metadata, true), object: SubjectObject::Service(s) });
+        out.push(SubjectEntry {
+            reference: reference("v1", "Service", &s.metadata, true),
+            object: SubjectObject::Service(s),
+        });
     }
     for i in index.ingresses.iter() {
         out.push(SubjectEntry {
@@ -236,8 +247,15 @@ pub fn all<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
         if system_rbac(name) {
             continue;
         }
-        let view = RoleView { name, namespace: Some(r.metadata.namespace.as_deref().unwrap_or("default")), rules: r.rules.as_deref().unwrap_or(&[]) };
-        out.push(SubjectEntry { reference: reference(RBAC, "Role", &r.metadata, true), object: SubjectObject::Role(view) });
+        let view = RoleView {
+            name,
+            namespace: Some(r.metadata.namespace.as_deref().unwrap_or("default")),
+            rules: r.rules.as_deref().unwrap_or(&[]),
+        };
+        out.push(SubjectEntry {
+            reference: reference(RBAC, "Role", &r.metadata, true),
+            object: SubjectObject::Role(view),
+        });
     }
     for r in index.cluster_roles.iter() {
         let name = r.metadata.name.as_deref().unwrap_or("");
@@ -245,7 +263,10 @@ pub fn all<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
             continue;
         }
         let view = RoleView { name, namespace: None, rules: r.rules.as_deref().unwrap_or(&[]) };
-        out.push(SubjectEntry { reference: reference(RBAC, "ClusterRole", &r.metadata, false), object: SubjectObject::Role(view) });
+        out.push(SubjectEntry {
+            reference: reference(RBAC, "ClusterRole", &r.metadata, false),
+            object: SubjectObject::Role(view),
+        });
     }
     for b in index.role_bindings.iter() {
         let name = b.metadata.name.as_deref().unwrap_or("");
@@ -258,21 +279,32 @@ pub fn all<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
             role_ref: &b.role_ref,
             subjects: b.subjects.as_deref().unwrap_or(&[]),
         };
-        out.push(SubjectEntry { reference: reference(RBAC, "RoleBinding", &b.metadata, true), object: SubjectObject::Binding(view) });
+        out.push(SubjectEntry {
+            reference: reference(RBAC, "RoleBinding", &b.metadata, true),
+            object: SubjectObject::Binding(view),
+        });
     }
     for b in index.cluster_role_bindings.iter() {
         let name = b.metadata.name.as_deref().unwrap_or("");
         if system_rbac(name) {
             continue;
         }
-        let view = BindingView { name, namespace: None, role_ref: &b.role_ref, subjects: b.subjects.as_deref().unwrap_or(&[]) };
+        let view = BindingView {
+            name,
+            namespace: None,
+            role_ref: &b.role_ref,
+            subjects: b.subjects.as_deref().unwrap_or(&[]),
+        };
         out.push(SubjectEntry {
             reference: reference(RBAC, "ClusterRoleBinding", &b.metadata, false),
             object: SubjectObject::Binding(view),
         });
     }
     for n in index.nodes.iter() {
-        out.push(SubjectEntry { reference: reference("v1", "Node", &n.metadata, false), object: SubjectObject::Node(n) });
+        out.push(SubjectEntry {
+            reference: reference("v1", "Node", &n.metadata, false),
+            object: SubjectObject::Node(n),
+        });
     }
     out.push(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster });
     out

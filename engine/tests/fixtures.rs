@@ -50,7 +50,9 @@ fn load_fixtures() -> Vec<Fixture> {
                 "fail" => "Fail",
                 "na" => "NotApplicable",
                 "error" => "Error",
-                other => panic!("{}: fixture names start with pass-, fail-, na- or error-, not {other}-", path.display()),
+                other => {
+                    panic!("{}: fixture names start with pass-, fail-, na- or error-, not {other}-", path.display())
+                }
             };
             let text = std::fs::read_to_string(&path).unwrap();
             out.push(Fixture {
@@ -90,7 +92,10 @@ fn run(fixture: &Fixture) -> Vec<Report> {
     if let Some(v) = header_values(&fixture.text, "kube-version").first() {
         index.server_version = ServerVersion::parse(v);
     }
-    let now = header_values(&fixture.text, "now").first().map(|t| t.parse().unwrap()).unwrap_or("2026-11-27T00:00:00Z".parse().unwrap());
+    let now = header_values(&fixture.text, "now")
+        .first()
+        .map(|t| t.parse().unwrap())
+        .unwrap_or("2026-11-27T00:00:00Z".parse().unwrap());
     audit(&index, &policy, now)
 }
 
@@ -100,7 +105,8 @@ fn result_of(report: &Report, check: &str) -> Option<&'static str> {
     if status.passed.iter().any(|p| p == check) {
         return Some("Pass");
     }
-    let results: Vec<FindingResult> = status.findings.iter().filter(|f| f.check_id == check).map(|f| f.result).collect();
+    let results: Vec<FindingResult> =
+        status.findings.iter().filter(|f| f.check_id == check).map(|f| f.result).collect();
     if results.is_empty() {
         return None;
     }
@@ -137,11 +143,20 @@ fn every_fixture_gives_its_expected_result() {
         }
         for report in &relevant {
             let got = result_of(report, &fixture.check).unwrap();
-            let messages: Vec<&str> = report.status().findings.iter().filter(|f| f.check_id == fixture.check).map(|f| f.message.as_str()).collect();
+            let messages: Vec<&str> = report
+                .status()
+                .findings
+                .iter()
+                .filter(|f| f.check_id == fixture.check)
+                .map(|f| f.message.as_str())
+                .collect();
             if got != fixture.expected {
                 failures.push(format!(
                     "{}: {}/{} expected {} got {got} ({messages:?})",
-                    short(&fixture.path), report.subject().kind, report.subject().name, fixture.expected
+                    short(&fixture.path),
+                    report.subject().kind,
+                    report.subject().name,
+                    fixture.expected
                 ));
             }
             for wanted in &fixture.messages {

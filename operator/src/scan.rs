@@ -37,8 +37,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     let (mut index, origins) = build_index(loaded.objects);
     if let Some(version) = &args.kube_version {
-        index.server_version =
-            Some(ServerVersion::parse(version).with_context(|| format!("--kube-version {version:?} is not a version like 1.31"))?);
+        index.server_version = Some(
+            ServerVersion::parse(version)
+                .with_context(|| format!("--kube-version {version:?} is not a version like 1.31"))?,
+        );
     }
     let policy = Policy::default();
     let now = args.now.unwrap_or_else(Timestamp::now);
@@ -65,10 +67,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
 
-    if let Some(threshold) = args.fail_on {
-        if failing_at_or_above(&reports, threshold) {
-            return Ok(ExitCode::from(EXIT_FINDINGS));
-        }
+    if args.fail_on.is_some_and(|threshold| failing_at_or_above(&reports, threshold)) {
+        return Ok(ExitCode::from(EXIT_FINDINGS));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -96,9 +96,11 @@ fn read_path(path: &Path, loaded: &mut Loaded) -> anyhow::Result<()> {
     }
     for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
         let entry = entry.with_context(|| format!("cannot walk {}", path.display()))?;
-        let is_manifest = entry.path().extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+        let is_manifest =
+            entry.path().extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
         if entry.file_type().is_file() && is_manifest {
-            let text = std::fs::read_to_string(entry.path()).with_context(|| format!("cannot read {}", entry.path().display()))?;
+            let text = std::fs::read_to_string(entry.path())
+                .with_context(|| format!("cannot read {}", entry.path().display()))?;
             loaded.add_text(&entry.path().display().to_string(), &text);
         }
     }
@@ -119,6 +121,7 @@ fn build_index(objects: Vec<(vigil_engine::KubeObject, Origin)>) -> (Index, Orig
 
 /// The origin of a report's subject, when it came from a file.
 pub fn origin_of<'a>(origins: &'a Origins, subject: &Subject) -> Option<&'a Origin> {
-    let namespace = if subject.kind == "Namespace" { String::new() } else { subject.namespace.clone().unwrap_or_default() };
+    let namespace =
+        if subject.kind == "Namespace" { String::new() } else { subject.namespace.clone().unwrap_or_default() };
     origins.get(&(subject.kind.clone(), namespace, subject.name.clone()))
 }

@@ -14,7 +14,11 @@ pub fn print(args: &ChecksArgs) -> anyhow::Result<()> {
             writeln!(out)?;
         }
         ChecksFormat::Table => {
-            writeln!(out, "{:<32} {:>4}  {:<8}  {:<17}  {:<6}  {:<7}  {:<44}  TITLE", "ID", "RISK", "SEVERITY", "SUBJECT", "SOURCE", "DEFAULT", "SEED ITEM")?;
+            writeln!(
+                out,
+                "{:<32} {:>4}  {:<8}  {:<17}  {:<6}  {:<7}  {:<44}  TITLE",
+                "ID", "RISK", "SEVERITY", "SUBJECT", "SOURCE", "DEFAULT", "SEED ITEM"
+            )?;
             for e in entries {
                 let mut seed = e.seed_item.to_string();
                 if seed.chars().count() > 44 {
@@ -25,7 +29,14 @@ pub fn print(args: &ChecksArgs) -> anyhow::Result<()> {
                 writeln!(
                     out,
                     "{:<32} {:>4}  {:<8}  {:<17}  {:<6}  {:<7}  {:<44}  {}",
-                    e.id, e.risk, e.severity.as_str(), subjects, e.source, default, seed, e.title
+                    e.id,
+                    e.risk,
+                    e.severity.as_str(),
+                    subjects,
+                    e.source,
+                    default,
+                    seed,
+                    e.title
                 )?;
             }
         }

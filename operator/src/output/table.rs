@@ -55,7 +55,9 @@ pub fn write(
         findings.sort_by_key(|f| (rank(f.result), std::cmp::Reverse(f.severity), f.check_id.clone()));
         for f in findings {
             let (label, sev) = match f.result {
-                FindingResult::Fail => (p.severity(f.severity, "FAIL  "), p.severity(f.severity, &format!("{:<8}", f.severity.as_str()))),
+                FindingResult::Fail => {
+                    (p.severity(f.severity, "FAIL  "), p.severity(f.severity, &format!("{:<8}", f.severity.as_str())))
+                }
                 FindingResult::Waived => (p.paint("32", "WAIVED"), format!("{:<8}", f.severity.as_str())),
                 FindingResult::Error => (p.paint("35", "ERROR "), " ".repeat(8)),
                 FindingResult::NotApplicable => (p.paint("2", "N/A   "), " ".repeat(8)),

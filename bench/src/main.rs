@@ -1,0 +1,175 @@
+//! `make bench`: the engine and `vigil scan` on a synthetic cluster of 10,000 workloads in 1,000
+//! namespaces (with NetworkPolicies, RBAC, ServiceAccounts, LimitRanges, quotas and nodes).
+//!
+//! Prints a Markdown report: deserialize alone vs deserialize + evaluate, evaluations per second, and
+//! `vigil scan` end to end on the cluster written as one YAML dump (wall time and peak RSS) next to a plain
+//! JSON parse of the same objects in a process of its own.
+//!
+//! Usage: `vigil-bench [--namespaces N] [--per-namespace N] [--vigil PATH]`;
+//! `vigil-bench parse-json FILE` is the child used for the JSON baseline.
+
+mod synthetic;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use vigil_engine::loader::Loaded;
+use vigil_engine::{Index, Policy, audit};
+
+struct Args {
+    namespaces: usize,
+    per_namespace: usize,
+    vigil: PathBuf,
+}
+
+fn parse_args() -> anyhow::Result<Option<Args>> {
+    let mut args = std::env::args().skip(1);
+    let mut parsed = Args { namespaces: 1000, per_namespace: 10, vigil: default_vigil() };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "parse-json" => {
+                let file = args.next().context("parse-json needs a file")?;
+                let text = std::fs::read_to_string(&file)?;
+                let value: serde_json::Value = serde_json::from_str(&text)?;
+                // Keep the value alive until here so the peak includes it.
+                println!("{}", value["items"].as_array().map_or(0, Vec::len));
+                return Ok(None);
+            }
+            "--namespaces" => parsed.namespaces = args.next().context("--namespaces N")?.parse()?,
+            "--per-namespace" => parsed.per_namespace = args.next().context("--per-namespace N")?.parse()?,
+            "--vigil" => parsed.vigil = args.next().context("--vigil PATH")?.into(),
+            "--bench" => {} // passed by `cargo bench`
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    Ok(Some(parsed))
+}
+
+fn default_vigil() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    exe.with_file_name("vigil")
+}
+
+/// Wall time and peak resident memory of a child process.
+struct ChildRun {
+    wall: Duration,
+    max_rss_kib: i64,
+}
+
+fn run_child(program: &Path, args: &[&str]) -> anyhow::Result<ChildRun> {
+    let start = Instant::now();
+    let child = Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {}", program.display()))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain old data, filled by wait4 for the child we just spawned.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = start.elapsed();
+    if rc != pid {
+        bail!("wait4 failed for {}", program.display());
+    }
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) > 1 {
+        bail!("{} {args:?} failed (status {status})", program.display());
+    }
+    Ok(ChildRun { wall, max_rss_kib: usage.ru_maxrss })
+}
+
+fn mib(kib: i64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut best = Duration::MAX;
+    let mut last = None;
+    for _ in 0..runs {
+        let start = Instant::now();
+        let out = f();
+        best = best.min(start.elapsed());
+        last = Some(out);
+    }
+    (best, last.expect("at least one run"))
+}
+
+fn main() -> anyhow::Result<()> {
+    let Some(args) = parse_args()? else { return Ok(()) };
+    let cluster = synthetic::cluster(args.namespaces, args.per_namespace);
+    let objects = cluster["items"].as_array().map_or(0, Vec::len);
+    let json = serde_json::to_string(&cluster)?;
+    let yaml = serde_saphyr::to_string(&cluster)?;
+    drop(cluster);
+    let dir = std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let json_path = dir.join("cluster.json");
+    let yaml_path = dir.join("cluster.yaml");
+    std::fs::write(&json_path, &json)?;
+    std::fs::write(&yaml_path, &yaml)?;
+
+    let policy = Policy::default();
+    let now = jiff::Timestamp::now();
+    let load = |text: &str| {
+        let mut loaded = Loaded::default();
+        loaded.add_text("cluster.json", text);
+        assert!(loaded.errors.is_empty(), "{:?}", &loaded.errors[..1]);
+        let mut index = Index::new();
+        for (object, _) in loaded.objects {
+            index.insert(object);
+        }
+        index
+    };
+    let (deserialize, index) = best_of(3, || load(&json));
+    let (evaluate, reports) = best_of(3, || audit(&index, &policy, now));
+    let workloads = index.deployments.len();
+    let (plain_parse, _) = best_of(3, || serde_json::from_str::<serde_json::Value>(&json).map(|v| v.is_object()));
+    let sizes: Vec<usize> = reports.iter().map(|r| serde_json::to_vec(&r.to_json()).map_or(0, |b| b.len())).collect();
+    let mut sorted = sizes.clone();
+    sorted.sort_unstable();
+    let median_report = sorted.get(sorted.len() / 2).copied().unwrap_or(0);
+
+    let yaml_arg = yaml_path.to_string_lossy().to_string();
+    let json_arg = json_path.to_string_lossy().to_string();
+    let scan = run_child(&args.vigil, &["scan", &yaml_arg, "-o", "json"])?;
+    let scan_table = run_child(&args.vigil, &["scan", &yaml_arg, "--color", "never"])?;
+    let baseline = run_child(&std::env::current_exe()?, &["parse-json", &json_arg])?;
+    std::fs::remove_dir_all(&dir).ok();
+
+    let secs = |d: Duration| d.as_secs_f64();
+    println!("## Engine ({} namespaces, {} workloads, {objects} objects)\n", args.namespaces, workloads);
+    println!("| measure | value |\n| --- | --- |");
+    println!(
+        "| plain JSON parse to `serde_json::Value` ({:.1} MB) | {:.3} s |",
+        json.len() as f64 / 1e6,
+        secs(plain_parse)
+    );
+    println!("| deserialize alone (JSON text -> typed objects -> index) | {:.3} s |", secs(deserialize));
+    println!("| evaluate alone ({} reports) | {:.3} s |", reports.len(), secs(evaluate));
+    println!("| deserialize + evaluate | {:.3} s |", secs(deserialize + evaluate));
+    println!("| evaluate / deserialize | {:.2} |", secs(evaluate) / secs(deserialize));
+    println!("| subjects evaluated per second | {:.0} |", reports.len() as f64 / secs(evaluate));
+    println!("| median report size (JSON) | {:.2} KiB |", median_report as f64 / 1024.0);
+    println!("| largest report size (JSON) | {:.2} KiB |", sorted.last().copied().unwrap_or(0) as f64 / 1024.0);
+    println!("\n## `vigil scan` end to end (one {:.1} MB YAML dump)\n", yaml.len() as f64 / 1e6);
+    println!("| run | wall time | peak RSS |\n| --- | --- | --- |");
+    println!("| `vigil scan dump.yaml -o json` | {:.2} s | {:.0} MiB |", secs(scan.wall), mib(scan.max_rss_kib));
+    println!(
+        "| `vigil scan dump.yaml` (table) | {:.2} s | {:.0} MiB |",
+        secs(scan_table.wall),
+        mib(scan_table.max_rss_kib)
+    );
+    println!(
+        "| plain JSON parse of the same objects (own process) | {:.2} s | {:.0} MiB |",
+        secs(baseline.wall),
+        mib(baseline.max_rss_kib)
+    );
+    println!(
+        "| scan / plain parse | {:.2}x time | {:.2}x memory |",
+        secs(scan.wall) / secs(baseline.wall),
+        scan.max_rss_kib as f64 / baseline.max_rss_kib as f64
+    );
+    Ok(())
+}
