@@ -50,8 +50,8 @@ struct Allowed<'p> {
     from_defaults: bool,
 }
 
-/// An unknown namespace has no labels, so the default registries apply to it; so they do to an environment
-/// the policy does not list, or lists without registries.
+/// The default registries apply to a namespace without the label (an unknown namespace has no labels) and to
+/// an environment the policy does not list, or lists without registries.
 fn allowed_prefixes<'p>(ctx: &Ctx, registries: &'p RegistryPolicy, namespace: &str) -> Allowed<'p> {
     let label = registries.environment_label.as_str();
     let value = ctx.index.namespace_labels(namespace).and_then(|labels| labels.get(label));
