@@ -1,19 +1,22 @@
 use super::prelude::*;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "default-namespace",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 7,
+    category: Category::Governance,
+    source: Source::Seed,
+    seed_item: "Proper use of namespaces (so you can apply network policies, RBAC, secret sharing, etc.)",
+    title: "Workloads do not run in the default namespace",
+    fails_when: "the workload is in the `default` namespace (a manifest without a namespace lands there)",
+    remediation: "Move the workload to a namespace of its own, with its own network policies, RBAC and quotas.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+    if w.namespace() == "default" {
+        Outcome::fail(format!("{} {} runs in the \"default\" namespace", w.kind, w.name()))
+    } else {
+        Outcome::Pass
+    }
 }

@@ -1,19 +1,34 @@
 use super::prelude::*;
+use crate::pod::{image_has_digest, image_tag};
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "image-tag-mutable",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 8,
+    category: Category::Images,
+    source: Source::Seed,
+    seed_item: "Don't allow 'latest' or 'dev' or 'master' image tags in prod. Always use versioned tags",
+    title: "Images use versioned tags",
+    fails_when: "a container's image has neither a tag nor a digest, or its tag is one of the policy's mutable tags (default `latest`, `dev`, `master`, `main`); an image pinned by digest passes",
+    remediation: "Use a versioned tag such as `app:1.4.2`, or pin the image by `@sha256:` digest.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
+    let mutable_tags = &ctx.policy.parameters.mutable_tags;
+    Outcome::from_violations(
+        w.containers()
+            .iter()
+            .filter(|c| !image_has_digest(c.image()))
+            .filter_map(|c| {
+                let image = c.image();
+                let problem = match image_tag(image) {
+                    None => "has no tag (implies :latest)".to_string(),
+                    Some(tag) if mutable_tags.iter().any(|m| m == tag) => format!("uses mutable tag \"{tag}\""),
+                    Some(_) => return None,
+                };
+                Some(Violation::container(c.name, format!("{} image \"{image}\" {problem}", c.describe())))
+            })
+            .collect(),
+    )
 }

@@ -1,19 +1,27 @@
 use super::prelude::*;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "sandboxed-runtime",
-    risk: 0,
+    risk: 3,
     category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
-    enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    source: Source::Seed,
+    seed_item: "Utilize container sandboxing projects like gVisor, Kata Containers, etc. to reduce the attack surface",
+    title: "Pods run in a sandboxed runtime",
+    fails_when: "the pod's `runtimeClassName` is unset or not one of the policy's sandbox runtime classes (default gVisor and Kata names)",
+    remediation: "Set `spec.runtimeClassName` to a sandboxed RuntimeClass such as gVisor (`runsc`) or Kata Containers.",
+    enabled_by_default: false,
+    evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
+    let sandboxes = &ctx.policy.parameters.sandbox_runtime_classes;
+    if sandboxes.is_empty() {
+        return Outcome::not_applicable("the policy lists no sandbox runtime classes (sandboxRuntimeClasses)");
+    }
+    let allowed = sandboxes.join(", ");
+    match w.spec.runtime_class_name.as_deref().filter(|n| !n.is_empty()) {
+        Some(class) if sandboxes.iter().any(|s| s == class) => Outcome::Pass,
+        Some(class) => Outcome::fail(format!("runtimeClassName \"{class}\" is not a sandboxed class ({allowed})")),
+        None => Outcome::fail(format!("runtimeClassName is unset; sandboxed classes: {allowed}")),
+    }
 }
