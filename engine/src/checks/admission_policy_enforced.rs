@@ -46,17 +46,12 @@ fn evaluate(ctx: &Ctx) -> Outcome {
     if unlabelled.as_ref().is_ok_and(Vec::is_empty) {
         return Outcome::Pass;
     }
-    let bindings = ctx.index.admission_policy_bindings.len();
-    let mut violations = vec![
-        Violation::object(format!(
-            "no ValidatingAdmissionPolicyBinding with validationActions Deny binds an existing policy \
-             ({bindings} binding{} seen)",
-            if bindings == 1 { "" } else { "s" }
-        )),
-        Violation::object("no validating webhook of a known policy engine (Kyverno, Gatekeeper, Kubewarden, OPA, ...)"),
-    ];
-    violations.push(Violation::object(match unlabelled {
-        Err(message) => message,
+    let bindings = match ctx.index.admission_policy_bindings.len() {
+        0 => "no ValidatingAdmissionPolicyBinding".to_string(),
+        n => format!("no ValidatingAdmissionPolicyBinding denies with an existing policy ({n} seen)"),
+    };
+    let pod_security = match unlabelled {
+        Err(reason) => reason,
         Ok(names) => {
             let mut listed = names.iter().take(NAMESPACES_LISTED).cloned().collect::<Vec<_>>().join(", ");
             if names.len() > NAMESPACES_LISTED {
@@ -64,8 +59,12 @@ fn evaluate(ctx: &Ctx) -> Outcome {
             }
             format!("namespaces without an enforcing {PSA_ENFORCE_LABEL} label: {listed}")
         }
-    }));
-    Outcome::Fail(violations)
+    };
+    Outcome::Fail(vec![
+        Violation::object(bindings),
+        Violation::object("no validating webhook of a known policy engine (Kyverno, Gatekeeper, Kubewarden, OPA, ...)"),
+        Violation::object(pod_security),
+    ])
 }
 
 /// A binding that denies (`validationActions` includes Deny, or is unset) for a policy the index holds.
@@ -89,7 +88,7 @@ fn namespaces_without_enforcement(ctx: &Ctx) -> Result<Vec<String>, String> {
         .filter(|n| !ctx.policy.is_system_namespace(n))
         .collect();
     if names.is_empty() {
-        return Err("no non-system Namespace in the inventory carries a Pod Security Admission label".into());
+        return Err("no non-system Namespace in the inventory to enforce Pod Security Admission on".into());
     }
     Ok(names
         .into_iter()
