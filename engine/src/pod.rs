@@ -175,3 +175,11 @@ pub fn capability_name(cap: &str) -> String {
         None => upper,
     }
 }
+
+impl Workload<'_> {
+    /// True when the pod spec declares `os.name: windows`, where the API server forbids Linux-only
+    /// securityContext fields (seccomp, capabilities, readOnlyRootFilesystem, allowPrivilegeEscalation, ...).
+    pub fn is_windows(&self) -> bool {
+        self.spec.os.as_ref().is_some_and(|os| os.name == "windows")
+    }
+}

@@ -14,6 +14,9 @@ pub static CHECK: Check = Check {
 };
 
 fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+    if w.is_windows() {
+        return Outcome::not_applicable("Windows pod: securityContext.capabilities is Linux-only");
+    }
     Outcome::from_violations(
         w.containers()
             .iter()

@@ -15,23 +15,35 @@ pub static CHECK: Check = Check {
 };
 
 fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+    if w.is_windows() {
+        return Outcome::not_applicable("Windows pod: securityContext.allowPrivilegeEscalation is Linux-only");
+    }
     Outcome::from_violations(
         w.containers()
             .iter()
             .filter_map(|c| {
                 let sc = c.security_context;
-                // `ALL` includes SYS_ADMIN.
-                let adds_sys_admin = c.added_capabilities().iter().any(|cap| matches!(capability_name(cap).as_str(), "SYS_ADMIN" | "ALL"));
-                let message = if sc.and_then(|s| s.privileged) == Some(true) {
-                    format!("{} is privileged, so privilege escalation is allowed whatever allowPrivilegeEscalation says", c.describe())
-                } else if adds_sys_admin {
-                    format!("{} adds CAP_SYS_ADMIN, so privilege escalation is allowed whatever allowPrivilegeEscalation says", c.describe())
+                let implied_by = if sc.and_then(|s| s.privileged) == Some(true) {
+                    Some("is privileged".to_string())
                 } else {
-                    match sc.and_then(|s| s.allow_privilege_escalation) {
-                        Some(false) => return None,
-                        Some(true) => format!("{} sets securityContext.allowPrivilegeEscalation: true", c.describe()),
-                        None => format!("{} has no securityContext.allowPrivilegeEscalation: false", c.describe()),
+                    // `ALL` includes SYS_ADMIN.
+                    c.added_capabilities()
+                        .iter()
+                        .find(|cap| matches!(capability_name(cap).as_str(), "SYS_ADMIN" | "ALL"))
+                        .map(|cap| format!("adds {cap}"))
+                };
+                let message = match (implied_by, sc.and_then(|s| s.allow_privilege_escalation)) {
+                    (Some(reason), _) => {
+                        format!(
+                            "{} {reason}, which implies allowPrivilegeEscalation: true whatever it is set to",
+                            c.describe()
+                        )
                     }
+                    (None, Some(false)) => return None,
+                    (None, Some(true)) => {
+                        format!("{} sets securityContext.allowPrivilegeEscalation: true", c.describe())
+                    }
+                    (None, None) => format!("{} has no securityContext.allowPrivilegeEscalation: false", c.describe()),
                 };
                 Some(Violation::container(c.name, message))
             })

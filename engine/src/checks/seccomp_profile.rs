@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use super::prelude::*;
 
 pub static CHECK: Check = Check {
@@ -18,6 +20,9 @@ const POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
 const CONTAINER_ANNOTATION_PREFIX: &str = "container.seccomp.security.alpha.kubernetes.io/";
 
 fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+    if w.is_windows() {
+        return Outcome::not_applicable("Windows pod: securityContext.seccompProfile is Linux-only");
+    }
     let pod = w.pod_security_context();
     let annotations = w.template_meta.annotations.as_ref();
     Outcome::from_violations(
@@ -29,14 +34,7 @@ fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
                     .and_then(|s| s.seccomp_profile.as_ref())
                     .map(|p| (p, "its securityContext"))
                     .or_else(|| pod.and_then(|p| p.seccomp_profile.as_ref()).map(|p| (p, "the pod securityContext")));
-                let annotation = || {
-                    let container_key = format!("{CONTAINER_ANNOTATION_PREFIX}{}", c.name);
-                    let value = |key: &str| annotations.and_then(|a| a.get(key)).map(String::as_str);
-                    value(&container_key)
-                        .map(|v| (container_key.clone(), v))
-                        .or_else(|| value(POD_ANNOTATION).map(|v| (POD_ANNOTATION.to_string(), v)))
-                };
-                let message = match (field, annotation()) {
+                let message = match (field, legacy_annotation(annotations, c.name)) {
                     (Some((profile, _)), _) if matches!(profile.type_.as_str(), "RuntimeDefault" | "Localhost") => {
                         return None;
                     }
@@ -56,6 +54,18 @@ fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
             })
             .collect(),
     )
+}
+
+/// The legacy annotation that applies to a container, as (key, value): its own, else the pod's.
+fn legacy_annotation<'a>(
+    annotations: Option<&'a BTreeMap<String, String>>,
+    container: &str,
+) -> Option<(String, &'a str)> {
+    let annotations = annotations?;
+    let container_key = format!("{CONTAINER_ANNOTATION_PREFIX}{container}");
+    [container_key, POD_ANNOTATION.to_string()]
+        .into_iter()
+        .find_map(|key| annotations.get(&key).map(|value| (key, value.as_str())))
 }
 
 /// True for the legacy annotation values that confine syscalls.
