@@ -154,3 +154,32 @@ pub fn container_or_pod<T: Clone>(
 ) -> Option<T> {
     c.security_context.and_then(&from_container).or_else(|| pod.and_then(&from_pod))
 }
+
+impl<'a> ContainerView<'a> {
+    /// `securityContext.capabilities.add`, empty when unset.
+    pub fn added_capabilities(&self) -> &'a [String] {
+        self.security_context.and_then(|s| s.capabilities.as_ref()).and_then(|c| c.add.as_deref()).unwrap_or(&[])
+    }
+
+    /// `securityContext.capabilities.drop`, empty when unset.
+    pub fn dropped_capabilities(&self) -> &'a [String] {
+        self.security_context.and_then(|s| s.capabilities.as_ref()).and_then(|c| c.drop.as_deref()).unwrap_or(&[])
+    }
+}
+
+/// A capability name in one spelling, for comparing: upper case, without the `CAP_` prefix the kernel uses.
+pub fn capability_name(cap: &str) -> String {
+    let upper = cap.trim().to_ascii_uppercase();
+    match upper.strip_prefix("CAP_") {
+        Some(name) => name.to_string(),
+        None => upper,
+    }
+}
+
+impl Workload<'_> {
+    /// True when the pod spec declares `os.name: windows`, where the API server forbids Linux-only
+    /// securityContext fields (seccomp, capabilities, readOnlyRootFilesystem, allowPrivilegeEscalation, ...).
+    pub fn is_windows(&self) -> bool {
+        self.spec.os.as_ref().is_some_and(|os| os.name == "windows")
+    }
+}

@@ -1,19 +1,37 @@
 use super::prelude::*;
+use crate::pod::capability_name;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "capabilities-added",
-    risk: 0,
+    risk: 7,
     category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    source: Source::Seed,
+    seed_item: "Pods with unnecessary ADD_CAP are equally dangerous as privileged pods",
+    title: "Containers add only allowed capabilities",
+    fails_when: "a container's `capabilities.add` holds a capability outside the policy's allowed list (default: only `NET_BIND_SERVICE`)",
+    remediation: "Remove the extra capabilities from `capabilities.add`, or allow them in the policy's `allowedCapabilities` if truly needed.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
+    let allowed: Vec<String> = ctx.policy.parameters.allowed_capabilities.iter().map(|c| capability_name(c)).collect();
+    Outcome::from_violations(
+        w.containers()
+            .iter()
+            .filter_map(|c| {
+                let extra: Vec<&str> = c
+                    .added_capabilities()
+                    .iter()
+                    .filter(|cap| !allowed.contains(&capability_name(cap)))
+                    .map(String::as_str)
+                    .collect();
+                (!extra.is_empty()).then(|| {
+                    let message =
+                        format!("{} adds capabilities outside the allowed list: {}", c.describe(), extra.join(", "));
+                    Violation::container(c.name, message)
+                })
+            })
+            .collect(),
+    )
 }

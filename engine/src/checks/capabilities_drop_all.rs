@@ -1,19 +1,32 @@
 use super::prelude::*;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "capabilities-drop-all",
-    risk: 0,
+    risk: 5,
     category: Category::PodSecurity,
     source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    seed_item: "Pods with unnecessary ADD_CAP are equally dangerous as privileged pods",
+    title: "Containers drop all capabilities",
+    fails_when: "a container's `securityContext.capabilities.drop` does not contain `ALL`",
+    remediation: "Set `capabilities.drop: [ALL]` and add back only the capabilities the container needs.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+    if w.is_windows() {
+        return Outcome::not_applicable("Windows pod: securityContext.capabilities is Linux-only");
+    }
+    Outcome::from_violations(
+        w.containers()
+            .iter()
+            .filter(|c| !c.dropped_capabilities().iter().any(|cap| cap.trim().eq_ignore_ascii_case("ALL")))
+            .map(|c| {
+                Violation::container(
+                    c.name,
+                    format!("{} does not drop ALL in securityContext.capabilities.drop", c.describe()),
+                )
+            })
+            .collect(),
+    )
 }

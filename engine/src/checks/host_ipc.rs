@@ -1,19 +1,18 @@
 use super::prelude::*;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "host-ipc",
-    risk: 0,
+    risk: 10,
     category: Category::PodSecurity,
     source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    seed_item: "Each team should have PSP (Pod Security Policy) enabled",
+    title: "Pods do not share the host's IPC namespace",
+    fails_when: "the pod spec sets `hostIPC: true`",
+    remediation: "Remove `hostIPC: true`; a pod sharing host IPC can read other processes' shared memory.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+    if w.spec.host_ipc == Some(true) { Outcome::fail("pod spec sets hostIPC: true") } else { Outcome::Pass }
 }

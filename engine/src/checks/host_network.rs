@@ -1,19 +1,18 @@
 use super::prelude::*;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "host-network",
-    risk: 0,
+    risk: 10,
     category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    source: Source::Seed,
+    seed_item: "Pods with net=host (network namespace shared between host and the pod)",
+    title: "Pods do not share the host's network namespace",
+    fails_when: "the pod spec sets `hostNetwork: true`",
+    remediation: "Remove `hostNetwork: true`; expose the pod through a Service instead.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+    if w.spec.host_network == Some(true) { Outcome::fail("pod spec sets hostNetwork: true") } else { Outcome::Pass }
 }

@@ -1,19 +1,34 @@
 use super::prelude::*;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "host-port",
-    risk: 0,
+    risk: 6,
     category: Category::PodSecurity,
     source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    seed_item: "Each team should have PSP (Pod Security Policy) enabled",
+    title: "Containers do not bind host ports",
+    fails_when: "a container port sets a non-zero `hostPort`",
+    remediation: "Remove `hostPort` and expose the container through a Service.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+    Outcome::from_violations(
+        w.containers()
+            .iter()
+            .filter_map(|c| {
+                let ports: Vec<String> = c
+                    .ports
+                    .iter()
+                    .filter_map(|p| {
+                        p.host_port.filter(|&h| h != 0).map(|h| format!("{h} (containerPort {})", p.container_port))
+                    })
+                    .collect();
+                (!ports.is_empty()).then(|| {
+                    Violation::container(c.name, format!("{} binds hostPort {}", c.describe(), ports.join(", ")))
+                })
+            })
+            .collect(),
+    )
 }

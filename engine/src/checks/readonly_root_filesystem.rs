@@ -1,19 +1,33 @@
 use super::prelude::*;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "readonly-root-filesystem",
-    risk: 0,
+    risk: 10,
     category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    source: Source::Seed,
+    seed_item: "Make your container filesystem read-only using security context",
+    title: "Containers have a read-only root filesystem",
+    fails_when: "a container does not set `securityContext.readOnlyRootFilesystem: true`",
+    remediation: "Set `readOnlyRootFilesystem: true` and mount an `emptyDir` volume where the container must write.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+    if w.is_windows() {
+        return Outcome::not_applicable("Windows pod: securityContext.readOnlyRootFilesystem is Linux-only");
+    }
+    Outcome::from_violations(
+        w.containers()
+            .iter()
+            .filter_map(|c| {
+                let message = match c.security_context.and_then(|s| s.read_only_root_filesystem) {
+                    Some(true) => return None,
+                    Some(false) => format!("{} sets securityContext.readOnlyRootFilesystem: false", c.describe()),
+                    None => format!("{} has no securityContext.readOnlyRootFilesystem: true", c.describe()),
+                };
+                Some(Violation::container(c.name, message))
+            })
+            .collect(),
+    )
 }

@@ -1,19 +1,46 @@
 use super::prelude::*;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "run-as-non-root",
-    risk: 0,
+    risk: 9,
     category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    source: Source::Seed,
+    seed_item: "No containers running with default user (default is root!)",
+    title: "Containers cannot run as root",
+    fails_when: "neither `runAsNonRoot: true` nor `runAsUser > 0` applies to a container (container settings override the pod's), or `runAsUser: 0` is set",
+    remediation: "Set `runAsNonRoot: true` and a non-zero `runAsUser` in the pod or container securityContext.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+    let pod = w.pod_security_context();
+    Outcome::from_violations(
+        w.containers()
+            .iter()
+            .filter_map(|c| {
+                let own = c.security_context;
+                let run_as_user = container_or_pod(c, pod, |s| s.run_as_user, |p| p.run_as_user);
+                let run_as_non_root = container_or_pod(c, pod, |s| s.run_as_non_root, |p| p.run_as_non_root);
+                // Where a setting comes from, for the message: the container's own wins over the pod's.
+                let origin = |set_on_container: bool| {
+                    if set_on_container { "its securityContext" } else { "the pod securityContext" }
+                };
+                let message = match run_as_user {
+                    Some(0) => {
+                        let from = origin(own.and_then(|s| s.run_as_user).is_some());
+                        format!("{} runs as UID 0 (runAsUser: 0 in {from})", c.describe())
+                    }
+                    Some(uid) if uid > 0 => return None,
+                    _ if run_as_non_root == Some(true) => return None,
+                    _ if run_as_non_root == Some(false) => {
+                        let from = origin(own.and_then(|s| s.run_as_non_root).is_some());
+                        format!("{} may run as root: runAsNonRoot: false in {from} and no runAsUser > 0", c.describe())
+                    }
+                    _ => format!("{} may run as root: no runAsNonRoot: true or runAsUser > 0 applies", c.describe()),
+                };
+                Some(Violation::container(c.name, message))
+            })
+            .collect(),
+    )
 }
