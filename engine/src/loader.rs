@@ -242,3 +242,33 @@ mod tests {
         assert!(loaded.errors[1].message.contains("Deployment \"d\""), "{}", loaded.errors[1]);
     }
 }
+
+#[cfg(test)]
+mod helm_and_json_tests {
+    use super::*;
+
+    #[test]
+    fn helm_rendered_output_loads() {
+        let text = "---\n# Source: shop/templates/serviceaccount.yaml\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: shop\n---\n# Source: shop/templates/empty.yaml\n---\n# Source: shop/templates/service.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: shop\n  namespace: web\nspec:\n  type: ClusterIP\n";
+        let mut loaded = Loaded::default();
+        loaded.add_text("rendered.yaml", text);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let found: Vec<(&str, usize)> = loaded.objects.iter().map(|(o, origin)| (o.kind(), origin.line)).collect();
+        assert_eq!(found, vec![("ServiceAccount", 2), ("Service", 10)]);
+    }
+
+    #[test]
+    fn json_streams_and_arrays_load() {
+        let mut loaded = Loaded::default();
+        loaded.add_text(
+            "objects.json",
+            r#"{"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"a"}}
+               {"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"b"}}"#,
+        );
+        loaded.add_text("array.json", r#"[{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"n"}}]"#);
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(loaded.objects.len(), 3);
+        assert!(!loaded.objects[2].0.is_namespaced());
+        assert_eq!(loaded.objects[2].0.metadata().namespace, None);
+    }
+}
