@@ -126,30 +126,18 @@ pub fn secret_read_verbs(rule: &PolicyRule) -> Vec<&'static str> {
 /// `get, list on secrets (via *)`: what [`secret_read_verbs`] found, for a message. `None` when nothing.
 pub fn describe_secret_read(rule: &PolicyRule) -> Option<String> {
     let verbs = secret_read_verbs(rule);
-    (!verbs.is_empty()).then(|| format!("{} on secrets{}{}", verbs.join(", "), via_note(rule, "secrets"), names_note(rule)))
+    (!verbs.is_empty())
+        .then(|| format!("{} on secrets{}{}", verbs.join(", "), via_note(rule, "secrets"), names_note(rule)))
 }
 
 /// `create, get on pods/exec, pods/attach`: the create/get grants on `pods/exec` and `pods/attach`.
 /// `None` when the rule grants neither.
 pub fn describe_exec_attach(rule: &PolicyRule) -> Option<String> {
-    // (verbs, resources) groups, merging resources that get the same verbs.
-    let mut groups: Vec<(Vec<&str>, Vec<&str>)> = Vec::new();
-    for resource in EXEC_ATTACH_RESOURCES {
-        let verbs: Vec<&str> = EXEC_ATTACH_VERBS.into_iter().filter(|v| allows(rule, v, CORE, resource)).collect();
-        if verbs.is_empty() {
-            continue;
-        }
-        match groups.iter_mut().find(|(v, _)| *v == verbs) {
-            Some((_, resources)) => resources.push(resource),
-            None => groups.push((verbs, vec![resource])),
-        }
-    }
-    if groups.is_empty() {
-        return None;
-    }
-    let grants: Vec<String> =
-        groups.iter().map(|(verbs, resources)| format!("{} on {}", verbs.join(", "), resources.join(", "))).collect();
-    Some(format!("{}{}", grants.join("; "), names_note(rule)))
+    // A rule's verbs apply to each of its resources alike.
+    let verbs: Vec<&str> = EXEC_ATTACH_VERBS.into_iter().filter(|v| contains_or_wildcard(&rule.verbs, v)).collect();
+    let resources: Vec<&str> = EXEC_ATTACH_RESOURCES.into_iter().filter(|r| covers(rule, CORE, r)).collect();
+    (!verbs.is_empty() && !resources.is_empty())
+        .then(|| format!("{} on {}{}", verbs.join(", "), resources.join(", "), names_note(rule)))
 }
 
 /// The escalation verbs (`escalate`, `bind`, `impersonate`) the rule grants: named explicitly on any
@@ -393,7 +381,8 @@ pub fn subject_reaching_service_account<'a>(
     binding.subjects.iter().find(|s| match s.kind.as_str() {
         "ServiceAccount" => s.name == name && subject_namespace(s, binding) == Some(namespace),
         "User" => {
-            s.name.strip_prefix("system:serviceaccount:").and_then(|rest| rest.split_once(':')) == Some((namespace, name))
+            s.name.strip_prefix("system:serviceaccount:").and_then(|rest| rest.split_once(':'))
+                == Some((namespace, name))
         }
         "Group" => {
             s.name == "system:serviceaccounts"
@@ -524,7 +513,8 @@ mod tests {
         let no_verbs = rule(&[], &["*"], &["*"]);
         assert!(!covers(&no_verbs, CORE, "secrets"));
 
-        let urls = PolicyRule { verbs: strings(&["*"]), non_resource_urls: Some(strings(&["*"])), ..Default::default() };
+        let urls =
+            PolicyRule { verbs: strings(&["*"]), non_resource_urls: Some(strings(&["*"])), ..Default::default() };
         assert!(!covers(&urls, CORE, "secrets"));
         assert_eq!(wildcard_fields(&urls), ["verbs", "nonResourceURLs"]);
     }
@@ -540,16 +530,11 @@ mod tests {
     }
 
     #[test]
-    fn exec_and_attach_grants_merge_equal_verbs() {
+    fn exec_and_attach_grants() {
         let both = rule(&["create", "get"], &[""], &["pods/exec", "pods/attach"]);
         assert_eq!(describe_exec_attach(&both).unwrap(), "create, get on pods/exec, pods/attach");
-        let mixed = PolicyRule {
-            verbs: strings(&["create"]),
-            api_groups: Some(strings(&[""])),
-            resources: Some(strings(&["pods/exec", "pods/log"])),
-            ..Default::default()
-        };
-        assert_eq!(describe_exec_attach(&mixed).unwrap(), "create on pods/exec");
+        let any_exec = rule(&["*"], &[""], &["*/exec", "pods/log"]);
+        assert_eq!(describe_exec_attach(&any_exec).unwrap(), "create, get on pods/exec");
         assert_eq!(describe_exec_attach(&rule(&["get"], &[""], &["pods", "pods/log"])), None);
     }
 

@@ -34,9 +34,7 @@ fn evaluate(ctx: &Ctx, binding: &BindingView) -> Outcome {
             .subjects
             .iter()
             .filter(|s| !rbac::is_builtin_admin_subject(s))
-            .map(|s| {
-                Violation::object(format!("grants {granted} to {}{scope}", rbac::describe_subject(s, binding)))
-            })
+            .map(|s| Violation::object(format!("grants {granted} to {}{scope}", rbac::describe_subject(s, binding))))
             .collect(),
     )
 }
