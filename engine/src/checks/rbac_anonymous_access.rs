@@ -1,19 +1,41 @@
 use super::prelude::*;
+use crate::rbac;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "rbac-anonymous-access",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 9,
+    category: Category::Rbac,
+    source: Source::Seed,
+    seed_item: "Limit who can talk to the API server",
+    title: "Nothing is granted to anonymous or all authenticated users",
+    fails_when: "a binding names User `system:anonymous` or Group `system:unauthenticated`, or Group \
+        `system:authenticated` with a role other than the discovery ClusterRoles (`system:discovery`, \
+        `system:basic-user`, `system:public-info-viewer`)",
+    remediation: "Remove these subjects from the binding and bind the role to the groups that need it.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Binding(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(_ctx: &Ctx, binding: &BindingView) -> Outcome {
+    let discovery =
+        binding.role_ref.kind == "ClusterRole" && rbac::DISCOVERY_ROLES.contains(&binding.role_ref.name.as_str());
+    Outcome::from_violations(
+        binding
+            .subjects
+            .iter()
+            .filter_map(|s| {
+                let who = match (s.kind.as_str(), s.name.as_str()) {
+                    ("User", "system:anonymous") | ("Group", "system:unauthenticated") => "unauthenticated requests",
+                    ("Group", "system:authenticated") if !discovery => "every authenticated user and ServiceAccount",
+                    _ => return None,
+                };
+                Some(Violation::object(format!(
+                    "grants {} to {} \"{}\" ({who})",
+                    rbac::describe_role_ref(binding),
+                    s.kind,
+                    s.name
+                )))
+            })
+            .collect(),
+    )
 }

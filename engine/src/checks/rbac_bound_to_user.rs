@@ -1,19 +1,32 @@
 use super::prelude::*;
+use crate::rbac;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "rbac-bound-to-user",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 10,
+    category: Category::Rbac,
+    source: Source::Seed,
+    seed_item: "K8s RBAC for user groups (SRE, DevOps, InfoSec, Dev, Debugging, etc.)",
+    title: "Bindings name groups, not individual users",
+    fails_when: "a RoleBinding or ClusterRoleBinding has a subject of kind User whose name does not start with `system:`",
+    remediation: "Bind the role to a Group from your identity provider (SRE, Dev, ...) and manage membership there.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Binding(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(_ctx: &Ctx, binding: &BindingView) -> Outcome {
+    Outcome::from_violations(
+        binding
+            .subjects
+            .iter()
+            .filter(|s| s.kind == "User" && !s.name.starts_with("system:"))
+            .map(|s| {
+                Violation::object(format!(
+                    "grants {} to individual User \"{}\"; bind a Group instead",
+                    rbac::describe_role_ref(binding),
+                    s.name
+                ))
+            })
+            .collect(),
+    )
 }

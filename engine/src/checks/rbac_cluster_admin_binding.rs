@@ -1,19 +1,40 @@
 use super::prelude::*;
+use crate::rbac;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "rbac-cluster-admin-binding",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 10,
+    category: Category::Rbac,
+    source: Source::Seed,
+    seed_item: "Lock down 3rd party app RBAC, don't just accept what's in the docs. Try with lower permissions",
+    title: "Only built-in system identities hold cluster-admin",
+    fails_when: "a binding references ClusterRole `cluster-admin`, or a role in the snapshot with a `*` verbs on `*` \
+        resources in `*` apiGroups rule, and names a subject other than Group `system:masters`, kubeadm's \
+        `kubeadm:cluster-admins` or a `system:` component user or group (ServiceAccounts, `system:authenticated`, \
+        `system:unauthenticated` and `system:serviceaccounts*` fail)",
+    remediation: "Bind a role with only the permissions the subject needs; keep cluster-admin for break-glass \
+        identities.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Binding(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(ctx: &Ctx, binding: &BindingView) -> Outcome {
+    let role = rbac::resolve_role(ctx.index, binding);
+    let Some(reason) = rbac::cluster_admin_reason(binding, role.as_ref()) else {
+        return Outcome::Pass;
+    };
+    let granted = if rbac::is_cluster_admin_ref(binding) {
+        rbac::describe_role_ref(binding)
+    } else {
+        format!("{} ({reason})", rbac::describe_role_ref(binding))
+    };
+    let scope = binding.namespace.map(|n| format!(" in namespace \"{n}\"")).unwrap_or_default();
+    Outcome::from_violations(
+        binding
+            .subjects
+            .iter()
+            .filter(|s| !rbac::is_builtin_admin_subject(s))
+            .map(|s| Violation::object(format!("grants {granted} to {}{scope}", rbac::describe_subject(s, binding))))
+            .collect(),
+    )
 }

@@ -1,19 +1,38 @@
 use super::prelude::*;
+use crate::rbac;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "rbac-default-service-account",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 7,
+    category: Category::Rbac,
+    source: Source::Seed,
+    seed_item: "Lock down 3rd party app RBAC, don't just accept what's in the docs",
+    title: "No permissions are granted to default ServiceAccounts",
+    fails_when: "a binding names a ServiceAccount `default` (its namespace defaulting to the RoleBinding's) or its \
+        username `system:serviceaccount:<ns>:default`",
+    remediation: "Create a dedicated ServiceAccount for the workload that needs the role, bind it, and set \
+        `serviceAccountName`; every pod that sets none runs as `default`.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Binding(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(_ctx: &Ctx, binding: &BindingView) -> Outcome {
+    Outcome::from_violations(
+        binding
+            .subjects
+            .iter()
+            .filter(|s| match s.kind.as_str() {
+                "ServiceAccount" => s.name == "default",
+                "User" => s.name.strip_prefix("system:serviceaccount:").is_some_and(|r| r.ends_with(":default")),
+                _ => false,
+            })
+            .map(|s| {
+                Violation::object(format!(
+                    "grants {} to {}, which every pod without serviceAccountName uses",
+                    rbac::describe_role_ref(binding),
+                    rbac::describe_subject(s, binding)
+                ))
+            })
+            .collect(),
+    )
 }

@@ -1,19 +1,29 @@
 use super::prelude::*;
+use crate::rbac;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "rbac-exec-attach",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 9,
+    category: Category::Rbac,
+    source: Source::Seed,
+    seed_item: "restrict who can exec onto these pods",
+    title: "Roles do not allow exec or attach into pods",
+    fails_when: "a Role or ClusterRole allows `create` or `get` on `pods/exec` or `pods/attach` (also through `*` or \
+        `*/exec`)",
+    remediation: "Remove pods/exec and pods/attach from the role; give break-glass debugging access through a \
+        separate, audited role bound only when needed.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Role(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(_ctx: &Ctx, role: &RoleView) -> Outcome {
+    Outcome::from_violations(
+        role.rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, rule)| {
+                rbac::describe_exec_attach(rule).map(|grant| Violation::object(format!("rule {i} allows {grant}")))
+            })
+            .collect(),
+    )
 }

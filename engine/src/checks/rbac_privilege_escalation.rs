@@ -1,19 +1,24 @@
 use super::prelude::*;
+use crate::rbac;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "rbac-privilege-escalation",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 10,
+    category: Category::Rbac,
+    source: Source::Seed,
+    seed_item: "Lock down 3rd party app RBAC, don't just accept what's in the docs",
+    title: "Roles grant no way to gain further privileges",
+    fails_when: "a role grants `escalate`, `bind` or `impersonate` (named on any resource, or through `*` verbs on roles \
+        or identities); `create` on pods or workload resources together with get/list/watch/use on serviceaccounts \
+        (its pods can run as any ServiceAccount of the namespace); `create` on `serviceaccounts/token`; any verb on \
+        `nodes/proxy`; or `update`/`patch` on `certificatesigningrequests/approval` with `approve` on `signers`; an \
+        all-wildcard rule is reported once",
+    remediation: "Remove the escalation verbs and token, node proxy and CSR approval grants; split pod creation and \
+        ServiceAccount access into roles held by different subjects.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Role(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(_ctx: &Ctx, role: &RoleView) -> Outcome {
+    Outcome::from_violations(rbac::privilege_escalations(role.rules).into_iter().map(Violation::object).collect())
 }

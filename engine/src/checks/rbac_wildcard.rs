@@ -1,19 +1,29 @@
 use super::prelude::*;
+use crate::rbac;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "rbac-wildcard",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 10,
+    category: Category::Rbac,
+    source: Source::Seed,
+    seed_item: "Lock down 3rd party app RBAC, don't just accept what's in the docs",
+    title: "Roles name their verbs, resources and API groups",
+    fails_when: "a rule of a Role or ClusterRole has `*` in verbs, resources, apiGroups or nonResourceURLs",
+    remediation: "List the verbs, API groups and resources the holder needs instead of `*`; wildcards also grant \
+        resources and verbs added to the cluster later.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Role(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(_ctx: &Ctx, role: &RoleView) -> Outcome {
+    Outcome::from_violations(
+        role.rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, rule)| {
+                let fields = rbac::wildcard_fields(rule);
+                (!fields.is_empty()).then(|| Violation::object(format!("rule {i} uses * in {}", fields.join(", "))))
+            })
+            .collect(),
+    )
 }

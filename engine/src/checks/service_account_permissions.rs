@@ -1,19 +1,50 @@
 use super::prelude::*;
+use crate::rbac;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "service-account-permissions",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 9,
+    category: Category::Rbac,
+    source: Source::Seed,
+    seed_item: "Lock down 3rd party app RBAC; restrict who can exec onto these pods",
+    title: "Workloads' ServiceAccounts hold no dangerous permissions",
+    fails_when: "a binding reaching the workload's ServiceAccount (a RoleBinding in its namespace or a ClusterRoleBinding, \
+        naming it, its username, or the groups `system:serviceaccounts`, `system:serviceaccounts:<ns>` or \
+        `system:authenticated`; `system:` bindings included) grants cluster-admin, `*` verbs or resources, \
+        get/list/watch on secrets, create/get on pods/exec or pods/attach, or escalate/bind/impersonate; a referenced \
+        role missing from the snapshot counts as harmless, except `cluster-admin`, which is known by name",
+    remediation: "Give the workload its own ServiceAccount bound to a Role with only the verbs and resources it uses; \
+        remove wildcard, secrets, exec and escalation grants.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
+    let (namespace, account) = (w.namespace(), w.service_account());
+    let mut violations = Vec::new();
+    for binding in rbac::bindings_reaching_service_account(ctx.index, namespace, account) {
+        let role = rbac::resolve_role(ctx.index, &binding);
+        let dangers = rbac::binding_dangers(&binding, role.as_ref());
+        if dangers.is_empty() {
+            continue;
+        }
+        // A RoleBinding grants only within its namespace, even when it references a ClusterRole.
+        let namespace_scoped = binding.namespace.is_some();
+        let scope = if namespace_scoped && binding.role_ref.kind == "ClusterRole" { " (namespace-scoped)" } else { "" };
+        let through = match rbac::subject_reaching_service_account(&binding, namespace, account) {
+            Some(s) if s.kind == "Group" => format!(" (as Group \"{}\")", s.name),
+            _ => String::new(),
+        };
+        for (danger, rules) in dangers {
+            let rules = if rules.is_empty() { String::new() } else { format!(" ({})", rbac::rule_indices(&rules)) };
+            violations.push(Violation::object(format!(
+                "ServiceAccount \"{account}\" {} via {} \"{}\"{through} -> {}{rules}{scope}",
+                danger.describe(namespace_scoped),
+                binding.kind(),
+                binding.name,
+                rbac::describe_role_ref(&binding),
+            )));
+        }
+    }
+    Outcome::from_violations(violations)
 }
