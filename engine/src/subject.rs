@@ -1,14 +1,18 @@
 //! Subjects: what a report is about. Workloads are the top-level owners of pod templates; pods, jobs and
 //! replica sets owned by a controller are covered by their owner's report.
 
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, PodSpec, Service};
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, PodSpec, PodTemplateSpec, ReplicationController, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::rbac::v1::{PolicyRule, RoleRef, Subject as RbacSubject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use vigil_crds::Subject;
 
 use crate::catalog::SubjectKind;
-use crate::index::Index;
+use crate::index::{Index, Store};
 use crate::policy::Policy;
 
 /// A top-level owner of a pod template.
@@ -174,138 +178,213 @@ fn empty_meta() -> &'static ObjectMeta {
     EMPTY.get_or_init(ObjectMeta::default)
 }
 
+fn template(t: Option<&PodTemplateSpec>) -> Option<(&ObjectMeta, Option<&PodSpec>)> {
+    t.map(|t| (t.metadata.as_ref().unwrap_or(empty_meta()), t.spec.as_ref()))
+}
+
+fn deployment(d: &Deployment) -> SubjectEntry<'_> {
+    workload("apps/v1", "Deployment", &d.metadata, template(d.spec.as_ref().map(|s| &s.template)))
+}
+fn stateful_set(s: &StatefulSet) -> SubjectEntry<'_> {
+    workload("apps/v1", "StatefulSet", &s.metadata, template(s.spec.as_ref().map(|s| &s.template)))
+}
+fn daemon_set(d: &DaemonSet) -> SubjectEntry<'_> {
+    workload("apps/v1", "DaemonSet", &d.metadata, template(d.spec.as_ref().map(|s| &s.template)))
+}
+fn replica_set(r: &ReplicaSet) -> SubjectEntry<'_> {
+    workload("apps/v1", "ReplicaSet", &r.metadata, template(r.spec.as_ref().and_then(|s| s.template.as_ref())))
+}
+fn cron_job(c: &CronJob) -> SubjectEntry<'_> {
+    let job_spec = c.spec.as_ref().and_then(|s| s.job_template.spec.as_ref());
+    workload("batch/v1", "CronJob", &c.metadata, template(job_spec.map(|j| &j.template)))
+}
+fn job(j: &Job) -> SubjectEntry<'_> {
+    workload("batch/v1", "Job", &j.metadata, template(j.spec.as_ref().map(|s| &s.template)))
+}
+fn replication_controller(r: &ReplicationController) -> SubjectEntry<'_> {
+    workload("v1", "ReplicationController", &r.metadata, template(r.spec.as_ref().and_then(|s| s.template.as_ref())))
+}
+fn pod(p: &Pod) -> SubjectEntry<'_> {
+    workload("v1", "Pod", &p.metadata, Some((&p.metadata, p.spec.as_ref())))
+}
+
+/// A store's objects, all or one namespace's.
+fn scope<'a, T>(store: &'a Store<T>, namespace: Option<&str>) -> Box<dyn Iterator<Item = &'a Arc<T>> + 'a> {
+    match namespace {
+        Some(ns) => Box::new(store.in_namespace(ns)),
+        None => Box::new(store.iter()),
+    }
+}
+
+/// Workload subjects (top-level owners only), all or one namespace's, in a stable order.
+fn workload_entries<'a>(index: &'a Index, namespace: Option<&str>) -> Vec<SubjectEntry<'a>> {
+    let top = |meta: &ObjectMeta| !has_controller(meta, &[]);
+    let mut out = Vec::new();
+    out.extend(scope(&index.deployments, namespace).map(|o| deployment(o)));
+    out.extend(scope(&index.stateful_sets, namespace).map(|o| stateful_set(o)));
+    out.extend(scope(&index.daemon_sets, namespace).map(|o| daemon_set(o)));
+    out.extend(scope(&index.replica_sets, namespace).filter(|o| top(&o.metadata)).map(|o| replica_set(o)));
+    out.extend(scope(&index.cron_jobs, namespace).map(|o| cron_job(o)));
+    out.extend(scope(&index.jobs, namespace).filter(|o| top(&o.metadata)).map(|o| job(o)));
+    out.extend(scope(&index.replication_controllers, namespace).map(|o| replication_controller(o)));
+    out.extend(scope(&index.pods, namespace).filter(|o| top(&o.metadata)).map(|o| pod(o)));
+    out
+}
+
 /// Every workload subject in the index, in a stable order, leaving out system namespaces.
 pub fn workloads<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
-    let mut out = Vec::new();
-    let keep = |meta: &ObjectMeta| !policy.is_system_namespace(meta.namespace.as_deref().unwrap_or("default"));
-    let tpl = |t: Option<&'a k8s_openapi::api::core::v1::PodTemplateSpec>| {
-        t.map(|t| (t.metadata.as_ref().unwrap_or(empty_meta()), t.spec.as_ref()))
-    };
-    for d in index.deployments.iter().filter(|o| keep(&o.metadata)) {
-        out.push(workload("apps/v1", "Deployment", &d.metadata, tpl(d.spec.as_ref().map(|s| &s.template))));
-    }
-    for s in index.stateful_sets.iter().filter(|o| keep(&o.metadata)) {
-        out.push(workload("apps/v1", "StatefulSet", &s.metadata, tpl(s.spec.as_ref().map(|s| &s.template))));
-    }
-    for d in index.daemon_sets.iter().filter(|o| keep(&o.metadata)) {
-        out.push(workload("apps/v1", "DaemonSet", &d.metadata, tpl(d.spec.as_ref().map(|s| &s.template))));
-    }
-    for r in index.replica_sets.iter().filter(|o| keep(&o.metadata) && !has_controller(&o.metadata, &[])) {
-        out.push(workload(
-            "apps/v1",
-            "ReplicaSet",
-            &r.metadata,
-            tpl(r.spec.as_ref().and_then(|s| s.template.as_ref())),
-        ));
-    }
-    for c in index.cron_jobs.iter().filter(|o| keep(&o.metadata)) {
-        let job_spec = c.spec.as_ref().and_then(|s| s.job_template.spec.as_ref());
-        out.push(workload("batch/v1", "CronJob", &c.metadata, tpl(job_spec.map(|j| &j.template))));
-    }
-    for j in index.jobs.iter().filter(|o| keep(&o.metadata) && !has_controller(&o.metadata, &[])) {
-        out.push(workload("batch/v1", "Job", &j.metadata, tpl(j.spec.as_ref().map(|s| &s.template))));
-    }
-    for r in index.replication_controllers.iter().filter(|o| keep(&o.metadata)) {
-        let t = r.spec.as_ref().and_then(|s| s.template.as_ref());
-        out.push(workload("v1", "ReplicationController", &r.metadata, tpl(t)));
-    }
-    for p in index.pods.iter().filter(|o| keep(&o.metadata) && !has_controller(&o.metadata, &[])) {
-        out.push(workload("v1", "Pod", &p.metadata, Some((&p.metadata, p.spec.as_ref()))));
-    }
+    let mut out = workload_entries(index, None);
+    out.retain(|e| !policy.is_system_namespace(e.reference.namespace.as_deref().unwrap_or("default")));
     out
+}
+
+/// The workload subjects of one namespace (none for a system namespace).
+pub fn workloads_in<'a>(index: &'a Index, policy: &Policy, namespace: &str) -> Vec<SubjectEntry<'a>> {
+    if policy.is_system_namespace(namespace) {
+        return Vec::new();
+    }
+    workload_entries(index, Some(namespace))
+}
+
+/// Identifies a subject across index updates: what the operator queues and what a report is keyed by.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SubjectKey {
+    /// The subject's kind (`Deployment`, `Namespace`, ..., `Cluster`).
+    pub kind: String,
+    /// Empty for cluster-scoped subjects and for Namespaces.
+    pub namespace: String,
+    pub name: String,
+}
+
+impl SubjectKey {
+    pub fn new(kind: &str, namespace: &str, name: &str) -> Self {
+        SubjectKey { kind: kind.to_string(), namespace: namespace.to_string(), name: name.to_string() }
+    }
+
+    pub fn cluster() -> Self {
+        SubjectKey::new("Cluster", "", "cluster")
+    }
+}
+
+impl std::fmt::Display for SubjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{}/{}", self.kind, self.name)
+        } else {
+            write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+impl SubjectEntry<'_> {
+    pub fn key(&self) -> SubjectKey {
+        let r = &self.reference;
+        let namespace = if r.kind == "Namespace" { "" } else { r.namespace.as_deref().unwrap_or("") };
+        SubjectKey::new(&r.kind, namespace, &r.name)
+    }
+}
+
+/// The subject a key names, as [`all`] would list it; `None` when it is gone or not a subject (a pod with
+/// a controller, a system namespace's workload, a `system:` role).
+pub fn find<'a>(index: &'a Index, policy: &Policy, key: &SubjectKey) -> Option<SubjectEntry<'a>> {
+    let (ns, name) = (key.namespace.as_str(), key.name.as_str());
+    let top = |meta: &ObjectMeta| !has_controller(meta, &[]);
+    let workload_ns = || !policy.is_system_namespace(ns);
+    let entry = match key.kind.as_str() {
+        "Deployment" => index.deployments.get(ns, name).filter(|_| workload_ns()).map(|o| deployment(o)),
+        "StatefulSet" => index.stateful_sets.get(ns, name).filter(|_| workload_ns()).map(|o| stateful_set(o)),
+        "DaemonSet" => index.daemon_sets.get(ns, name).filter(|_| workload_ns()).map(|o| daemon_set(o)),
+        "ReplicaSet" => {
+            index.replica_sets.get(ns, name).filter(|o| workload_ns() && top(&o.metadata)).map(|o| replica_set(o))
+        }
+        "CronJob" => index.cron_jobs.get(ns, name).filter(|_| workload_ns()).map(|o| cron_job(o)),
+        "Job" => index.jobs.get(ns, name).filter(|o| workload_ns() && top(&o.metadata)).map(|o| job(o)),
+        "ReplicationController" => {
+            index.replication_controllers.get(ns, name).filter(|_| workload_ns()).map(|o| replication_controller(o))
+        }
+        "Pod" => index.pods.get(ns, name).filter(|o| workload_ns() && top(&o.metadata)).map(|o| pod(o)),
+        "Cluster" => Some(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster }),
+        _ => return others(index, policy).into_iter().find(|e| e.key() == *key),
+    };
+    entry
 }
 
 /// Every subject in the index: workloads, namespaces, services, ingresses, RBAC objects, nodes and the
 /// cluster, in a stable order.
 pub fn all<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
     let mut out = workloads(index, policy);
+    out.extend(others(index, policy));
+    out.push(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster });
+    out
+}
+
+/// The subjects that are not workloads and not the cluster.
+fn others<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
     let system_rbac = |name: &str| !policy.parameters.include_system_rbac && name.starts_with("system:");
-    for n in index.namespaces.iter() {
-        let name = n.metadata.name.as_deref().unwrap_or("");
-        if !policy.is_system_namespace(name) {
-            let mut reference = reference("v1", "Namespace", &n.metadata, false);
-            // A namespace's report lives in the namespace itself.
-            reference.namespace = Some(name.to_string());
-            out.push(SubjectEntry { reference, object: SubjectObject::Namespace(n) });
-        }
-    }
-    for s in index.services.iter() {
-        out.push(SubjectEntry {
-            reference: reference("v1", "Service", &s.metadata, true),
-            object: SubjectObject::Service(s),
-        });
-    }
-    for i in index.ingresses.iter() {
-        out.push(SubjectEntry {
-            reference: reference("networking.k8s.io/v1", "Ingress", &i.metadata, true),
-            object: SubjectObject::Ingress(i),
-        });
-    }
     const RBAC: &str = "rbac.authorization.k8s.io/v1";
-    for r in index.roles.iter() {
-        let name = r.metadata.name.as_deref().unwrap_or("");
-        if system_rbac(name) {
-            continue;
+    let namespaces = index.namespaces.iter().filter_map(|n| {
+        let name = n.metadata.name.as_deref().unwrap_or("");
+        if policy.is_system_namespace(name) {
+            return None;
         }
+        let mut reference = reference("v1", "Namespace", &n.metadata, false);
+        // A namespace's report lives in the namespace itself.
+        reference.namespace = Some(name.to_string());
+        Some(SubjectEntry { reference, object: SubjectObject::Namespace(n) })
+    });
+    let services = index.services.iter().map(|s| SubjectEntry {
+        reference: reference("v1", "Service", &s.metadata, true),
+        object: SubjectObject::Service(s),
+    });
+    let ingresses = index.ingresses.iter().map(|i| SubjectEntry {
+        reference: reference("networking.k8s.io/v1", "Ingress", &i.metadata, true),
+        object: SubjectObject::Ingress(i),
+    });
+    let roles = index.roles.iter().filter(|r| !system_rbac(r.metadata.name.as_deref().unwrap_or(""))).map(|r| {
         let view = RoleView {
-            name,
+            name: r.metadata.name.as_deref().unwrap_or(""),
             namespace: Some(r.metadata.namespace.as_deref().unwrap_or("default")),
             rules: r.rules.as_deref().unwrap_or(&[]),
         };
-        out.push(SubjectEntry {
-            reference: reference(RBAC, "Role", &r.metadata, true),
-            object: SubjectObject::Role(view),
+        SubjectEntry { reference: reference(RBAC, "Role", &r.metadata, true), object: SubjectObject::Role(view) }
+    });
+    let cluster_roles =
+        index.cluster_roles.iter().filter(|r| !system_rbac(r.metadata.name.as_deref().unwrap_or(""))).map(|r| {
+            let view = RoleView {
+                name: r.metadata.name.as_deref().unwrap_or(""),
+                namespace: None,
+                rules: r.rules.as_deref().unwrap_or(&[]),
+            };
+            SubjectEntry {
+                reference: reference(RBAC, "ClusterRole", &r.metadata, false),
+                object: SubjectObject::Role(view),
+            }
         });
-    }
-    for r in index.cluster_roles.iter() {
-        let name = r.metadata.name.as_deref().unwrap_or("");
-        if system_rbac(name) {
-            continue;
-        }
-        let view = RoleView { name, namespace: None, rules: r.rules.as_deref().unwrap_or(&[]) };
-        out.push(SubjectEntry {
-            reference: reference(RBAC, "ClusterRole", &r.metadata, false),
-            object: SubjectObject::Role(view),
+    let role_bindings =
+        index.role_bindings.iter().filter(|b| !system_rbac(b.metadata.name.as_deref().unwrap_or(""))).map(|b| {
+            SubjectEntry {
+                reference: reference(RBAC, "RoleBinding", &b.metadata, true),
+                object: SubjectObject::Binding(crate::rbac::role_binding_view(b)),
+            }
         });
-    }
-    for b in index.role_bindings.iter() {
-        let name = b.metadata.name.as_deref().unwrap_or("");
-        if system_rbac(name) {
-            continue;
-        }
-        let view = BindingView {
-            name,
-            namespace: Some(b.metadata.namespace.as_deref().unwrap_or("default")),
-            role_ref: &b.role_ref,
-            subjects: b.subjects.as_deref().unwrap_or(&[]),
-        };
-        out.push(SubjectEntry {
-            reference: reference(RBAC, "RoleBinding", &b.metadata, true),
-            object: SubjectObject::Binding(view),
-        });
-    }
-    for b in index.cluster_role_bindings.iter() {
-        let name = b.metadata.name.as_deref().unwrap_or("");
-        if system_rbac(name) {
-            continue;
-        }
-        let view = BindingView {
-            name,
-            namespace: None,
-            role_ref: &b.role_ref,
-            subjects: b.subjects.as_deref().unwrap_or(&[]),
-        };
-        out.push(SubjectEntry {
-            reference: reference(RBAC, "ClusterRoleBinding", &b.metadata, false),
-            object: SubjectObject::Binding(view),
-        });
-    }
-    for n in index.nodes.iter() {
-        out.push(SubjectEntry {
-            reference: reference("v1", "Node", &n.metadata, false),
-            object: SubjectObject::Node(n),
-        });
-    }
-    out.push(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster });
-    out
+    let cluster_role_bindings =
+        index.cluster_role_bindings.iter().filter(|b| !system_rbac(b.metadata.name.as_deref().unwrap_or(""))).map(
+            |b| SubjectEntry {
+                reference: reference(RBAC, "ClusterRoleBinding", &b.metadata, false),
+                object: SubjectObject::Binding(crate::rbac::cluster_role_binding_view(b)),
+            },
+        );
+    let nodes = index.nodes.iter().map(|n| SubjectEntry {
+        reference: reference("v1", "Node", &n.metadata, false),
+        object: SubjectObject::Node(n),
+    });
+    namespaces
+        .chain(services)
+        .chain(ingresses)
+        .chain(roles)
+        .chain(cluster_roles)
+        .chain(role_bindings)
+        .chain(cluster_role_bindings)
+        .chain(nodes)
+        .collect()
 }
