@@ -147,19 +147,13 @@ impl Check {
     }
 
     pub fn subjects(&self) -> Vec<SubjectKind> {
-        self.evaluators
-            .iter()
-            .map(Evaluator::subject_kind)
-            .collect()
+        self.evaluators.iter().map(Evaluator::subject_kind).collect()
     }
 }
 
 impl std::fmt::Debug for Check {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Check")
-            .field("id", &self.id)
-            .field("risk", &self.risk)
-            .finish()
+        f.debug_struct("Check").field("id", &self.id).field("risk", &self.risk).finish()
     }
 }
 

@@ -29,18 +29,10 @@ pub struct CheckResult {
 pub fn evaluate(ctx: &Ctx, subject: &SubjectEntry) -> Vec<CheckResult> {
     let kind = subject.kind();
     let mut results = Vec::new();
-    for check in catalog()
-        .iter()
-        .copied()
-        .filter(|c| ctx.policy.is_enabled(c))
-    {
+    for check in catalog().iter().copied().filter(|c| ctx.policy.is_enabled(c)) {
         for evaluator in check.evaluators.iter().filter(|e| e.subject_kind() == kind) {
             let outcome = run(ctx, evaluator, &subject.object);
-            results.push(CheckResult {
-                check,
-                risk: ctx.policy.risk(check),
-                outcome,
-            });
+            results.push(CheckResult { check, risk: ctx.policy.risk(check), outcome });
         }
     }
     results

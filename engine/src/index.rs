@@ -28,9 +28,7 @@ pub struct Store<T> {
 
 impl<T> Default for Store<T> {
     fn default() -> Self {
-        Store {
-            map: BTreeMap::new(),
-        }
+        Store { map: BTreeMap::new() }
     }
 }
 
@@ -43,10 +41,7 @@ impl<T> Store<T> {
     pub fn in_namespace<'a>(&'a self, namespace: &str) -> impl Iterator<Item = &'a Arc<T>> + 'a {
         let start = (namespace.to_string(), String::new());
         let ns = namespace.to_string();
-        self.map
-            .range(start..)
-            .take_while(move |((n, _), _)| *n == ns)
-            .map(|(_, v)| v)
+        self.map.range(start..).take_while(move |((n, _), _)| *n == ns).map(|(_, v)| v)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<T>> {
@@ -82,11 +77,7 @@ impl ServerVersion {
     /// Parses `1.31`, `v1.31.2`, `v1.31.2-eks-1234` and the like.
     pub fn parse(text: &str) -> Option<ServerVersion> {
         let (major, minor) = parse_major_minor(text)?;
-        Some(ServerVersion {
-            major,
-            minor,
-            git_version: text.to_string(),
-        })
+        Some(ServerVersion { major, minor, git_version: text.to_string() })
     }
 }
 
@@ -95,11 +86,7 @@ pub fn parse_major_minor(text: &str) -> Option<(u32, u32)> {
     let text = text.trim().trim_start_matches('v');
     let mut parts = text.split('.');
     let major = parts.next()?.parse().ok()?;
-    let minor_text: String = parts
-        .next()?
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
+    let minor_text: String = parts.next()?.chars().take_while(|c| c.is_ascii_digit()).collect();
     Some((major, minor_text.parse().ok()?))
 }
 
@@ -168,9 +155,7 @@ impl Index {
             KubeObject::ReplicaSet(o) => drop(self.replica_sets.insert(namespaced, o)),
             KubeObject::Job(o) => drop(self.jobs.insert(namespaced, o)),
             KubeObject::CronJob(o) => drop(self.cron_jobs.insert(namespaced, o)),
-            KubeObject::ReplicationController(o) => {
-                drop(self.replication_controllers.insert(namespaced, o))
-            }
+            KubeObject::ReplicationController(o) => drop(self.replication_controllers.insert(namespaced, o)),
             KubeObject::Namespace(o) => drop(self.namespaces.insert(cluster, o)),
             KubeObject::NetworkPolicy(o) => drop(self.network_policies.insert(namespaced, o)),
             KubeObject::ResourceQuota(o) => drop(self.resource_quotas.insert(namespaced, o)),
@@ -181,16 +166,10 @@ impl Index {
             KubeObject::Role(o) => drop(self.roles.insert(namespaced, o)),
             KubeObject::ClusterRole(o) => drop(self.cluster_roles.insert(cluster, o)),
             KubeObject::RoleBinding(o) => drop(self.role_bindings.insert(namespaced, o)),
-            KubeObject::ClusterRoleBinding(o) => {
-                drop(self.cluster_role_bindings.insert(cluster, o))
-            }
+            KubeObject::ClusterRoleBinding(o) => drop(self.cluster_role_bindings.insert(cluster, o)),
             KubeObject::Node(o) => drop(self.nodes.insert(cluster, o)),
-            KubeObject::ValidatingWebhookConfiguration(o) => {
-                drop(self.validating_webhooks.insert(cluster, o))
-            }
-            KubeObject::ValidatingAdmissionPolicy(o) => {
-                drop(self.admission_policies.insert(cluster, o))
-            }
+            KubeObject::ValidatingWebhookConfiguration(o) => drop(self.validating_webhooks.insert(cluster, o)),
+            KubeObject::ValidatingAdmissionPolicy(o) => drop(self.admission_policies.insert(cluster, o)),
             KubeObject::ValidatingAdmissionPolicyBinding(o) => {
                 drop(self.admission_policy_bindings.insert(cluster, o))
             }
@@ -211,9 +190,7 @@ impl Index {
         }
         match kind {
             CustomKind::PeerAuthentication => drop(self.peer_authentications.insert(key, object)),
-            CustomKind::AuthorizationPolicy => {
-                drop(self.authorization_policies.insert(key, object))
-            }
+            CustomKind::AuthorizationPolicy => drop(self.authorization_policies.insert(key, object)),
             CustomKind::VulnerabilityReport => drop(self.vulnerability_reports.insert(key, object)),
             CustomKind::ImagePolicy => drop(self.image_policies.insert(key, object)),
             CustomKind::CustomResourceDefinition => {
@@ -228,16 +205,12 @@ impl Index {
 
     /// True when any CRD of the given API group is installed (e.g. `security.istio.io`).
     pub fn has_crd_group(&self, group: &str) -> bool {
-        self.installed_crds
-            .iter()
-            .any(|n| n.split_once('.').is_some_and(|(_, g)| g == group))
+        self.installed_crds.iter().any(|n| n.split_once('.').is_some_and(|(_, g)| g == group))
     }
 
     /// The labels of a namespace, when the Namespace object is known.
     pub fn namespace_labels(&self, namespace: &str) -> Option<&BTreeMap<String, String>> {
-        self.namespaces
-            .get("", namespace)
-            .map(|n| n.metadata.labels.as_ref().unwrap_or(empty_map()))
+        self.namespaces.get("", namespace).map(|n| n.metadata.labels.as_ref().unwrap_or(empty_map()))
     }
 }
 

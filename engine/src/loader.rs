@@ -41,11 +41,7 @@ impl Loaded {
     /// Loads one file's text (or stdin's, named `-`).
     pub fn add_text(&mut self, file: &str, text: &str) {
         for (document, (line, doc)) in split_documents(text).into_iter().enumerate() {
-            let origin = Origin {
-                file: file.to_string(),
-                document: document + 1,
-                line,
-            };
+            let origin = Origin { file: file.to_string(), document: document + 1, line };
             match parse_document(doc) {
                 Ok(None) => {}
                 Ok(Some(value)) => {
@@ -60,13 +56,10 @@ impl Loaded {
     fn add_value(&mut self, value: serde_json::Value, origin: &Origin) {
         match value {
             serde_json::Value::Object(_) if is_list(&value) => {
-                let (api_version, list_kind) =
-                    (str_field(&value, "apiVersion"), str_field(&value, "kind"));
+                let (api_version, list_kind) = (str_field(&value, "apiVersion"), str_field(&value, "kind"));
                 // Items of a typed list (`PodList`) may lack apiVersion and kind.
                 let item_kind = list_kind.strip_suffix("List").unwrap_or("").to_string();
-                let serde_json::Value::Object(mut map) = value else {
-                    unreachable!()
-                };
+                let serde_json::Value::Object(mut map) = value else { unreachable!() };
                 let items = match map.remove("items") {
                     Some(serde_json::Value::Array(items)) => items,
                     _ => Vec::new(),
@@ -74,10 +67,8 @@ impl Loaded {
                 for mut item in items {
                     if let Some(obj) = item.as_object_mut() {
                         if !item_kind.is_empty() {
-                            obj.entry("kind")
-                                .or_insert_with(|| item_kind.clone().into());
-                            obj.entry("apiVersion")
-                                .or_insert_with(|| api_version.clone().into());
+                            obj.entry("kind").or_insert_with(|| item_kind.clone().into());
+                            obj.entry("apiVersion").or_insert_with(|| api_version.clone().into());
                         }
                     }
                     self.add_value(item, origin);
@@ -90,10 +81,7 @@ impl Loaded {
             }
             serde_json::Value::Object(_) => self.add_object(value, origin),
             serde_json::Value::Null => {}
-            other => self.errors.push(error(
-                origin,
-                format!("expected a Kubernetes object, found {}", type_name(&other)),
-            )),
+            other => self.errors.push(error(origin, format!("expected a Kubernetes object, found {}", type_name(&other)))),
         }
     }
 
@@ -101,51 +89,26 @@ impl Loaded {
         let api_version = str_field(&value, "apiVersion");
         let kind = str_field(&value, "kind");
         if kind.is_empty() {
-            self.errors
-                .push(error(origin, "object has no `kind`".into()));
+            self.errors.push(error(origin, "object has no `kind`".into()));
             return;
         }
-        let name = value
-            .pointer("/metadata/name")
-            .and_then(|n| n.as_str())
-            .unwrap_or("")
-            .to_string();
+        let name = value.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or("").to_string();
         match KubeObject::from_value(value) {
             Ok(Some(mut object)) => {
-                if object.is_namespaced()
-                    && object
-                        .metadata()
-                        .namespace
-                        .as_deref()
-                        .unwrap_or("")
-                        .is_empty()
-                {
+                if object.is_namespaced() && object.metadata().namespace.as_deref().unwrap_or("").is_empty() {
                     // `kubectl apply` puts a manifest without a namespace into `default`.
                     object.metadata_mut().namespace = Some("default".into());
                 }
                 self.objects.push((object, origin.clone()));
             }
-            Ok(None) => {
-                *self
-                    .skipped
-                    .entry(format!("{api_version}/{kind}"))
-                    .or_default() += 1
-            }
-            Err(e) => self.errors.push(error(
-                origin,
-                format!("{kind} {name:?} does not match the {kind} schema: {e}"),
-            )),
+            Ok(None) => *self.skipped.entry(format!("{api_version}/{kind}")).or_default() += 1,
+            Err(e) => self.errors.push(error(origin, format!("{kind} {name:?} does not match the {kind} schema: {e}"))),
         }
     }
 }
 
 fn error(origin: &Origin, message: String) -> LoadError {
-    LoadError {
-        file: origin.file.clone(),
-        document: origin.document,
-        line: origin.line,
-        message,
-    }
+    LoadError { file: origin.file.clone(), document: origin.document, line: origin.line, message }
 }
 
 fn is_list(value: &serde_json::Value) -> bool {
@@ -154,11 +117,7 @@ fn is_list(value: &serde_json::Value) -> bool {
 }
 
 fn str_field(value: &serde_json::Value, field: &str) -> String {
-    value
-        .get(field)
-        .and_then(|v| v.as_str())
-        .unwrap_or("")
-        .to_string()
+    value.get(field).and_then(|v| v.as_str()).unwrap_or("").to_string()
 }
 
 fn type_name(value: &serde_json::Value) -> &'static str {
@@ -185,17 +144,12 @@ pub fn split_documents(text: &str) -> Vec<(usize, &str)> {
     let mut offset = 0usize;
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let bare = line.trim_end_matches(['\n', '\r']);
-        let is_separator =
-            bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t") || bare == "...";
+        let is_separator = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t") || bare == "...";
         if is_separator {
             docs.push((start_line, &text[start..offset]));
             start = offset + line.len();
             start_line = i + 2;
-            if let Some(rest) = bare
-                .strip_prefix("---")
-                .map(str::trim)
-                .filter(|r| !r.is_empty() && !r.starts_with('#'))
-            {
+            if let Some(rest) = bare.strip_prefix("---").map(str::trim).filter(|r| !r.is_empty() && !r.starts_with('#')) {
                 // `--- {inline}` starts a document on the separator line itself.
                 start = offset + 3;
                 start_line = i + 1;
@@ -205,10 +159,7 @@ pub fn split_documents(text: &str) -> Vec<(usize, &str)> {
         offset += line.len();
     }
     docs.push((start_line, &text[start..]));
-    docs.retain(|(_, d)| {
-        d.lines()
-            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-    });
+    docs.retain(|(_, d)| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')));
     docs
 }
 
@@ -268,10 +219,7 @@ mod tests {
         );
         assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
         assert_eq!(loaded.objects.len(), 1);
-        assert_eq!(
-            loaded.objects[0].0.metadata().namespace.as_deref(),
-            Some("default")
-        );
+        assert_eq!(loaded.objects[0].0.metadata().namespace.as_deref(), Some("default"));
         assert_eq!(loaded.skipped.get("example.com/v1/Widget"), Some(&1));
     }
 
@@ -290,10 +238,6 @@ mod tests {
         assert_eq!(loaded.objects.len(), 1);
         let lines: Vec<_> = loaded.errors.iter().map(|e| (e.document, e.line)).collect();
         assert_eq!(lines, vec![(2, 5), (3, 7), (4, 12)], "{:?}", loaded.errors);
-        assert!(
-            loaded.errors[1].message.contains("Deployment \"d\""),
-            "{}",
-            loaded.errors[1]
-        );
+        assert!(loaded.errors[1].message.contains("Deployment \"d\""), "{}", loaded.errors[1]);
     }
 }

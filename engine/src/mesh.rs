@@ -26,9 +26,7 @@ pub fn linkerd_installed(index: &Index) -> bool {
 
 /// True when Linkerd injects its proxy (whose mTLS is on by default) given these annotations.
 pub fn linkerd_injects(annotations: Option<&BTreeMap<String, String>>) -> Option<bool> {
-    annotations
-        .and_then(|a| a.get("linkerd.io/inject"))
-        .map(|v| v == "enabled")
+    annotations.and_then(|a| a.get("linkerd.io/inject")).map(|v| v == "enabled")
 }
 
 /// True when Istio injects sidecars into the namespace's pods: `istio-injection=enabled`, or a revision
@@ -56,24 +54,14 @@ pub fn istio_sidecar(
     namespace_labels: Option<&BTreeMap<String, String>>,
     pod: &ObjectMeta,
 ) -> SidecarInjection {
-    let pod_says = |map: &Option<BTreeMap<String, String>>| {
-        map.as_ref().and_then(|m| m.get(ISTIO_POD_INJECT)).cloned()
-    };
+    let pod_says = |map: &Option<BTreeMap<String, String>>| map.as_ref().and_then(|m| m.get(ISTIO_POD_INJECT)).cloned();
     let (label, annotation) = (pod_says(&pod.labels), pod_says(&pod.annotations));
     if label.as_deref() == Some("false") || annotation.as_deref() == Some("false") {
-        return SidecarInjection::NotInjected(format!(
-            "the pod template sets {ISTIO_POD_INJECT}: \"false\""
-        ));
+        return SidecarInjection::NotInjected(format!("the pod template sets {ISTIO_POD_INJECT}: \"false\""));
     }
     match namespace_labels {
-        Some(labels)
-            if labels
-                .get("istio-injection")
-                .is_some_and(|v| v == "disabled") =>
-        {
-            SidecarInjection::NotInjected(format!(
-                "namespace \"{namespace}\" is labelled istio-injection=disabled"
-            ))
+        Some(labels) if labels.get("istio-injection").is_some_and(|v| v == "disabled") => {
+            SidecarInjection::NotInjected(format!("namespace \"{namespace}\" is labelled istio-injection=disabled"))
         }
         Some(labels) if istio_namespace_injection(labels) => SidecarInjection::Injected,
         // Only the label opts a single pod in: the injection webhook selects pods by label.
@@ -136,11 +124,8 @@ pub struct MtlsDecision<'a> {
 }
 
 impl<'a> MtlsDecision<'a> {
-    const DEFAULT: MtlsDecision<'static> = MtlsDecision {
-        mode: MtlsMode::Permissive,
-        level: Level::Default,
-        decided_by: None,
-    };
+    const DEFAULT: MtlsDecision<'static> =
+        MtlsDecision { mode: MtlsMode::Permissive, level: Level::Default, decided_by: None };
 
     /// `mesh-wide PeerAuthentication istio-system/default`, or a note on Istio's default.
     pub fn source(&self) -> String {
@@ -158,15 +143,7 @@ impl<'a> MtlsDecision<'a> {
 
     /// This decision, overridden by a lower level's policy unless that policy leaves the mode UNSET.
     fn refine(self, mode: MtlsMode, level: Level, policy: &'a CustomObject) -> MtlsDecision<'a> {
-        if mode == MtlsMode::Unset {
-            self
-        } else {
-            MtlsDecision {
-                mode,
-                level,
-                decided_by: Some(policy),
-            }
-        }
+        if mode == MtlsMode::Unset { self } else { MtlsDecision { mode, level, decided_by: Some(policy) } }
     }
 }
 
@@ -184,39 +161,22 @@ fn mode(policy: &CustomObject) -> MtlsMode {
 
 /// The policy's workload selector; `None` when absent or empty (the policy is namespace-wide).
 fn selector(policy: &CustomObject) -> Option<&serde_json::Map<String, serde_json::Value>> {
-    policy
-        .spec
-        .pointer("/selector/matchLabels")
-        .and_then(|m| m.as_object())
-        .filter(|m| !m.is_empty())
+    policy.spec.pointer("/selector/matchLabels").and_then(|m| m.as_object()).filter(|m| !m.is_empty())
 }
 
-fn selects(
-    selector: &serde_json::Map<String, serde_json::Value>,
-    labels: &BTreeMap<String, String>,
-) -> bool {
-    selector.iter().all(|(k, v)| {
-        v.as_str()
-            .is_some_and(|v| labels.get(k).is_some_and(|l| l == v))
-    })
+fn selects(selector: &serde_json::Map<String, serde_json::Value>, labels: &BTreeMap<String, String>) -> bool {
+    selector.iter().all(|(k, v)| v.as_str().is_some_and(|v| labels.get(k).is_some_and(|l| l == v)))
 }
 
 /// When several policies apply at one level, Istio uses the oldest (then the first by name).
 fn oldest<'a>(policies: impl Iterator<Item = &'a CustomObject>) -> Option<&'a CustomObject> {
     policies.min_by(|a, b| {
-        (&a.metadata.creation_timestamp, &a.metadata.name)
-            .cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
+        (&a.metadata.creation_timestamp, &a.metadata.name).cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
     })
 }
 
 fn namespace_wide<'a>(index: &'a Index, namespace: &str) -> Option<&'a CustomObject> {
-    oldest(
-        index
-            .peer_authentications
-            .in_namespace(namespace)
-            .map(|p| p.as_ref())
-            .filter(|p| selector(p).is_none()),
-    )
+    oldest(index.peer_authentications.in_namespace(namespace).map(|p| p.as_ref()).filter(|p| selector(p).is_none()))
 }
 
 /// The mTLS mode that applies to a namespace as a whole: its own selector-less PeerAuthentication over
@@ -236,11 +196,7 @@ pub fn namespace_mtls<'a>(index: &'a Index, namespace: &str) -> MtlsDecision<'a>
 
 /// The effective mTLS for pods with these labels in this namespace, with Istio's full precedence.
 /// Workload-selector policies only apply in their own namespace (also in the root namespace).
-pub fn workload_mtls<'a>(
-    index: &'a Index,
-    namespace: &str,
-    pod_labels: &BTreeMap<String, String>,
-) -> WorkloadMtls<'a> {
+pub fn workload_mtls<'a>(index: &'a Index, namespace: &str, pod_labels: &BTreeMap<String, String>) -> WorkloadMtls<'a> {
     let inherited = namespace_mtls(index, namespace);
     let workload_policy = oldest(
         index
@@ -250,10 +206,7 @@ pub fn workload_mtls<'a>(
             .filter(|p| selector(p).is_some_and(|s| selects(s, pod_labels))),
     );
     let Some(policy) = workload_policy else {
-        return WorkloadMtls {
-            workload: inherited,
-            ports: Vec::new(),
-        };
+        return WorkloadMtls { workload: inherited, ports: Vec::new() };
     };
     let workload = inherited.refine(mode(policy), Level::Workload, policy);
     // Port-level settings only count on a policy with a workload selector, which this one has.
@@ -264,10 +217,7 @@ pub fn workload_mtls<'a>(
         .into_iter()
         .flatten()
         .map(|(port, setting)| {
-            (
-                port.clone(),
-                workload.refine(MtlsMode::parse(setting.get("mode")), Level::Port, policy),
-            )
+            (port.clone(), workload.refine(MtlsMode::parse(setting.get("mode")), Level::Port, policy))
         })
         .collect();
     ports.sort_by_key(|(port, _)| port.parse::<u32>().unwrap_or(u32::MAX));
@@ -283,11 +233,7 @@ mod tests {
         let object = CustomObject {
             api_version: "security.istio.io/v1".into(),
             kind: "PeerAuthentication".into(),
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                namespace: Some(namespace.into()),
-                ..Default::default()
-            },
+            metadata: ObjectMeta { name: Some(name.into()), namespace: Some(namespace.into()), ..Default::default() },
             spec,
             report: serde_json::Value::Null,
         };
@@ -301,10 +247,7 @@ mod tests {
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     fn name(decision: &MtlsDecision) -> Option<String> {
@@ -316,45 +259,21 @@ mod tests {
         let index = index(vec![]);
         let d = namespace_mtls(&index, "apps");
         assert_eq!((d.mode, d.level), (MtlsMode::Permissive, Level::Default));
-        assert_eq!(
-            d.source(),
-            "no PeerAuthentication sets a mode (Istio's default)"
-        );
+        assert_eq!(d.source(), "no PeerAuthentication sets a mode (Istio's default)");
     }
 
     #[test]
     fn namespace_overrides_mesh_wide_and_unset_inherits() {
-        let strict_mesh = peer_auth(
-            "istio-system",
-            "default",
-            serde_json::json!({"mtls": {"mode": "STRICT"}}),
-        );
-        let ns_permissive = peer_auth(
-            "apps",
-            "ns",
-            serde_json::json!({"mtls": {"mode": "PERMISSIVE"}}),
-        );
-        let ns_unset = peer_auth(
-            "other",
-            "ns",
-            serde_json::json!({"mtls": {"mode": "UNSET"}}),
-        );
+        let strict_mesh = peer_auth("istio-system", "default", serde_json::json!({"mtls": {"mode": "STRICT"}}));
+        let ns_permissive = peer_auth("apps", "ns", serde_json::json!({"mtls": {"mode": "PERMISSIVE"}}));
+        let ns_unset = peer_auth("other", "ns", serde_json::json!({"mtls": {"mode": "UNSET"}}));
         let index = index(vec![strict_mesh, ns_permissive, ns_unset]);
         let apps = namespace_mtls(&index, "apps");
-        assert_eq!(
-            (apps.mode, apps.level),
-            (MtlsMode::Permissive, Level::Namespace)
-        );
+        assert_eq!((apps.mode, apps.level), (MtlsMode::Permissive, Level::Namespace));
         assert_eq!(apps.source(), "namespace-wide PeerAuthentication apps/ns");
         let other = namespace_mtls(&index, "other");
-        assert_eq!(
-            (other.mode, other.level),
-            (MtlsMode::Strict, Level::MeshWide)
-        );
-        assert_eq!(
-            other.source(),
-            "mesh-wide PeerAuthentication istio-system/default"
-        );
+        assert_eq!((other.mode, other.level), (MtlsMode::Strict, Level::MeshWide));
+        assert_eq!(other.source(), "mesh-wide PeerAuthentication istio-system/default");
     }
 
     #[test]
@@ -366,21 +285,12 @@ mod tests {
         );
         let index = index(vec![scoped]);
         assert_eq!(namespace_mtls(&index, "apps").level, Level::Default);
-        assert_eq!(
-            workload_mtls(&index, "apps", &labels(&[("app", "gw")]))
-                .workload
-                .level,
-            Level::Default
-        );
+        assert_eq!(workload_mtls(&index, "apps", &labels(&[("app", "gw")])).workload.level, Level::Default);
     }
 
     #[test]
     fn workload_and_port_levels_override() {
-        let mesh = peer_auth(
-            "istio-system",
-            "default",
-            serde_json::json!({"mtls": {"mode": "STRICT"}}),
-        );
+        let mesh = peer_auth("istio-system", "default", serde_json::json!({"mtls": {"mode": "STRICT"}}));
         let web = peer_auth(
             "apps",
             "web",
@@ -393,21 +303,12 @@ mod tests {
         let index = index(vec![mesh, web]);
         let m = workload_mtls(&index, "apps", &labels(&[("app", "web"), ("v", "1")]));
         // UNSET on the workload inherits the mesh-wide STRICT.
-        assert_eq!(
-            (m.workload.mode, m.workload.level),
-            (MtlsMode::Strict, Level::MeshWide)
-        );
+        assert_eq!((m.workload.mode, m.workload.level), (MtlsMode::Strict, Level::MeshWide));
         assert_eq!(m.ports.len(), 2);
         assert_eq!(m.ports[0].0, "8080");
-        assert_eq!(
-            (m.ports[0].1.mode, m.ports[0].1.level),
-            (MtlsMode::Strict, Level::MeshWide)
-        );
+        assert_eq!((m.ports[0].1.mode, m.ports[0].1.level), (MtlsMode::Strict, Level::MeshWide));
         assert_eq!(m.ports[1].0, "9090");
-        assert_eq!(
-            (m.ports[1].1.mode, m.ports[1].1.level),
-            (MtlsMode::Disable, Level::Port)
-        );
+        assert_eq!((m.ports[1].1.mode, m.ports[1].1.level), (MtlsMode::Disable, Level::Port));
         assert_eq!(name(&m.ports[1].1).as_deref(), Some("web"));
         // Pods the selector does not match see only the mesh-wide policy.
         let other = workload_mtls(&index, "apps", &labels(&[("app", "api")]));
@@ -417,29 +318,14 @@ mod tests {
 
     #[test]
     fn oldest_policy_wins_within_a_level() {
-        let mut older = peer_auth(
-            "apps",
-            "zz-older",
-            serde_json::json!({"mtls": {"mode": "STRICT"}}),
-        );
-        let mut newer = peer_auth(
-            "apps",
-            "aa-newer",
-            serde_json::json!({"mtls": {"mode": "DISABLE"}}),
-        );
+        let mut older = peer_auth("apps", "zz-older", serde_json::json!({"mtls": {"mode": "STRICT"}}));
+        let mut newer = peer_auth("apps", "aa-newer", serde_json::json!({"mtls": {"mode": "DISABLE"}}));
         older.metadata_mut().creation_timestamp =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                "2024-01-01T00:00:00Z".parse().unwrap(),
-            ));
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time("2024-01-01T00:00:00Z".parse().unwrap()));
         newer.metadata_mut().creation_timestamp =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                "2025-01-01T00:00:00Z".parse().unwrap(),
-            ));
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time("2025-01-01T00:00:00Z".parse().unwrap()));
         let index = index(vec![older, newer]);
-        assert_eq!(
-            name(&namespace_mtls(&index, "apps")).as_deref(),
-            Some("zz-older")
-        );
+        assert_eq!(name(&namespace_mtls(&index, "apps")).as_deref(), Some("zz-older"));
     }
 
     #[test]
@@ -453,41 +339,18 @@ mod tests {
         let revision = labels(&[("istio.io/rev", "1-22")]);
         let disabled = labels(&[("istio-injection", "disabled"), ("istio.io/rev", "1-22")]);
         let plain = labels(&[]);
-        assert_eq!(
-            istio_sidecar("a", Some(&enabled), &pod(&[], &[])),
-            SidecarInjection::Injected
-        );
-        assert_eq!(
-            istio_sidecar("a", Some(&revision), &pod(&[], &[])),
-            SidecarInjection::Injected
-        );
+        assert_eq!(istio_sidecar("a", Some(&enabled), &pod(&[], &[])), SidecarInjection::Injected);
+        assert_eq!(istio_sidecar("a", Some(&revision), &pod(&[], &[])), SidecarInjection::Injected);
+        assert!(matches!(istio_sidecar("a", Some(&disabled), &pod(&[], &[])), SidecarInjection::NotInjected(_)));
         assert!(matches!(
-            istio_sidecar("a", Some(&disabled), &pod(&[], &[])),
-            SidecarInjection::NotInjected(_)
-        ));
-        assert!(matches!(
-            istio_sidecar(
-                "a",
-                Some(&enabled),
-                &pod(&[], &[("sidecar.istio.io/inject", "false")])
-            ),
+            istio_sidecar("a", Some(&enabled), &pod(&[], &[("sidecar.istio.io/inject", "false")])),
             SidecarInjection::NotInjected(_)
         ));
         assert_eq!(
-            istio_sidecar(
-                "a",
-                Some(&plain),
-                &pod(&[("sidecar.istio.io/inject", "true")], &[])
-            ),
+            istio_sidecar("a", Some(&plain), &pod(&[("sidecar.istio.io/inject", "true")], &[])),
             SidecarInjection::Injected
         );
-        assert!(matches!(
-            istio_sidecar("a", Some(&plain), &pod(&[], &[])),
-            SidecarInjection::NotInjected(_)
-        ));
-        assert_eq!(
-            istio_sidecar("a", None, &pod(&[], &[])),
-            SidecarInjection::Unknown
-        );
+        assert!(matches!(istio_sidecar("a", Some(&plain), &pod(&[], &[])), SidecarInjection::NotInjected(_)));
+        assert_eq!(istio_sidecar("a", None, &pod(&[], &[])), SidecarInjection::Unknown);
     }
 }

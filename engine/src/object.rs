@@ -122,10 +122,7 @@ kube_objects! {
 
 /// `(group, kind)` of a parsed document; the group is empty for the core API.
 pub fn group_kind(value: &serde_json::Value) -> (String, String) {
-    let api_version = value
-        .get("apiVersion")
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
+    let api_version = value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("");
     let kind = value.get("kind").and_then(|v| v.as_str()).unwrap_or("");
     let group = match api_version.rsplit_once('/') {
         Some((group, _version)) => group,
@@ -143,9 +140,7 @@ fn custom_kind(group: &str, kind: &str) -> Option<CustomKind> {
         | ("policy.sigstore.dev", "ClusterImagePolicy" | "ImagePolicy")
         | ("connaisseur.policy", _)
         | ("config.ratify.deislabs.io", "Verifier" | "Policy") => CustomKind::ImagePolicy,
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-            CustomKind::CustomResourceDefinition
-        }
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => CustomKind::CustomResourceDefinition,
         _ => return None,
     })
 }

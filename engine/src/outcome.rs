@@ -20,28 +20,18 @@ pub struct Violation {
 
 impl Violation {
     pub fn object(message: impl Into<String>) -> Self {
-        Violation {
-            container: None,
-            message: message.into(),
-        }
+        Violation { container: None, message: message.into() }
     }
 
     pub fn container(container: &str, message: impl Into<String>) -> Self {
-        Violation {
-            container: Some(container.to_string()),
-            message: message.into(),
-        }
+        Violation { container: Some(container.to_string()), message: message.into() }
     }
 }
 
 impl Outcome {
     /// Pass when there are no violations, else Fail.
     pub fn from_violations(violations: Vec<Violation>) -> Outcome {
-        if violations.is_empty() {
-            Outcome::Pass
-        } else {
-            Outcome::Fail(violations)
-        }
+        if violations.is_empty() { Outcome::Pass } else { Outcome::Fail(violations) }
     }
 
     pub fn fail(message: impl Into<String>) -> Outcome {

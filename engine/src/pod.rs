@@ -2,8 +2,8 @@
 //! precedence rules for them.
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EphemeralContainer, PodSecurityContext, PodSpec,
-    ResourceRequirements, SecurityContext, VolumeMount,
+    Container, ContainerPort, EnvVar, EphemeralContainer, PodSecurityContext, PodSpec, ResourceRequirements,
+    SecurityContext, VolumeMount,
 };
 
 use crate::subject::Workload;
@@ -84,20 +84,9 @@ impl<'a> ContainerView<'a> {
 
 /// Every container of a pod spec: init containers, then containers, then ephemeral containers.
 pub fn containers(spec: &PodSpec) -> impl Iterator<Item = ContainerView<'_>> {
-    let init = spec
-        .init_containers
-        .iter()
-        .flatten()
-        .map(|c| ContainerView::regular(c, ContainerKind::Init));
-    let main = spec
-        .containers
-        .iter()
-        .map(|c| ContainerView::regular(c, ContainerKind::Container));
-    let eph = spec
-        .ephemeral_containers
-        .iter()
-        .flatten()
-        .map(ContainerView::ephemeral);
+    let init = spec.init_containers.iter().flatten().map(|c| ContainerView::regular(c, ContainerKind::Init));
+    let main = spec.containers.iter().map(|c| ContainerView::regular(c, ContainerKind::Container));
+    let eph = spec.ephemeral_containers.iter().flatten().map(ContainerView::ephemeral);
     init.chain(main).chain(eph)
 }
 
@@ -106,10 +95,7 @@ impl<'a> Workload<'a> {
     pub fn containers(&self) -> Vec<ContainerView<'a>> {
         let mut out: Vec<ContainerView<'a>> = containers(self.spec).collect();
         for pod in &self.pods {
-            let (Some(spec), Some(pod_name)) = (pod.spec.as_ref(), pod.metadata.name.as_deref())
-            else {
-                continue;
-            };
+            let (Some(spec), Some(pod_name)) = (pod.spec.as_ref(), pod.metadata.name.as_deref()) else { continue };
             for mut c in containers(spec) {
                 if !out.iter().any(|o| o.name == c.name && o.kind == c.kind) {
                     c.injected_in = Some(pod_name);
@@ -140,9 +126,7 @@ pub fn image_has_digest(image: &str) -> bool {
 /// The registry host of an image reference; Docker Hub (`docker.io`) when none is given.
 pub fn image_registry(image: &str) -> &str {
     match image.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
-            first
-        }
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first,
         _ => "docker.io",
     }
 }
@@ -168,7 +152,5 @@ pub fn container_or_pod<T: Clone>(
     from_container: impl Fn(&SecurityContext) -> Option<T>,
     from_pod: impl Fn(&PodSecurityContext) -> Option<T>,
 ) -> Option<T> {
-    c.security_context
-        .and_then(&from_container)
-        .or_else(|| pod.and_then(&from_pod))
+    c.security_context.and_then(&from_container).or_else(|| pod.and_then(&from_pod))
 }

@@ -41,17 +41,11 @@ impl Policy {
     }
 
     pub fn risk(&self, check: &Check) -> u8 {
-        self.risk_overrides
-            .get(check.id)
-            .copied()
-            .unwrap_or(check.risk)
+        self.risk_overrides.get(check.id).copied().unwrap_or(check.risk)
     }
 
     /// True when `namespace` is excluded from namespace and workload checks.
     pub fn is_system_namespace(&self, namespace: &str) -> bool {
-        self.parameters
-            .system_namespaces
-            .iter()
-            .any(|n| n == namespace)
+        self.parameters.system_namespaces.iter().any(|n| n == namespace)
     }
 }

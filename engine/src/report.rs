@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference, Time};
 use vigil_crds::{
-    ClusterRollup, ClusterSecurityReport, ClusterSecurityReportSpec, Finding, FindingResult,
-    NamespaceScore, ReportStatus, SecurityReport, SecurityReportSpec, Severity, Subject, Summary,
+    ClusterRollup, ClusterSecurityReport, ClusterSecurityReportSpec, Finding, FindingResult, NamespaceScore,
+    ReportStatus, SecurityReport, SecurityReportSpec, Severity, Subject, Summary,
 };
 
 use crate::evaluate::CheckResult;
@@ -64,11 +64,7 @@ impl Report {
 /// `round(100 * (1 - failed_risk / evaluated_risk))`; 100 when nothing was evaluated.
 pub fn score(results: &[(u8, bool)]) -> u8 {
     let evaluated: u32 = results.iter().map(|(risk, _)| *risk as u32).sum();
-    let failed: u32 = results
-        .iter()
-        .filter(|(_, failed)| *failed)
-        .map(|(risk, _)| *risk as u32)
-        .sum();
+    let failed: u32 = results.iter().filter(|(_, failed)| *failed).map(|(risk, _)| *risk as u32).sum();
     if evaluated == 0 {
         return 100;
     }
@@ -77,17 +73,9 @@ pub fn score(results: &[(u8, bool)]) -> u8 {
 
 /// Builds a report's status from findings and passed ids. Exceptions are applied beforehand (a `Fail`
 /// finding turned `Waived` counts as passed in the score).
-pub fn build_status(
-    findings: Vec<Finding>,
-    passed: Vec<String>,
-    policy: &Policy,
-    now: Timestamp,
-) -> ReportStatus {
+pub fn build_status(findings: Vec<Finding>, passed: Vec<String>, policy: &Policy, now: Timestamp) -> ReportStatus {
     let checks = check_states(&findings, &passed, policy);
-    let mut summary = Summary {
-        pass: passed.len() as u32,
-        ..Summary::default()
-    };
+    let mut summary = Summary { pass: passed.len() as u32, ..Summary::default() };
     for state in checks.values() {
         match state.result {
             CheckState::Failed => {
@@ -147,11 +135,7 @@ impl CheckSummary {
 }
 
 /// One state per check id: the worst of its findings (Fail over Waived over Error over NotApplicable).
-fn check_states<'a>(
-    findings: &'a [Finding],
-    passed: &'a [String],
-    policy: &Policy,
-) -> BTreeMap<&'a str, CheckSummary> {
+fn check_states<'a>(findings: &'a [Finding], passed: &'a [String], policy: &Policy) -> BTreeMap<&'a str, CheckSummary> {
     let mut checks: BTreeMap<&str, CheckSummary> = BTreeMap::new();
     for f in findings {
         let state = match f.result {
@@ -160,20 +144,12 @@ fn check_states<'a>(
             FindingResult::NotApplicable => CheckState::NotApplicable,
             FindingResult::Error => CheckState::Error,
         };
-        let entry = checks.entry(&f.check_id).or_insert(CheckSummary {
-            risk: f.risk,
-            result: state,
-        });
+        let entry = checks.entry(&f.check_id).or_insert(CheckSummary { risk: f.risk, result: state });
         entry.result = entry.result.max(state);
     }
     for id in passed {
-        let risk = crate::catalog::find(id)
-            .map(|c| policy.risk(c))
-            .unwrap_or(0);
-        checks.entry(id).or_insert(CheckSummary {
-            risk,
-            result: CheckState::Passed,
-        });
+        let risk = crate::catalog::find(id).map(|c| policy.risk(c)).unwrap_or(0);
+        checks.entry(id).or_insert(CheckSummary { risk, result: CheckState::Passed });
     }
     checks
 }
@@ -188,21 +164,9 @@ fn compliant_condition(findings: &[Finding], policy: &Policy, now: Timestamp) ->
         .collect();
     failing.dedup();
     let (status, reason, message) = if failing.is_empty() {
-        (
-            "True",
-            "NoFailingChecks",
-            format!("no {threshold} or more severe check fails"),
-        )
+        ("True", "NoFailingChecks", format!("no {threshold} or more severe check fails"))
     } else {
-        (
-            "False",
-            "ChecksFailing",
-            format!(
-                "{} check(s) at or above {threshold} fail: {}",
-                failing.len(),
-                failing.join(", ")
-            ),
-        )
+        ("False", "ChecksFailing", format!("{} check(s) at or above {threshold} fail: {}", failing.len(), failing.join(", ")))
     };
     Condition {
         type_: "Compliant".into(),
@@ -233,16 +197,10 @@ pub fn findings_of(results: &[CheckResult]) -> (Vec<Finding>, Vec<String>) {
             Outcome::Pass => passed.push(r.check.id.to_string()),
             Outcome::Fail(violations) => {
                 for v in violations {
-                    findings.push(finding(
-                        FindingResult::Fail,
-                        &v.message,
-                        v.container.as_ref(),
-                    ));
+                    findings.push(finding(FindingResult::Fail, &v.message, v.container.as_ref()));
                 }
             }
-            Outcome::NotApplicable(reason) => {
-                findings.push(finding(FindingResult::NotApplicable, reason, None))
-            }
+            Outcome::NotApplicable(reason) => findings.push(finding(FindingResult::NotApplicable, reason, None)),
             Outcome::Error(reason) => findings.push(finding(FindingResult::Error, reason, None)),
         }
     }
@@ -255,37 +213,22 @@ pub fn findings_of(results: &[CheckResult]) -> (Vec<Finding>, Vec<String>) {
 pub fn report_name(subject: &Subject) -> String {
     let raw = format!("{}-{}", subject.kind, subject.name).to_lowercase();
     let clean = sanitize(&raw, 253);
-    if clean == raw {
-        clean
-    } else {
-        with_hash(&clean, &raw, 253)
-    }
+    if clean == raw { clean } else { with_hash(&clean, &raw, 253) }
 }
 
 /// A valid label value for `text` (at most 63 characters), hashed when changed.
 pub fn label_value(text: &str) -> String {
     let clean: String = sanitize(text, 63);
-    if clean == text {
-        clean
-    } else {
-        with_hash(&clean, text, 63)
-    }
+    if clean == text { clean } else { with_hash(&clean, text, 63) }
 }
 
 fn sanitize(text: &str, max: usize) -> String {
     let mut s: String = text
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c.to_ascii_lowercase() } else { '-' })
         .collect();
     s.truncate(max);
-    s.trim_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_string()
+    s.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string()
 }
 
 fn with_hash(clean: &str, original: &str, max: usize) -> String {
@@ -293,17 +236,11 @@ fn with_hash(clean: &str, original: &str, max: usize) -> String {
     let mut base = clean.to_string();
     base.truncate(max - hash.len() - 1);
     let base = base.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-    if base.is_empty() {
-        hash
-    } else {
-        format!("{base}-{hash}")
-    }
+    if base.is_empty() { hash } else { format!("{base}-{hash}") }
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| {
-        (h ^ *b as u64).wrapping_mul(0x100000001b3)
-    })
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
 }
 
 fn report_metadata(subject: &Subject) -> ObjectMeta {
@@ -316,20 +253,16 @@ fn report_metadata(subject: &Subject) -> ObjectMeta {
     labels.insert(labels::MANAGED_BY.to_string(), "vigil".to_string());
     // The garbage collector removes the report with its subject; only when the subject has a uid (a live
     // object), and never for a namespace's own report (it lives inside the namespace anyway).
-    let owner_references = subject
-        .uid
-        .as_ref()
-        .filter(|_| subject.kind != "Cluster")
-        .map(|uid| {
-            vec![OwnerReference {
-                api_version: subject.api_version.clone(),
-                kind: subject.kind.clone(),
-                name: subject.name.clone(),
-                uid: uid.clone(),
-                controller: Some(false),
-                block_owner_deletion: None,
-            }]
-        });
+    let owner_references = subject.uid.as_ref().filter(|_| subject.kind != "Cluster").map(|uid| {
+        vec![OwnerReference {
+            api_version: subject.api_version.clone(),
+            kind: subject.kind.clone(),
+            name: subject.name.clone(),
+            uid: uid.clone(),
+            controller: Some(false),
+            block_owner_deletion: None,
+        }]
+    });
     ObjectMeta {
         name: Some(report_name(subject)),
         namespace: subject.namespace.clone(),
@@ -387,33 +320,15 @@ pub fn rollup<'a>(reports: impl IntoIterator<Item = &'a Report>, policy: &Policy
     }
     let mut worst: Vec<NamespaceScore> = by_namespace
         .into_iter()
-        .map(|(namespace, (scored, critical, high))| NamespaceScore {
-            namespace,
-            score: score(&scored),
-            critical,
-            high,
-        })
+        .map(|(namespace, (scored, critical, high))| NamespaceScore { namespace, score: score(&scored), critical, high })
         .collect();
-    worst.sort_by(|a, b| {
-        a.score
-            .cmp(&b.score)
-            .then(b.critical.cmp(&a.critical))
-            .then(a.namespace.cmp(&b.namespace))
-    });
+    worst.sort_by(|a, b| a.score.cmp(&b.score).then(b.critical.cmp(&a.critical)).then(a.namespace.cmp(&b.namespace)));
     worst.retain(|n| n.score < 100);
     worst.truncate(10);
-    ClusterRollup {
-        score: score(&all),
-        failing,
-        reports: count,
-        worst_namespaces: worst,
-    }
+    ClusterRollup { score: score(&all), failing, reports: count, worst_namespaces: worst }
 }
 
 /// `(risk, failed)` per evaluated check of a report, recovered from its status.
 pub fn scored_checks(status: &ReportStatus, policy: &Policy) -> Vec<(u8, bool)> {
-    check_states(&status.findings, &status.passed, policy)
-        .values()
-        .filter_map(CheckSummary::scored)
-        .collect()
+    check_states(&status.findings, &status.passed, policy).values().filter_map(CheckSummary::scored).collect()
 }

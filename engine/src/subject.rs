@@ -38,17 +38,12 @@ impl Workload<'_> {
             .service_account_name
             .as_deref()
             .filter(|s| !s.is_empty())
-            .or(self
-                .spec
-                .service_account
-                .as_deref()
-                .filter(|s| !s.is_empty()))
+            .or(self.spec.service_account.as_deref().filter(|s| !s.is_empty()))
             .unwrap_or("default")
     }
     /// The labels its pods get.
     pub fn pod_labels(&self) -> &std::collections::BTreeMap<String, String> {
-        static EMPTY: std::collections::BTreeMap<String, String> =
-            std::collections::BTreeMap::new();
+        static EMPTY: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         self.template_meta.labels.as_ref().unwrap_or(&EMPTY)
     }
 }
@@ -64,11 +59,7 @@ pub struct RoleView<'a> {
 
 impl RoleView<'_> {
     pub fn kind(&self) -> &'static str {
-        if self.namespace.is_some() {
-            "Role"
-        } else {
-            "ClusterRole"
-        }
+        if self.namespace.is_some() { "Role" } else { "ClusterRole" }
     }
 }
 
@@ -84,11 +75,7 @@ pub struct BindingView<'a> {
 
 impl BindingView<'_> {
     pub fn kind(&self) -> &'static str {
-        if self.namespace.is_some() {
-            "RoleBinding"
-        } else {
-            "ClusterRoleBinding"
-        }
+        if self.namespace.is_some() { "RoleBinding" } else { "ClusterRoleBinding" }
     }
 }
 
@@ -106,10 +93,7 @@ pub enum SubjectObject<'a> {
     Cluster,
     /// An object whose checks cannot run (e.g. a workload without a pod spec): every check of its kind
     /// reports `Error` with this reason.
-    Invalid {
-        kind: SubjectKind,
-        reason: String,
-    },
+    Invalid { kind: SubjectKind, reason: String },
 }
 
 /// A subject and the reference its report carries.
@@ -152,20 +136,15 @@ pub fn reference(api_version: &str, kind: &str, meta: &ObjectMeta, namespaced: b
 
 /// The reference of the cluster report.
 pub fn cluster_reference() -> Subject {
-    Subject {
-        api_version: "v1".into(),
-        kind: "Cluster".into(),
-        name: "cluster".into(),
-        namespace: None,
-        uid: None,
-    }
+    Subject { api_version: "v1".into(), kind: "Cluster".into(), name: "cluster".into(), namespace: None, uid: None }
 }
 
 /// True when an owner reference marks a controller.
 fn has_controller(meta: &ObjectMeta, kinds: &[&str]) -> bool {
-    meta.owner_references.iter().flatten().any(|o| {
-        o.controller == Some(true) && (kinds.is_empty() || kinds.contains(&o.kind.as_str()))
-    })
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|o| o.controller == Some(true) && (kinds.is_empty() || kinds.contains(&o.kind.as_str())))
 }
 
 fn workload<'a>(
@@ -176,20 +155,12 @@ fn workload<'a>(
 ) -> SubjectEntry<'a> {
     let reference = reference(api_version, kind, meta, true);
     let object = match template {
-        Some((template_meta, Some(spec))) => SubjectObject::Workload(Workload {
-            api_version,
-            kind,
-            meta,
-            template_meta,
-            spec,
-            pods: Vec::new(),
-        }),
+        Some((template_meta, Some(spec))) => {
+            SubjectObject::Workload(Workload { api_version, kind, meta, template_meta, spec, pods: Vec::new() })
+        }
         _ => SubjectObject::Invalid {
             kind: SubjectKind::Workload,
-            reason: format!(
-                "{kind} {} has no pod template spec",
-                meta.name.as_deref().unwrap_or("")
-            ),
+            reason: format!("{kind} {} has no pod template spec", meta.name.as_deref().unwrap_or("")),
         },
     };
     SubjectEntry { reference, object }
@@ -203,88 +174,35 @@ fn empty_meta() -> &'static ObjectMeta {
 /// Every workload subject in the index, in a stable order, leaving out system namespaces.
 pub fn workloads<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
     let mut out = Vec::new();
-    let keep = |meta: &ObjectMeta| {
-        !policy.is_system_namespace(meta.namespace.as_deref().unwrap_or("default"))
-    };
+    let keep = |meta: &ObjectMeta| !policy.is_system_namespace(meta.namespace.as_deref().unwrap_or("default"));
     let tpl = |t: Option<&'a k8s_openapi::api::core::v1::PodTemplateSpec>| {
         t.map(|t| (t.metadata.as_ref().unwrap_or(empty_meta()), t.spec.as_ref()))
     };
     for d in index.deployments.iter().filter(|o| keep(&o.metadata)) {
-        out.push(workload(
-            "apps/v1",
-            "Deployment",
-            &d.metadata,
-            tpl(d.spec.as_ref().map(|s| &s.template)),
-        ));
+        out.push(workload("apps/v1", "Deployment", &d.metadata, tpl(d.spec.as_ref().map(|s| &s.template))));
     }
     for s in index.stateful_sets.iter().filter(|o| keep(&o.metadata)) {
-        out.push(workload(
-            "apps/v1",
-            "StatefulSet",
-            &s.metadata,
-            tpl(s.spec.as_ref().map(|s| &s.template)),
-        ));
+        out.push(workload("apps/v1", "StatefulSet", &s.metadata, tpl(s.spec.as_ref().map(|s| &s.template))));
     }
     for d in index.daemon_sets.iter().filter(|o| keep(&o.metadata)) {
-        out.push(workload(
-            "apps/v1",
-            "DaemonSet",
-            &d.metadata,
-            tpl(d.spec.as_ref().map(|s| &s.template)),
-        ));
+        out.push(workload("apps/v1", "DaemonSet", &d.metadata, tpl(d.spec.as_ref().map(|s| &s.template))));
     }
-    for r in index
-        .replica_sets
-        .iter()
-        .filter(|o| keep(&o.metadata) && !has_controller(&o.metadata, &[]))
-    {
-        out.push(workload(
-            "apps/v1",
-            "ReplicaSet",
-            &r.metadata,
-            tpl(r.spec.as_ref().and_then(|s| s.template.as_ref())),
-        ));
+    for r in index.replica_sets.iter().filter(|o| keep(&o.metadata) && !has_controller(&o.metadata, &[])) {
+        out.push(workload("apps/v1", "ReplicaSet", &r.metadata, tpl(r.spec.as_ref().and_then(|s| s.template.as_ref()))));
     }
     for c in index.cron_jobs.iter().filter(|o| keep(&o.metadata)) {
         let job_spec = c.spec.as_ref().and_then(|s| s.job_template.spec.as_ref());
-        out.push(workload(
-            "batch/v1",
-            "CronJob",
-            &c.metadata,
-            tpl(job_spec.map(|j| &j.template)),
-        ));
+        out.push(workload("batch/v1", "CronJob", &c.metadata, tpl(job_spec.map(|j| &j.template))));
     }
-    for j in index
-        .jobs
-        .iter()
-        .filter(|o| keep(&o.metadata) && !has_controller(&o.metadata, &[]))
-    {
-        out.push(workload(
-            "batch/v1",
-            "Job",
-            &j.metadata,
-            tpl(j.spec.as_ref().map(|s| &s.template)),
-        ));
+    for j in index.jobs.iter().filter(|o| keep(&o.metadata) && !has_controller(&o.metadata, &[])) {
+        out.push(workload("batch/v1", "Job", &j.metadata, tpl(j.spec.as_ref().map(|s| &s.template))));
     }
-    for r in index
-        .replication_controllers
-        .iter()
-        .filter(|o| keep(&o.metadata))
-    {
+    for r in index.replication_controllers.iter().filter(|o| keep(&o.metadata)) {
         let t = r.spec.as_ref().and_then(|s| s.template.as_ref());
         out.push(workload("v1", "ReplicationController", &r.metadata, tpl(t)));
     }
-    for p in index
-        .pods
-        .iter()
-        .filter(|o| keep(&o.metadata) && !has_controller(&o.metadata, &[]))
-    {
-        out.push(workload(
-            "v1",
-            "Pod",
-            &p.metadata,
-            Some((&p.metadata, p.spec.as_ref())),
-        ));
+    for p in index.pods.iter().filter(|o| keep(&o.metadata) && !has_controller(&o.metadata, &[])) {
+        out.push(workload("v1", "Pod", &p.metadata, Some((&p.metadata, p.spec.as_ref()))));
     }
     out
 }
@@ -293,25 +211,18 @@ pub fn workloads<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>>
 /// cluster, in a stable order.
 pub fn all<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
     let mut out = workloads(index, policy);
-    let system_rbac =
-        |name: &str| !policy.parameters.include_system_rbac && name.starts_with("system:");
+    let system_rbac = |name: &str| !policy.parameters.include_system_rbac && name.starts_with("system:");
     for n in index.namespaces.iter() {
         let name = n.metadata.name.as_deref().unwrap_or("");
         if !policy.is_system_namespace(name) {
             let mut reference = reference("v1", "Namespace", &n.metadata, false);
             // A namespace's report lives in the namespace itself.
             reference.namespace = Some(name.to_string());
-            out.push(SubjectEntry {
-                reference,
-                object: SubjectObject::Namespace(n),
-            });
+            out.push(SubjectEntry { reference, object: SubjectObject::Namespace(n) });
         }
     }
     for s in index.services.iter() {
-        out.push(SubjectEntry {
-            reference: reference("v1", "Service", &s.metadata, true),
-            object: SubjectObject::Service(s),
-        });
+        out.push(SubjectEntry { reference: reference("v1", "Service", &s.metadata, true), object: SubjectObject::Service(s) });
     }
     for i in index.ingresses.iter() {
         out.push(SubjectEntry {
@@ -325,30 +236,16 @@ pub fn all<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
         if system_rbac(name) {
             continue;
         }
-        let view = RoleView {
-            name,
-            namespace: Some(r.metadata.namespace.as_deref().unwrap_or("default")),
-            rules: r.rules.as_deref().unwrap_or(&[]),
-        };
-        out.push(SubjectEntry {
-            reference: reference(RBAC, "Role", &r.metadata, true),
-            object: SubjectObject::Role(view),
-        });
+        let view = RoleView { name, namespace: Some(r.metadata.namespace.as_deref().unwrap_or("default")), rules: r.rules.as_deref().unwrap_or(&[]) };
+        out.push(SubjectEntry { reference: reference(RBAC, "Role", &r.metadata, true), object: SubjectObject::Role(view) });
     }
     for r in index.cluster_roles.iter() {
         let name = r.metadata.name.as_deref().unwrap_or("");
         if system_rbac(name) {
             continue;
         }
-        let view = RoleView {
-            name,
-            namespace: None,
-            rules: r.rules.as_deref().unwrap_or(&[]),
-        };
-        out.push(SubjectEntry {
-            reference: reference(RBAC, "ClusterRole", &r.metadata, false),
-            object: SubjectObject::Role(view),
-        });
+        let view = RoleView { name, namespace: None, rules: r.rules.as_deref().unwrap_or(&[]) };
+        out.push(SubjectEntry { reference: reference(RBAC, "ClusterRole", &r.metadata, false), object: SubjectObject::Role(view) });
     }
     for b in index.role_bindings.iter() {
         let name = b.metadata.name.as_deref().unwrap_or("");
@@ -361,36 +258,22 @@ pub fn all<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
             role_ref: &b.role_ref,
             subjects: b.subjects.as_deref().unwrap_or(&[]),
         };
-        out.push(SubjectEntry {
-            reference: reference(RBAC, "RoleBinding", &b.metadata, true),
-            object: SubjectObject::Binding(view),
-        });
+        out.push(SubjectEntry { reference: reference(RBAC, "RoleBinding", &b.metadata, true), object: SubjectObject::Binding(view) });
     }
     for b in index.cluster_role_bindings.iter() {
         let name = b.metadata.name.as_deref().unwrap_or("");
         if system_rbac(name) {
             continue;
         }
-        let view = BindingView {
-            name,
-            namespace: None,
-            role_ref: &b.role_ref,
-            subjects: b.subjects.as_deref().unwrap_or(&[]),
-        };
+        let view = BindingView { name, namespace: None, role_ref: &b.role_ref, subjects: b.subjects.as_deref().unwrap_or(&[]) };
         out.push(SubjectEntry {
             reference: reference(RBAC, "ClusterRoleBinding", &b.metadata, false),
             object: SubjectObject::Binding(view),
         });
     }
     for n in index.nodes.iter() {
-        out.push(SubjectEntry {
-            reference: reference("v1", "Node", &n.metadata, false),
-            object: SubjectObject::Node(n),
-        });
+        out.push(SubjectEntry { reference: reference("v1", "Node", &n.metadata, false), object: SubjectObject::Node(n) });
     }
-    out.push(SubjectEntry {
-        reference: cluster_reference(),
-        object: SubjectObject::Cluster,
-    });
+    out.push(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster });
     out
 }

@@ -30,10 +30,7 @@ struct Fixture {
 
 fn header_values<'a>(text: &'a str, key: &str) -> Vec<&'a str> {
     let prefix = format!("# {key}:");
-    text.lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
-        .map(str::trim)
-        .collect()
+    text.lines().filter_map(|l| l.strip_prefix(&prefix)).map(str::trim).collect()
 }
 
 fn load_fixtures() -> Vec<Fixture> {
@@ -44,35 +41,21 @@ fn load_fixtures() -> Vec<Fixture> {
             continue;
         }
         let check = dir.file_name().unwrap().to_string_lossy().to_string();
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
-        for path in files
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        {
+        for path in files.into_iter().filter(|p| p.extension().is_some_and(|e| e == "yaml")) {
             let name = path.file_name().unwrap().to_string_lossy().to_string();
             let expected = match name.split('-').next().unwrap() {
                 "pass" => "Pass",
                 "fail" => "Fail",
                 "na" => "NotApplicable",
                 "error" => "Error",
-                other => panic!(
-                    "{}: fixture names start with pass-, fail-, na- or error-, not {other}-",
-                    path.display()
-                ),
+                other => panic!("{}: fixture names start with pass-, fail-, na- or error-, not {other}-", path.display()),
             };
             let text = std::fs::read_to_string(&path).unwrap();
             out.push(Fixture {
-                subject: header_values(&text, "subject")
-                    .first()
-                    .map(|s| s.to_string()),
-                messages: header_values(&text, "message")
-                    .into_iter()
-                    .map(String::from)
-                    .collect(),
+                subject: header_values(&text, "subject").first().map(|s| s.to_string()),
+                messages: header_values(&text, "message").into_iter().map(String::from).collect(),
                 path,
                 check: check.clone(),
                 expected,
@@ -86,12 +69,7 @@ fn load_fixtures() -> Vec<Fixture> {
 fn run(fixture: &Fixture) -> Vec<Report> {
     let mut loaded = Loaded::default();
     loaded.add_text(&fixture.path.display().to_string(), &fixture.text);
-    assert!(
-        loaded.errors.is_empty(),
-        "{}: {:?}",
-        fixture.path.display(),
-        loaded.errors
-    );
+    assert!(loaded.errors.is_empty(), "{}: {:?}", fixture.path.display(), loaded.errors);
     let mut index = Index::new();
     for (object, _) in loaded.objects {
         index.insert(object);
@@ -99,12 +77,8 @@ fn run(fixture: &Fixture) -> Vec<Report> {
     let mut policy = Policy::default();
     if let Some(json) = header_values(&fixture.text, "parameters").first() {
         let mut params = serde_json::to_value(Parameters::default()).unwrap();
-        let overrides: serde_json::Value =
-            serde_json::from_str(json).expect("parameters header is JSON");
-        for (k, v) in overrides
-            .as_object()
-            .expect("parameters header is an object")
-        {
+        let overrides: serde_json::Value = serde_json::from_str(json).expect("parameters header is JSON");
+        for (k, v) in overrides.as_object().expect("parameters header is an object") {
             params[k] = v.clone();
         }
         policy.parameters = serde_json::from_value(params).expect("valid parameters");
@@ -116,10 +90,7 @@ fn run(fixture: &Fixture) -> Vec<Report> {
     if let Some(v) = header_values(&fixture.text, "kube-version").first() {
         index.server_version = ServerVersion::parse(v);
     }
-    let now = header_values(&fixture.text, "now")
-        .first()
-        .map(|t| t.parse().unwrap())
-        .unwrap_or("2026-11-27T00:00:00Z".parse().unwrap());
+    let now = header_values(&fixture.text, "now").first().map(|t| t.parse().unwrap()).unwrap_or("2026-11-27T00:00:00Z".parse().unwrap());
     audit(&index, &policy, now)
 }
 
@@ -129,12 +100,7 @@ fn result_of(report: &Report, check: &str) -> Option<&'static str> {
     if status.passed.iter().any(|p| p == check) {
         return Some("Pass");
     }
-    let results: Vec<FindingResult> = status
-        .findings
-        .iter()
-        .filter(|f| f.check_id == check)
-        .map(|f| f.result)
-        .collect();
+    let results: Vec<FindingResult> = status.findings.iter().filter(|f| f.check_id == check).map(|f| f.result).collect();
     if results.is_empty() {
         return None;
     }
@@ -155,11 +121,7 @@ fn every_fixture_gives_its_expected_result() {
     assert!(!fixtures.is_empty());
     let mut failures = Vec::new();
     for fixture in &fixtures {
-        assert!(
-            catalog::find(&fixture.check).is_some(),
-            "fixture folder {} is not a check id",
-            fixture.check
-        );
+        assert!(catalog::find(&fixture.check).is_some(), "fixture folder {} is not a check id", fixture.check);
         let reports = run(fixture);
         let relevant: Vec<&Report> = reports
             .iter()
@@ -170,47 +132,26 @@ fn every_fixture_gives_its_expected_result() {
             })
             .collect();
         if relevant.is_empty() {
-            failures.push(format!(
-                "{}: no subject was evaluated by {}",
-                fixture.path.display(),
-                fixture.check
-            ));
+            failures.push(format!("{}: no subject was evaluated by {}", fixture.path.display(), fixture.check));
             continue;
         }
         for report in &relevant {
             let got = result_of(report, &fixture.check).unwrap();
-            let messages: Vec<&str> = report
-                .status()
-                .findings
-                .iter()
-                .filter(|f| f.check_id == fixture.check)
-                .map(|f| f.message.as_str())
-                .collect();
+            let messages: Vec<&str> = report.status().findings.iter().filter(|f| f.check_id == fixture.check).map(|f| f.message.as_str()).collect();
             if got != fixture.expected {
                 failures.push(format!(
                     "{}: {}/{} expected {} got {got} ({messages:?})",
-                    short(&fixture.path),
-                    report.subject().kind,
-                    report.subject().name,
-                    fixture.expected
+                    short(&fixture.path), report.subject().kind, report.subject().name, fixture.expected
                 ));
             }
             for wanted in &fixture.messages {
                 if !messages.iter().any(|m| m.contains(wanted.as_str())) {
-                    failures.push(format!(
-                        "{}: no message contains {wanted:?}: {messages:?}",
-                        short(&fixture.path)
-                    ));
+                    failures.push(format!("{}: no message contains {wanted:?}: {messages:?}", short(&fixture.path)));
                 }
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} fixture failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} fixture failures:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
@@ -219,10 +160,7 @@ fn every_check_has_pass_and_fail_fixtures() {
     let mut missing = Vec::new();
     for check in catalog() {
         for expected in ["Pass", "Fail"] {
-            if !fixtures
-                .iter()
-                .any(|f| f.check == check.id && f.expected == expected)
-            {
+            if !fixtures.iter().any(|f| f.check == check.id && f.expected == expected) {
                 missing.push(format!("{} has no {expected} fixture", check.id));
             }
         }
@@ -231,8 +169,5 @@ fn every_check_has_pass_and_fail_fixtures() {
 }
 
 fn short(path: &Path) -> String {
-    path.strip_prefix(fixtures_dir())
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    path.strip_prefix(fixtures_dir()).unwrap_or(path).display().to_string()
 }

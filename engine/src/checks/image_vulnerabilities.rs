@@ -22,7 +22,8 @@ fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
     if !ctx.index.installed_crds.contains(TRIVY_VULNERABILITY_REPORT) {
         return Outcome::not_applicable("trivy-operator's VulnerabilityReport CRD is not installed");
     }
-    let reports: Vec<&CustomObject> = ctx.index.vulnerability_reports.in_namespace(w.namespace()).map(AsRef::as_ref).collect();
+    let reports: Vec<&CustomObject> =
+        ctx.index.vulnerability_reports.in_namespace(w.namespace()).map(AsRef::as_ref).collect();
     let high_fails = ctx.policy.parameters.vulnerability_threshold == VulnerabilityThreshold::High;
     let mut scanned = false;
     let mut violations = Vec::new();
@@ -85,7 +86,10 @@ fn labelled_for(report: &CustomObject, w: &Workload, container: &str) -> bool {
     let owner = (kind == w.kind && name == w.name())
         || (w.kind == "Deployment"
             && kind == "ReplicaSet"
-            && name.strip_prefix(w.name()).and_then(|r| r.strip_prefix('-')).is_some_and(|hash| !hash.is_empty() && !hash.contains('-')));
+            && name
+                .strip_prefix(w.name())
+                .and_then(|r| r.strip_prefix('-'))
+                .is_some_and(|hash| !hash.is_empty() && !hash.contains('-')));
     owner && label("trivy-operator.container.name") == container
 }
 
@@ -95,7 +99,8 @@ fn scanned_image(report: &CustomObject, image: &str) -> bool {
     let artifact = ImageRef::parse(image);
     let field = |pointer: &str| report.report.pointer(pointer).and_then(|v| v.as_str());
     let Some(repository) = field("/artifact/repository") else { return false };
-    let registry_matches = field("/registry/server").is_none_or(|server| docker_hub(server) == docker_hub(artifact.registry));
+    let registry_matches =
+        field("/registry/server").is_none_or(|server| docker_hub(server) == docker_hub(artifact.registry));
     let version_matches = match (artifact.digest, field("/artifact/digest")) {
         (Some(digest), Some(scanned)) => digest == scanned,
         _ => field("/artifact/tag") == Some(artifact.tag),
@@ -147,7 +152,10 @@ mod tests {
         let nginx = ImageRef::parse("nginx");
         assert_eq!((nginx.registry, nginx.repository, nginx.tag), ("docker.io", "nginx", "latest"));
         let ghcr = ImageRef::parse("ghcr.io/org/app:1.2@sha256:abc");
-        assert_eq!((ghcr.registry, ghcr.repository, ghcr.tag, ghcr.digest), ("ghcr.io", "org/app", "1.2", Some("sha256:abc")));
+        assert_eq!(
+            (ghcr.registry, ghcr.repository, ghcr.tag, ghcr.digest),
+            ("ghcr.io", "org/app", "1.2", Some("sha256:abc"))
+        );
         let port = ImageRef::parse("localhost:5000/app:v1");
         assert_eq!((port.registry, port.repository, port.tag), ("localhost:5000", "app", "v1"));
     }

@@ -96,12 +96,16 @@ fn evaluate_workload(ctx: &Ctx, w: &Workload) -> Outcome {
             None => Outcome::error(format!(
                 "namespace \"{namespace}\" is not in the snapshot; cannot tell whether Linkerd injects the pods"
             )),
-            Some(_) => Outcome::fail("Linkerd does not inject the pods: no linkerd.io/inject: enabled on the pod template or namespace"),
+            Some(_) => Outcome::fail(
+                "Linkerd does not inject the pods: no linkerd.io/inject: enabled on the pod template or namespace",
+            ),
         };
     }
     let mut violations = Vec::new();
     match istio_sidecar(namespace, namespace_meta.and_then(|m| m.labels.as_ref()), w.template_meta) {
-        SidecarInjection::NotInjected(reason) => violations.push(Violation::object(format!("no Istio sidecar: {reason}"))),
+        SidecarInjection::NotInjected(reason) => {
+            violations.push(Violation::object(format!("no Istio sidecar: {reason}")))
+        }
         // Live pods show what the webhook really did.
         _ if !w.pods.is_empty() && !w.containers().iter().any(|c| c.name == "istio-proxy") => {
             violations.push(Violation::object("no Istio sidecar: the live pods run no istio-proxy container"))

@@ -25,10 +25,13 @@ fn evaluate(_ctx: &Ctx, service: &Service) -> Outcome {
         "LoadBalancer" => {
             let ranges = source_ranges(service);
             if ranges.is_empty() {
-                violations.push(Violation::object("type LoadBalancer without loadBalancerSourceRanges is open to any address"));
+                violations.push(Violation::object(
+                    "type LoadBalancer without loadBalancerSourceRanges is open to any address",
+                ));
             }
             for open in ranges.iter().filter(|r| matches!(r.as_str(), "0.0.0.0/0" | "::/0")) {
-                violations.push(Violation::object(format!("type LoadBalancer allows {open} in loadBalancerSourceRanges")));
+                violations
+                    .push(Violation::object(format!("type LoadBalancer allows {open} in loadBalancerSourceRanges")));
             }
         }
         "NodePort" => violations.push(Violation::object("type NodePort opens its ports on every node")),
@@ -47,5 +50,11 @@ fn source_ranges(service: &Service) -> Vec<String> {
         return field.iter().map(|r| r.trim().to_string()).collect();
     }
     let annotation = service.metadata.annotations.as_ref().and_then(|a| a.get(SOURCE_RANGES_ANNOTATION));
-    annotation.into_iter().flat_map(|a| a.split(',')).map(str::trim).filter(|r| !r.is_empty()).map(String::from).collect()
+    annotation
+        .into_iter()
+        .flat_map(|a| a.split(','))
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(String::from)
+        .collect()
 }
