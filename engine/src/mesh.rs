@@ -127,10 +127,10 @@ impl<'a> MtlsDecision<'a> {
     const DEFAULT: MtlsDecision<'static> =
         MtlsDecision { mode: MtlsMode::Permissive, level: Level::Default, decided_by: None };
 
-    /// `mesh-wide PeerAuthentication istio-system/default`, or a note on Istio's default.
+    /// What decides the mode: `mesh-wide PeerAuthentication istio-system/default`, or Istio's default.
     pub fn source(&self) -> String {
         let level = match self.level {
-            Level::Default => return "no PeerAuthentication sets a mode (Istio's default)".into(),
+            Level::Default => return "Istio's default (no PeerAuthentication sets a mode)".into(),
             Level::MeshWide => "mesh-wide ",
             Level::Namespace => "namespace-wide ",
             Level::Workload | Level::Port => "",
@@ -186,10 +186,11 @@ pub fn namespace_mtls<'a>(index: &'a Index, namespace: &str) -> MtlsDecision<'a>
     if let Some(mesh) = namespace_wide(index, ISTIO_ROOT_NAMESPACE) {
         decision = decision.refine(mode(mesh), Level::MeshWide, mesh);
     }
-    if namespace != ISTIO_ROOT_NAMESPACE {
-        if let Some(ns) = namespace_wide(index, namespace) {
-            decision = decision.refine(mode(ns), Level::Namespace, ns);
-        }
+    // In the root namespace its own selector-less policy is the mesh-wide one.
+    if namespace != ISTIO_ROOT_NAMESPACE
+        && let Some(ns) = namespace_wide(index, namespace)
+    {
+        decision = decision.refine(mode(ns), Level::Namespace, ns);
     }
     decision
 }
@@ -259,7 +260,7 @@ mod tests {
         let index = index(vec![]);
         let d = namespace_mtls(&index, "apps");
         assert_eq!((d.mode, d.level), (MtlsMode::Permissive, Level::Default));
-        assert_eq!(d.source(), "no PeerAuthentication sets a mode (Istio's default)");
+        assert_eq!(d.source(), "Istio's default (no PeerAuthentication sets a mode)");
     }
 
     #[test]

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use vigil_crds::MeshRequirement;
@@ -60,8 +62,8 @@ fn evaluate_namespace(ctx: &Ctx, namespace: &Namespace) -> Outcome {
         return Outcome::fail(format!("namespace \"{name}\" is not annotated linkerd.io/inject: enabled"));
     }
     let mut violations = Vec::new();
-    let labels = namespace.metadata.labels.clone().unwrap_or_default();
-    if !istio_namespace_injection(&labels) {
+    let no_labels = BTreeMap::new();
+    if !istio_namespace_injection(namespace.metadata.labels.as_ref().unwrap_or(&no_labels)) {
         violations.push(Violation::object(format!(
             "Istio does not inject sidecars into namespace \"{name}\" (no istio-injection=enabled or istio.io/rev label)"
         )));
@@ -121,4 +123,51 @@ fn evaluate_workload(ctx: &Ctx, w: &Workload) -> Outcome {
         violations.push(strict_violation(&format!("port {port}: "), decision.mode, decision.source()));
     }
     Outcome::from_violations(violations)
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::Pod;
+
+    use super::*;
+    use crate::index::Index;
+    use crate::object::KubeObject;
+    use crate::policy::Policy;
+
+    fn object(json: serde_json::Value) -> KubeObject {
+        KubeObject::from_value(json).unwrap().unwrap()
+    }
+
+    /// Live pods (only the operator sees them) tell whether the webhook really injected the sidecar.
+    #[test]
+    fn live_pods_without_istio_proxy_fail() {
+        let mut index = Index::new();
+        index.insert(object(serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "apps", "labels": {"istio-injection": "enabled"}}})));
+        index.insert(object(serde_json::json!({"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": {"name": "default", "namespace": "apps"}, "spec": {"mtls": {"mode": "STRICT"}}})));
+        let policy = Policy::default();
+        let ctx = Ctx { index: &index, policy: &policy, now: "2026-11-27T00:00:00Z".parse().unwrap() };
+        let pod = |containers: serde_json::Value| -> Pod {
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "web-1", "namespace": "apps"},
+                "spec": {"containers": containers}}))
+            .unwrap()
+        };
+        let plain = pod(serde_json::json!([{"name": "app"}]));
+        let injected = pod(serde_json::json!([{"name": "app"}, {"name": "istio-proxy"}]));
+        let meta = plain.metadata.clone();
+        let spec = plain.spec.clone().unwrap();
+        let workload = |pods| Workload {
+            api_version: "apps/v1",
+            kind: "Deployment",
+            meta: &meta,
+            template_meta: &meta,
+            spec: &spec,
+            pods,
+        };
+        let outcome = evaluate_workload(&ctx, &workload(vec![&plain]));
+        assert_eq!(outcome, Outcome::fail("no Istio sidecar: the live pods run no istio-proxy container"));
+        assert_eq!(evaluate_workload(&ctx, &workload(vec![&injected])), Outcome::Pass);
+        assert_eq!(evaluate_workload(&ctx, &workload(vec![])), Outcome::Pass);
+    }
 }
