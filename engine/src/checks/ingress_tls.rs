@@ -1,19 +1,70 @@
+use k8s_openapi::api::networking::v1::Ingress;
+
 use super::prelude::*;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "ingress-tls",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 5,
+    category: Category::Network,
+    source: Source::Seed,
+    seed_item: "Secure services that are exposed to the Internet using a firewall",
+    title: "Ingresses serve their hosts over TLS",
+    fails_when: "an Ingress serves a host (or every host, through a rule without host or a default backend) without a `tls` entry covering it",
+    remediation: "Add a `tls` entry listing each rule's host (a `*.example.com` wildcard covers one label) with its certificate Secret.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Ingress(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(_ctx: &Ctx, ingress: &Ingress) -> Outcome {
+    let Some(spec) = ingress.spec.as_ref() else { return Outcome::Pass };
+    let tls = spec.tls.as_deref().unwrap_or(&[]);
+    let tls_hosts: Vec<&str> = tls.iter().flat_map(|t| t.hosts.iter().flatten()).map(String::as_str).collect();
+    // A tls entry without hosts gives its certificate to every host the Ingress serves.
+    let tls_for_every_host = tls.iter().any(|t| t.hosts.as_ref().is_none_or(Vec::is_empty));
+    let rules = spec.rules.as_deref().unwrap_or(&[]);
+    let mut violations = Vec::new();
+    if rules.is_empty() && spec.default_backend.is_some() && tls.is_empty() {
+        violations.push(Violation::object("its defaultBackend serves every host without TLS"));
+    }
+    let mut uncovered: Vec<Option<&str>> = Vec::new();
+    for host in rules.iter().map(|r| r.host.as_deref().filter(|h| !h.is_empty())) {
+        let covered = match host {
+            Some(host) => tls_hosts.iter().any(|t| tls_covers(t, host)),
+            None => tls_for_every_host,
+        };
+        if !covered && !uncovered.contains(&host) {
+            uncovered.push(host);
+        }
+    }
+    violations.extend(uncovered.into_iter().map(|host| match host {
+        Some(host) => Violation::object(format!("host \"{host}\" has no tls entry covering it")),
+        None => Violation::object("a rule without host serves every host without TLS"),
+    }));
+    Outcome::from_violations(violations)
+}
+
+/// True when a TLS host (exact, or `*.example.com` covering exactly one more label) covers a rule host.
+fn tls_covers(tls_host: &str, host: &str) -> bool {
+    if tls_host.eq_ignore_ascii_case(host) {
+        return true;
+    }
+    match (tls_host.strip_prefix("*."), host.split_once('.')) {
+        (Some(domain), Some((label, rest))) => !label.is_empty() && label != "*" && rest.eq_ignore_ascii_case(domain),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_covers;
+
+    #[test]
+    fn wildcards_cover_one_label() {
+        assert!(tls_covers("a.example.com", "a.example.com"));
+        assert!(tls_covers("*.example.com", "a.example.com"));
+        assert!(tls_covers("*.example.com", "*.example.com"));
+        assert!(!tls_covers("*.example.com", "example.com"));
+        assert!(!tls_covers("*.example.com", "a.b.example.com"));
+        assert!(!tls_covers("a.example.com", "b.example.com"));
+    }
 }

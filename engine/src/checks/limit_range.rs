@@ -1,19 +1,37 @@
+use k8s_openapi::api::core::v1::Namespace;
+
 use super::prelude::*;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "limit-range",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 9,
+    category: Category::Resources,
+    source: Source::Seed,
+    seed_item: "Must specify resource limits at deployment level (limit admission controller)",
+    title: "A LimitRange gives containers default limits",
+    fails_when: "the namespace has no LimitRange whose `type: Container` items give default CPU and memory limits",
+    remediation: "Add a LimitRange with a `type: Container` item whose `default` sets both `cpu` and `memory`.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Namespace(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(ctx: &Ctx, namespace: &Namespace) -> Outcome {
+    let name = namespace.metadata.name.as_deref().unwrap_or("");
+    let mut limit_ranges = ctx.index.limit_ranges.in_namespace(name).peekable();
+    if limit_ranges.peek().is_none() {
+        return Outcome::fail(format!("namespace \"{name}\" has no LimitRange"));
+    }
+    // The LimitRanger admission plugin applies the defaults of every LimitRange, so they add up.
+    let defaults: Vec<&str> = limit_ranges
+        .flat_map(|lr| lr.spec.iter().flat_map(|s| s.limits.iter()))
+        .filter(|item| item.type_ == "Container")
+        .flat_map(|item| item.default.iter().flat_map(|d| d.keys()))
+        .map(String::as_str)
+        .collect();
+    let missing: Vec<&str> = ["cpu", "memory"].into_iter().filter(|r| !defaults.contains(r)).collect();
+    if missing.is_empty() {
+        Outcome::Pass
+    } else {
+        Outcome::fail(format!("no LimitRange gives a default container {} limit", missing.join(" or ")))
+    }
 }

@@ -1,19 +1,40 @@
-use super::prelude::*;
+use k8s_openapi::api::core::v1::Namespace;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
+use super::prelude::*;
+use crate::mesh::{ISTIO_ROOT_NAMESPACE, istio_installed};
+use crate::object::CustomObject;
+
 pub static CHECK: Check = Check {
     id: "mesh-authorization-policy",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 7,
+    category: Category::Mesh,
+    source: Source::Seed,
+    seed_item: "Istio policies applied at a higher level in conjunction with Network Policies",
+    title: "Istio AuthorizationPolicies govern the namespace",
+    fails_when: "Istio is installed and the namespace has no AuthorizationPolicy (a selector-less one in the root namespace `istio-system` counts for every namespace)",
+    remediation: "Add an AuthorizationPolicy to the namespace, e.g. an allow-nothing default plus rules for the expected callers.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Namespace(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(ctx: &Ctx, namespace: &Namespace) -> Outcome {
+    if !istio_installed(ctx.index) {
+        return Outcome::not_applicable("Istio is not installed");
+    }
+    let name = namespace.metadata.name.as_deref().unwrap_or("");
+    let policies = &ctx.index.authorization_policies;
+    let mesh_wide = || policies.in_namespace(ISTIO_ROOT_NAMESPACE).any(|p| applies_to_all_workloads(p));
+    if policies.in_namespace(name).next().is_some() || mesh_wide() {
+        Outcome::Pass
+    } else {
+        Outcome::fail(format!("namespace \"{name}\" has no Istio AuthorizationPolicy"))
+    }
+}
+
+/// True when the policy selects no particular workload; in the root namespace Istio applies such a policy
+/// to the whole mesh.
+fn applies_to_all_workloads(policy: &CustomObject) -> bool {
+    let selector = policy.spec.pointer("/selector/matchLabels").and_then(|m| m.as_object());
+    let targeted = policy.spec.get("targetRef").is_some() || policy.spec.get("targetRefs").is_some();
+    selector.is_none_or(|m| m.is_empty()) && !targeted
 }

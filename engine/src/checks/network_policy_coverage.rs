@@ -1,19 +1,33 @@
 use super::prelude::*;
+use crate::network::{governs, required_directions, selects_pods};
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "network-policy-coverage",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 10,
+    category: Category::Network,
+    source: Source::Seed,
+    seed_item: "Network Policy must be enabled and enforced at least at namespace level",
+    title: "A NetworkPolicy selects the workload's pods",
+    fails_when: "no NetworkPolicy in the namespace selects the workload's pods for Ingress (and, when the policy requires egress control, for Egress)",
+    remediation: "Add a NetworkPolicy whose podSelector matches the pod template's labels and that lists the allowed peers.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
+    let namespace = w.namespace();
+    let selecting: Vec<_> =
+        ctx.index.network_policies.in_namespace(namespace).filter(|p| selects_pods(p, w.pod_labels())).collect();
+    Outcome::from_violations(
+        required_directions(ctx.policy.parameters.egress_required)
+            .iter()
+            .filter(|&&direction| !selecting.iter().any(|p| governs(p, direction)))
+            .map(|direction| {
+                Violation::object(format!(
+                    "no NetworkPolicy in namespace \"{namespace}\" selects the pods for {}",
+                    direction.as_str()
+                ))
+            })
+            .collect(),
+    )
 }

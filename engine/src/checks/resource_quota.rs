@@ -1,19 +1,25 @@
+use k8s_openapi::api::core::v1::Namespace;
+
 use super::prelude::*;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "resource-quota",
-    risk: 0,
-    category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    risk: 5,
+    category: Category::Resources,
+    source: Source::Seed,
+    seed_item: "Specify resource quota per namespace",
+    title: "The namespace has a ResourceQuota",
+    fails_when: "the namespace has no ResourceQuota",
+    remediation: "Add a ResourceQuota capping the namespace's CPU, memory and object counts.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Namespace(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(ctx: &Ctx, namespace: &Namespace) -> Outcome {
+    let name = namespace.metadata.name.as_deref().unwrap_or("");
+    if ctx.index.resource_quotas.in_namespace(name).next().is_some() {
+        Outcome::Pass
+    } else {
+        Outcome::fail(format!("namespace \"{name}\" has no ResourceQuota"))
+    }
 }

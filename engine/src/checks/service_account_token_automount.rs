@@ -1,19 +1,36 @@
 use super::prelude::*;
 
-// TODO(catalog): replace this placeholder with the real check before it lands.
 pub static CHECK: Check = Check {
     id: "service-account-token-automount",
-    risk: 0,
+    risk: 7,
     category: Category::PodSecurity,
-    source: Source::Ours,
-    seed_item: "",
-    title: "",
-    fails_when: "",
-    remediation: "",
+    source: Source::Seed,
+    seed_item: "Disable Service Account auto-mount",
+    title: "Pods do not get an API token mounted",
+    fails_when: "`automountServiceAccountToken` is not false on the pod, and, where the pod leaves it unset, not false on its ServiceAccount either",
+    remediation: "Set `automountServiceAccountToken: false` on the pod or its ServiceAccount; mount a projected token only where the API is needed.",
     enabled_by_default: true,
-    evaluators: &[Evaluator::Cluster(evaluate)],
+    evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx) -> Outcome {
-    Outcome::error("not implemented yet")
+fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
+    match w.spec.automount_service_account_token {
+        Some(false) => return Outcome::Pass,
+        Some(true) => return Outcome::fail("the pod sets automountServiceAccountToken: true"),
+        // The pod leaves it to its ServiceAccount.
+        None => {}
+    }
+    let name = w.service_account();
+    match ctx.index.service_accounts.get(w.namespace(), name) {
+        None => Outcome::fail(format!("ServiceAccount \"{name}\" not found; Kubernetes mounts the token by default")),
+        Some(sa) => match sa.automount_service_account_token {
+            Some(false) => Outcome::Pass,
+            Some(true) => Outcome::fail(format!(
+                "automountServiceAccountToken is unset on the pod and ServiceAccount \"{name}\" sets it to true"
+            )),
+            None => Outcome::fail(format!(
+                "automountServiceAccountToken is unset on the pod and on ServiceAccount \"{name}\", so the token is mounted"
+            )),
+        },
+    }
 }
