@@ -47,7 +47,9 @@ pub fn audit(index: &Index, policy: &Policy, now: Timestamp) -> Vec<Report> {
         }
     }
     if let Some(Report::Cluster(mut c)) = cluster {
-        let rollup = report::rollup(reports.iter(), policy);
+        // The roll-up covers every report, the cluster report's own checks included.
+        let own = Report::Cluster(c.clone());
+        let rollup = report::rollup(reports.iter().chain(std::iter::once(&own)), policy);
         if let Some(status) = c.status.as_mut() {
             status.cluster = Some(rollup);
         }

@@ -290,7 +290,7 @@ pub fn find<'a>(index: &'a Index, policy: &Policy, key: &SubjectKey) -> Option<S
     let (ns, name) = (key.namespace.as_str(), key.name.as_str());
     let top = |meta: &ObjectMeta| !has_controller(meta, &[]);
     let workload_ns = || !policy.is_system_namespace(ns);
-    let entry = match key.kind.as_str() {
+    match key.kind.as_str() {
         "Deployment" => index.deployments.get(ns, name).filter(|_| workload_ns()).map(|o| deployment(o)),
         "StatefulSet" => index.stateful_sets.get(ns, name).filter(|_| workload_ns()).map(|o| stateful_set(o)),
         "DaemonSet" => index.daemon_sets.get(ns, name).filter(|_| workload_ns()).map(|o| daemon_set(o)),
@@ -304,9 +304,8 @@ pub fn find<'a>(index: &'a Index, policy: &Policy, key: &SubjectKey) -> Option<S
         }
         "Pod" => index.pods.get(ns, name).filter(|o| workload_ns() && top(&o.metadata)).map(|o| pod(o)),
         "Cluster" => Some(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster }),
-        _ => return others(index, policy).into_iter().find(|e| e.key() == *key),
-    };
-    entry
+        _ => others(index, policy).into_iter().find(|e| e.key() == *key),
+    }
 }
 
 /// Every subject in the index: workloads, namespaces, services, ingresses, RBAC objects, nodes and the
