@@ -3,15 +3,26 @@
 //! The CRD YAML under `crds/` is generated from these types (`make crds`);
 //! `tests/drift.rs` fails when the two disagree.
 
+pub mod exception;
 pub mod policy;
 pub mod report;
+pub mod security_policy;
 
+pub use exception::{
+    ClusterSecurityException, ClusterSecurityExceptionSpec, ExceptionMatch, SecurityException, SecurityExceptionSpec,
+    SecurityExceptionStatus,
+};
 pub use policy::{
     EnvironmentRegistries, MeshRequirement, Parameters, PodSecurityLevel, RegistryPolicy, VulnerabilityThreshold,
 };
 pub use report::{
     ClusterRollup, ClusterSecurityReport, ClusterSecurityReportSpec, Finding, FindingResult, NamespaceScore,
     ReportStatus, SecurityReport, SecurityReportSpec, Severity, Subject, Summary,
+};
+
+pub use security_policy::{
+    CheckCategory, CheckSelection, CheckSet, CustomCheckSpec, RiskOverride, SecurityPolicy, SecurityPolicySpec,
+    SecurityPolicyStatus,
 };
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -26,7 +37,13 @@ pub const API_VERSION: &str = "vigil.dev/v1alpha1";
 
 /// Every CRD Vigil ships, with the file name it is written to under `crds/`.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
-    vec![("securityreports.yaml", SecurityReport::crd()), ("clustersecurityreports.yaml", ClusterSecurityReport::crd())]
+    vec![
+        ("securityreports.yaml", SecurityReport::crd()),
+        ("clustersecurityreports.yaml", ClusterSecurityReport::crd()),
+        ("securitypolicies.yaml", SecurityPolicy::crd()),
+        ("securityexceptions.yaml", SecurityException::crd()),
+        ("clustersecurityexceptions.yaml", ClusterSecurityException::crd()),
+    ]
 }
 
 /// Renders a CRD as the YAML written under `crds/` (stable key order, trailing newline).
