@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use vigil_engine::loader::Loaded;
-use vigil_engine::{Index, Policy, audit};
+use vigil_engine::{Index, Policy, audit_with_policy};
 
 struct Args {
     namespaces: usize,
@@ -142,7 +142,7 @@ fn main() -> anyhow::Result<()> {
         index
     };
     let (deserialize, index) = best_of(3, || load(&json));
-    let (evaluate, reports) = best_of(3, || audit(&index, &policy, now));
+    let (evaluate, reports) = best_of(3, || audit_with_policy(&index, &policy, now));
     let workloads = index.deployments.len();
     let (plain_parse, _) = best_of(3, || serde_json::from_str::<serde_json::Value>(&json).map(|v| v.is_object()));
     let sizes: Vec<usize> = reports.iter().map(|r| serde_json::to_vec(&r.to_json()).map_or(0, |b| b.len())).collect();

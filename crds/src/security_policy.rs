@@ -23,6 +23,7 @@ use crate::report::Severity;
     plural = "securitypolicies",
     shortname = "secpol",
     status = "SecurityPolicyStatus",
+    derive = "PartialEq",
     validation = Rule::new("self.metadata.name != 'default'").message("the name `default` is reserved for the built-in policy"),
     printcolumn(name = "Priority", type_ = "integer", json_path = ".spec.priority"),
     printcolumn(name = "Accepted", type_ = "string", json_path = ".status.conditions[?(@.type==\"Accepted\")].status"),

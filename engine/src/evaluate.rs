@@ -1,8 +1,11 @@
 //! Runs the catalog over one subject. Pure: the index, the policy and the time are inputs.
 
+use std::borrow::Cow;
+
 use jiff::Timestamp;
 
-use crate::catalog::{Check, Evaluator, catalog};
+use crate::catalog::{Check, Evaluator, SubjectKind, catalog};
+use crate::custom::CelInput;
 use crate::index::Index;
 use crate::outcome::Outcome;
 use crate::policy::Policy;
@@ -20,22 +23,59 @@ pub struct Ctx<'a> {
 /// One check's outcome on one subject, with the risk the policy gives it.
 #[derive(Clone, Debug)]
 pub struct CheckResult {
-    pub check: &'static Check,
+    /// The check's id: a catalog id or one of the policy's custom checks.
+    pub id: Cow<'static, str>,
+    /// The catalog entry; `None` for a custom check.
+    pub check: Option<&'static Check>,
     pub risk: u8,
     pub outcome: Outcome,
 }
 
-/// Evaluates every enabled check that applies to the subject, in catalog order.
+/// Evaluates every enabled check that applies to the subject, in catalog order, then the policy's custom
+/// checks (on workloads) in the policy's order.
 pub fn evaluate(ctx: &Ctx, subject: &SubjectEntry) -> Vec<CheckResult> {
     let kind = subject.kind();
     let mut results = Vec::new();
     for check in catalog().iter().copied().filter(|c| ctx.policy.is_enabled(c)) {
         for evaluator in check.evaluators.iter().filter(|e| e.subject_kind() == kind) {
             let outcome = run(ctx, evaluator, &subject.object);
-            results.push(CheckResult { check, risk: ctx.policy.risk(check), outcome });
+            results.push(CheckResult {
+                id: Cow::Borrowed(check.id),
+                check: Some(check),
+                risk: ctx.policy.risk(check),
+                outcome,
+            });
         }
     }
+    if kind == SubjectKind::Workload {
+        evaluate_custom(ctx, subject, &mut results);
+    }
     results
+}
+
+fn evaluate_custom(ctx: &Ctx, subject: &SubjectEntry, results: &mut Vec<CheckResult>) {
+    let mut custom = ctx.policy.enabled_custom_checks().peekable();
+    if custom.peek().is_none() {
+        return;
+    }
+    // The workload's variables are converted once for all custom checks.
+    let input = match &subject.object {
+        SubjectObject::Workload(w) => CelInput::for_workload(ctx.index, w),
+        SubjectObject::Invalid { reason, .. } => Err(reason.clone()),
+        _ => Err("internal: custom checks only run on workloads".into()),
+    };
+    for check in custom {
+        let outcome = match &input {
+            Ok(input) => check.evaluate(input),
+            Err(reason) => Outcome::Error(reason.clone()),
+        };
+        results.push(CheckResult {
+            id: Cow::Owned(check.id.clone()),
+            check: None,
+            risk: ctx.policy.custom_risk(check),
+            outcome,
+        });
+    }
 }
 
 fn run(ctx: &Ctx, evaluator: &Evaluator, object: &SubjectObject) -> Outcome {

@@ -3,8 +3,12 @@
 
 pub mod catalog;
 mod checks;
+pub mod conditions;
+pub mod custom;
 pub mod docs;
 pub mod evaluate;
+pub mod exceptions;
+pub mod glob;
 pub mod index;
 pub mod loader;
 pub mod mesh;
@@ -13,6 +17,7 @@ pub mod object;
 pub mod outcome;
 pub mod pod;
 pub mod policy;
+pub mod policy_set;
 pub mod rbac;
 pub mod releases;
 pub mod report;
@@ -20,26 +25,29 @@ pub mod subject;
 
 pub use catalog::{Category, Check, SubjectKind, catalog};
 pub use evaluate::{CheckResult, Ctx, evaluate};
+pub use exceptions::{
+    Exception, ExceptionError, Exceptions, compile_cluster_exception, compile_exception, exception_status, next_expiry,
+    waived_counts,
+};
 pub use index::{Index, ServerVersion};
 pub use object::KubeObject;
 pub use outcome::{Outcome, Violation};
 pub use policy::Policy;
+pub use policy_set::{PolicyError, PolicyProblem, PolicySet, compile_policy, policy_status};
 pub use report::Report;
 
 use jiff::Timestamp;
+use subject::{SubjectEntry, SubjectKey, SubjectObject};
 
-/// Evaluates every subject in the index and builds its report; the `cluster` report carries the roll-up
-/// over all the others. Reports come in a stable order.
-pub fn audit(index: &Index, policy: &Policy, now: Timestamp) -> Vec<Report> {
-    let ctx = Ctx { index, policy, now };
+/// Evaluates every subject in the index, each by the policy that judges it, applies the exceptions, and
+/// builds the reports; the `cluster` report carries the roll-up over all the others. Reports come in a
+/// stable order.
+pub fn audit(index: &Index, policies: &PolicySet, exceptions: &Exceptions, now: Timestamp) -> Vec<Report> {
     let mut reports = Vec::new();
     let mut cluster = None;
-    for subject in subject::all(index, policy) {
-        let results = evaluate(&ctx, &subject);
-        let (findings, passed) = report::findings_of(&results);
-        let status = report::build_status(findings, passed, policy, now);
-        let is_cluster = matches!(subject.object, subject::SubjectObject::Cluster);
-        let built = report::build_report(subject.reference, status);
+    for subject in subject::all(index, policies) {
+        let is_cluster = matches!(subject.object, SubjectObject::Cluster);
+        let built = judge(index, policies, exceptions, subject, now);
         if is_cluster {
             cluster = Some(built);
         } else {
@@ -49,11 +57,46 @@ pub fn audit(index: &Index, policy: &Policy, now: Timestamp) -> Vec<Report> {
     if let Some(Report::Cluster(mut c)) = cluster {
         // The roll-up covers every report, the cluster report's own checks included.
         let own = Report::Cluster(c.clone());
-        let rollup = report::rollup(reports.iter().chain(std::iter::once(&own)), policy);
+        let rollup = report::rollup(reports.iter().chain(std::iter::once(&own)), policies);
         if let Some(status) = c.status.as_mut() {
             status.cluster = Some(rollup);
         }
         reports.push(Report::Cluster(c));
     }
     reports
+}
+
+/// [`audit`] by one policy for every subject and no exceptions.
+pub fn audit_with_policy(index: &Index, policy: &Policy, now: Timestamp) -> Vec<Report> {
+    audit(index, &PolicySet::single(policy.clone()), &Exceptions::default(), now)
+}
+
+/// The report of one subject, as [`audit`] builds it (for the `cluster` subject: without the roll-up,
+/// which needs every other report). `None` when the key names no subject.
+pub fn report_for(
+    index: &Index,
+    policies: &PolicySet,
+    exceptions: &Exceptions,
+    key: &SubjectKey,
+    now: Timestamp,
+) -> Option<Report> {
+    let subject = subject::find(index, policies, key)?;
+    Some(judge(index, policies, exceptions, subject, now))
+}
+
+/// Evaluates one subject by its policy, waives what the exceptions cover, and builds its report.
+fn judge(
+    index: &Index,
+    policies: &PolicySet,
+    exceptions: &Exceptions,
+    subject: SubjectEntry,
+    now: Timestamp,
+) -> Report {
+    let policy = policies.for_subject(index, &subject.reference);
+    let ctx = Ctx { index, policy, now };
+    let results = evaluate(&ctx, &subject);
+    let (mut findings, passed) = report::findings_of(&results);
+    exceptions.apply(index, &subject, &mut findings, now);
+    let status = report::build_status(findings, passed, policy, now);
+    report::build_report(subject.reference, status)
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::object::KubeObject;
+use crate::object::{KubeObject, VigilObject, group_kind};
 
 /// Where an object came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +32,11 @@ pub struct LoadError {
 pub struct Loaded {
     pub objects: Vec<(KubeObject, Origin)>,
     pub errors: Vec<LoadError>,
+    /// Vigil's own policy objects (SecurityPolicy, SecurityException, ClusterSecurityException).
+    pub vigil_objects: Vec<(VigilObject, Origin)>,
+    /// Vigil policy objects that do not fit their schema: kept apart, since skipping one would change
+    /// every answer it governs.
+    pub vigil_errors: Vec<LoadError>,
     /// Documents of kinds Vigil does not read, counted by `apiVersion/kind`.
     pub skipped: BTreeMap<String, usize>,
     pub documents: usize,
@@ -93,6 +98,23 @@ impl Loaded {
             return;
         }
         let name = value.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or("").to_string();
+        if group_kind(&value).0 == vigil_crds::GROUP {
+            match VigilObject::from_value(value) {
+                Ok(Some(mut object)) => {
+                    if let VigilObject::Exception(e) = &mut object
+                        && e.metadata.namespace.as_deref().unwrap_or("").is_empty()
+                    {
+                        e.metadata.namespace = Some("default".into());
+                    }
+                    self.vigil_objects.push((object, origin.clone()));
+                }
+                Ok(None) => *self.skipped.entry(format!("{api_version}/{kind}")).or_default() += 1,
+                Err(e) => self
+                    .vigil_errors
+                    .push(error(origin, format!("{kind} {name:?} does not match the {kind} schema: {e}"))),
+            }
+            return;
+        }
         match KubeObject::from_value(value) {
             Ok(Some(mut object)) => {
                 if object.is_namespaced() && object.metadata().namespace.as_deref().unwrap_or("").is_empty() {

@@ -41,6 +41,30 @@ pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, Stri
     labels_match && expressions_match
 }
 
+/// Checks a selector the way the API server does for built-in kinds (a custom resource's schema cannot):
+/// `In`/`NotIn` need values, `Exists`/`DoesNotExist` take none, no other operator exists.
+pub fn validate_selector(selector: &LabelSelector) -> Result<(), String> {
+    for req in selector.match_expressions.iter().flatten() {
+        let has_values = req.values.as_ref().is_some_and(|v| !v.is_empty());
+        match req.operator.as_str() {
+            "In" | "NotIn" if !has_values => {
+                return Err(format!("key {:?}: operator {} needs values", req.key, req.operator));
+            }
+            "Exists" | "DoesNotExist" if has_values => {
+                return Err(format!("key {:?}: operator {} takes no values", req.key, req.operator));
+            }
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            other => {
+                return Err(format!(
+                    "key {:?}: unknown operator {other:?} (In, NotIn, Exists or DoesNotExist)",
+                    req.key
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// True when the selector has neither labels nor expressions, so it selects everything.
 pub fn selector_is_empty(selector: &LabelSelector) -> bool {
     selector.match_labels.as_ref().is_none_or(BTreeMap::is_empty)

@@ -12,6 +12,7 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
+use vigil_crds::{ClusterSecurityException, SecurityException, SecurityPolicy};
 
 /// An object of a kind that has no k8s-openapi type (Istio, trivy-operator, Kyverno, Sigstore, CRDs).
 /// Only metadata and the parts checks read are kept.
@@ -161,5 +162,42 @@ impl KubeObject {
                 | KubeObject::ValidatingAdmissionPolicy(_)
                 | KubeObject::ValidatingAdmissionPolicyBinding(_)
         ) && !matches!(self, KubeObject::Custom(_, o) if o.kind.starts_with("Cluster") || o.kind == "CustomResourceDefinition")
+    }
+}
+
+/// A Vigil policy object (`vigil.dev`) found among manifests or in `--policy`/`--exceptions` files.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VigilObject {
+    Policy(SecurityPolicy),
+    Exception(SecurityException),
+    ClusterException(ClusterSecurityException),
+}
+
+impl VigilObject {
+    /// Converts a parsed `vigil.dev` document. `Ok(None)`: another Vigil kind (a report).
+    pub fn from_value(value: serde_json::Value) -> Result<Option<VigilObject>, serde_json::Error> {
+        let (_, kind) = group_kind(&value);
+        Ok(Some(match kind.as_str() {
+            "SecurityPolicy" => VigilObject::Policy(serde_json::from_value(value)?),
+            "SecurityException" => VigilObject::Exception(serde_json::from_value(value)?),
+            "ClusterSecurityException" => VigilObject::ClusterException(serde_json::from_value(value)?),
+            _ => return Ok(None),
+        }))
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VigilObject::Policy(_) => "SecurityPolicy",
+            VigilObject::Exception(_) => "SecurityException",
+            VigilObject::ClusterException(_) => "ClusterSecurityException",
+        }
+    }
+
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            VigilObject::Policy(o) => &o.metadata,
+            VigilObject::Exception(o) => &o.metadata,
+            VigilObject::ClusterException(o) => &o.metadata,
+        }
     }
 }

@@ -1,33 +1,50 @@
-//! The policy the engine judges by: which checks run, at what risk, with which parameters.
-//! Defaults are the catalog's. The `SecurityPolicy` CRD and `vigil scan --policy` are parsed into this.
+//! The policy the engine judges by: which checks run, at what risk, with which parameters, plus custom
+//! checks. Defaults are the catalog's. A `SecurityPolicy` (from the cluster or `vigil scan --policy`) is
+//! compiled into this by [`crate::policy_set::compile_policy`]; category and severity switches are resolved
+//! into the id sets then, so evaluation only looks ids up.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use vigil_crds::Parameters;
 
 use crate::catalog::Check;
+use crate::custom::CustomCheck;
+
+/// The name of the built-in policy, shown on reports judged by it.
+pub const DEFAULT_POLICY_NAME: &str = "default";
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
     /// Shown on every report (`status.policy`); `default` for the built-in policy.
     pub name: String,
+    /// When several policies select a namespace, the highest wins (then the name that sorts first).
+    pub priority: i32,
+    /// The namespaces the policy judges; `None` (or an empty selector): all of them, and it may judge
+    /// cluster-scoped subjects too.
+    pub namespace_selector: Option<LabelSelector>,
     /// Checks switched on that the catalog disables by default.
     pub enabled: BTreeSet<String>,
-    /// Checks switched off.
+    /// Checks switched off (catalog or custom).
     pub disabled: BTreeSet<String>,
-    /// Risk per id, replacing the catalog's (0-10).
+    /// Risk per id, replacing the catalog's or the custom check's (0-10).
     pub risk_overrides: BTreeMap<String, u8>,
     pub parameters: Parameters,
+    /// The policy's own checks, evaluated on workloads.
+    pub custom_checks: Vec<CustomCheck>,
 }
 
 impl Default for Policy {
     fn default() -> Self {
         Policy {
-            name: "default".into(),
+            name: DEFAULT_POLICY_NAME.into(),
+            priority: 0,
+            namespace_selector: None,
             enabled: BTreeSet::new(),
             disabled: BTreeSet::new(),
             risk_overrides: BTreeMap::new(),
             parameters: Parameters::default(),
+            custom_checks: Vec::new(),
         }
     }
 }
@@ -44,8 +61,35 @@ impl Policy {
         self.risk_overrides.get(check.id).copied().unwrap_or(check.risk)
     }
 
+    /// The custom checks that run.
+    pub fn enabled_custom_checks(&self) -> impl Iterator<Item = &CustomCheck> {
+        self.custom_checks.iter().filter(|c| !self.disabled.contains(&c.id))
+    }
+
+    pub fn custom_risk(&self, check: &CustomCheck) -> u8 {
+        self.risk_overrides.get(&check.id).copied().unwrap_or(check.risk)
+    }
+
+    /// The risk this policy gives a check id, catalog or custom; `None` for an id it does not know.
+    pub fn risk_of(&self, id: &str) -> Option<u8> {
+        if let Some(check) = crate::catalog::find(id) {
+            return Some(self.risk(check));
+        }
+        self.custom_checks.iter().find(|c| c.id == id).map(|c| self.custom_risk(c))
+    }
+
     /// True when `namespace` is excluded from namespace and workload checks.
     pub fn is_system_namespace(&self, namespace: &str) -> bool {
         self.parameters.system_namespaces.iter().any(|n| n == namespace)
+    }
+
+    /// True when the policy selects every namespace (no selector, or an empty one).
+    pub fn selects_all_namespaces(&self) -> bool {
+        self.namespace_selector.as_ref().is_none_or(crate::network::selector_is_empty)
+    }
+
+    /// True when the policy selects a namespace with these labels.
+    pub fn selects_namespace(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.namespace_selector.as_ref().is_none_or(|s| crate::network::selector_matches(s, labels))
     }
 }

@@ -13,6 +13,7 @@ use vigil_crds::{
 use crate::evaluate::CheckResult;
 use crate::outcome::Outcome;
 use crate::policy::Policy;
+use crate::policy_set::PolicySet;
 
 /// Labels every report carries, so reports can be listed by subject.
 pub mod labels {
@@ -148,7 +149,7 @@ fn check_states<'a>(findings: &'a [Finding], passed: &'a [String], policy: &Poli
         entry.result = entry.result.max(state);
     }
     for id in passed {
-        let risk = crate::catalog::find(id).map(|c| policy.risk(c)).unwrap_or(0);
+        let risk = policy.risk_of(id).unwrap_or(0);
         checks.entry(id).or_insert(CheckSummary { risk, result: CheckState::Passed });
     }
     checks
@@ -189,7 +190,7 @@ pub fn findings_of(results: &[CheckResult]) -> (Vec<Finding>, Vec<String>) {
     for r in results {
         let severity = Severity::from_risk(r.risk);
         let finding = |result, message: &str, container: Option<&String>| Finding {
-            check_id: r.check.id.to_string(),
+            check_id: r.id.to_string(),
             result,
             severity,
             risk: r.risk,
@@ -198,7 +199,7 @@ pub fn findings_of(results: &[CheckResult]) -> (Vec<Finding>, Vec<String>) {
             waived_by: None,
         };
         match &r.outcome {
-            Outcome::Pass => passed.push(r.check.id.to_string()),
+            Outcome::Pass => passed.push(r.id.to_string()),
             Outcome::Fail(violations) => {
                 for v in violations {
                     findings.push(finding(FindingResult::Fail, &v.message, v.container.as_ref()));
@@ -299,8 +300,8 @@ pub fn build_report(subject: Subject, status: ReportStatus) -> Report {
 }
 
 /// The cluster-wide roll-up over every report: one score over all evaluated checks, failing counts by
-/// severity, and the ten worst namespaces.
-pub fn rollup<'a>(reports: impl IntoIterator<Item = &'a Report>, policy: &Policy) -> ClusterRollup {
+/// severity, and the ten worst namespaces. Each report's checks weigh by the policy it names.
+pub fn rollup<'a>(reports: impl IntoIterator<Item = &'a Report>, policies: &PolicySet) -> ClusterRollup {
     let mut all: Vec<(u8, bool)> = Vec::new();
     let mut failing = Summary::default();
     let mut count = 0u32;
@@ -310,6 +311,7 @@ pub fn rollup<'a>(reports: impl IntoIterator<Item = &'a Report>, policy: &Policy
     for report in reports {
         count += 1;
         let status = report.status();
+        let policy = status.policy.as_deref().and_then(|name| policies.get(name)).unwrap_or(policies.fallback());
         let scored = scored_checks(status, policy);
         failing.critical += status.summary.critical;
         failing.high += status.summary.high;

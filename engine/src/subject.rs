@@ -13,7 +13,7 @@ use vigil_crds::Subject;
 
 use crate::catalog::SubjectKind;
 use crate::index::{Index, Store};
-use crate::policy::Policy;
+use crate::policy_set::PolicySet;
 
 /// A top-level owner of a pod template.
 #[derive(Clone, Debug)]
@@ -231,16 +231,33 @@ fn workload_entries<'a>(index: &'a Index, namespace: Option<&str>) -> Vec<Subjec
     out
 }
 
+/// True when the policy judging `namespace` leaves it out of namespace and workload checks.
+fn is_system_namespace(index: &Index, policies: &PolicySet, namespace: &str) -> bool {
+    policies.for_namespace_in(index, namespace).is_system_namespace(namespace)
+}
+
 /// Every workload subject in the index, in a stable order, leaving out system namespaces.
-pub fn workloads<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
+pub fn workloads<'a>(index: &'a Index, policies: &PolicySet) -> Vec<SubjectEntry<'a>> {
     let mut out = workload_entries(index, None);
-    out.retain(|e| !policy.is_system_namespace(e.reference.namespace.as_deref().unwrap_or("default")));
+    // Entries come grouped by namespace: decide once per run of one namespace.
+    let mut last: Option<(String, bool)> = None;
+    out.retain(|e| {
+        let namespace = e.reference.namespace.as_deref().unwrap_or("default");
+        match &last {
+            Some((ns, system)) if ns == namespace => !*system,
+            _ => {
+                let system = is_system_namespace(index, policies, namespace);
+                last = Some((namespace.to_string(), system));
+                !system
+            }
+        }
+    });
     out
 }
 
 /// The workload subjects of one namespace (none for a system namespace).
-pub fn workloads_in<'a>(index: &'a Index, policy: &Policy, namespace: &str) -> Vec<SubjectEntry<'a>> {
-    if policy.is_system_namespace(namespace) {
+pub fn workloads_in<'a>(index: &'a Index, policies: &PolicySet, namespace: &str) -> Vec<SubjectEntry<'a>> {
+    if is_system_namespace(index, policies, namespace) {
         return Vec::new();
     }
     workload_entries(index, Some(namespace))
@@ -286,10 +303,10 @@ impl SubjectEntry<'_> {
 
 /// The subject a key names, as [`all`] would list it; `None` when it is gone or not a subject (a pod with
 /// a controller, a system namespace's workload, a `system:` role).
-pub fn find<'a>(index: &'a Index, policy: &Policy, key: &SubjectKey) -> Option<SubjectEntry<'a>> {
+pub fn find<'a>(index: &'a Index, policies: &PolicySet, key: &SubjectKey) -> Option<SubjectEntry<'a>> {
     let (ns, name) = (key.namespace.as_str(), key.name.as_str());
     let top = |meta: &ObjectMeta| !has_controller(meta, &[]);
-    let workload_ns = || !policy.is_system_namespace(ns);
+    let workload_ns = || !is_system_namespace(index, policies, ns);
     match key.kind.as_str() {
         "Deployment" => index.deployments.get(ns, name).filter(|_| workload_ns()).map(|o| deployment(o)),
         "StatefulSet" => index.stateful_sets.get(ns, name).filter(|_| workload_ns()).map(|o| stateful_set(o)),
@@ -304,26 +321,36 @@ pub fn find<'a>(index: &'a Index, policy: &Policy, key: &SubjectKey) -> Option<S
         }
         "Pod" => index.pods.get(ns, name).filter(|o| workload_ns() && top(&o.metadata)).map(|o| pod(o)),
         "Cluster" => Some(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster }),
-        _ => others(index, policy).into_iter().find(|e| e.key() == *key),
+        _ => others(index, policies).into_iter().find(|e| e.key() == *key),
     }
 }
 
 /// Every subject in the index: workloads, namespaces, services, ingresses, RBAC objects, nodes and the
 /// cluster, in a stable order.
-pub fn all<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
-    let mut out = workloads(index, policy);
-    out.extend(others(index, policy));
+pub fn all<'a>(index: &'a Index, policies: &PolicySet) -> Vec<SubjectEntry<'a>> {
+    let mut out = workloads(index, policies);
+    out.extend(others(index, policies));
     out.push(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster });
     out
 }
 
 /// The subjects that are not workloads and not the cluster.
-fn others<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
-    let system_rbac = |name: &str| !policy.parameters.include_system_rbac && name.starts_with("system:");
+fn others<'a>(index: &'a Index, policies: &PolicySet) -> Vec<SubjectEntry<'a>> {
+    // Built-in `system:` RBAC objects are left out unless the policy judging them includes them.
+    let system_rbac = |namespace: Option<&str>, name: &str| {
+        if !name.starts_with("system:") {
+            return false;
+        }
+        let policy = match namespace {
+            Some(ns) => policies.for_namespace_in(index, ns),
+            None => policies.for_cluster(),
+        };
+        !policy.parameters.include_system_rbac
+    };
     const RBAC: &str = "rbac.authorization.k8s.io/v1";
     let namespaces = index.namespaces.iter().filter_map(|n| {
         let name = n.metadata.name.as_deref().unwrap_or("");
-        if policy.is_system_namespace(name) {
+        if is_system_namespace(index, policies, name) {
             return None;
         }
         let mut reference = reference("v1", "Namespace", &n.metadata, false);
@@ -339,16 +366,21 @@ fn others<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
         reference: reference("networking.k8s.io/v1", "Ingress", &i.metadata, true),
         object: SubjectObject::Ingress(i),
     });
-    let roles = index.roles.iter().filter(|r| !system_rbac(r.metadata.name.as_deref().unwrap_or(""))).map(|r| {
-        let view = RoleView {
-            name: r.metadata.name.as_deref().unwrap_or(""),
-            namespace: Some(r.metadata.namespace.as_deref().unwrap_or("default")),
-            rules: r.rules.as_deref().unwrap_or(&[]),
-        };
-        SubjectEntry { reference: reference(RBAC, "Role", &r.metadata, true), object: SubjectObject::Role(view) }
-    });
+    let namespace_of = |meta: &ObjectMeta| meta.namespace.clone().unwrap_or_else(|| "default".into());
+    let roles = index
+        .roles
+        .iter()
+        .filter(|r| !system_rbac(Some(&namespace_of(&r.metadata)), r.metadata.name.as_deref().unwrap_or("")))
+        .map(|r| {
+            let view = RoleView {
+                name: r.metadata.name.as_deref().unwrap_or(""),
+                namespace: Some(r.metadata.namespace.as_deref().unwrap_or("default")),
+                rules: r.rules.as_deref().unwrap_or(&[]),
+            };
+            SubjectEntry { reference: reference(RBAC, "Role", &r.metadata, true), object: SubjectObject::Role(view) }
+        });
     let cluster_roles =
-        index.cluster_roles.iter().filter(|r| !system_rbac(r.metadata.name.as_deref().unwrap_or(""))).map(|r| {
+        index.cluster_roles.iter().filter(|r| !system_rbac(None, r.metadata.name.as_deref().unwrap_or(""))).map(|r| {
             let view = RoleView {
                 name: r.metadata.name.as_deref().unwrap_or(""),
                 namespace: None,
@@ -359,20 +391,22 @@ fn others<'a>(index: &'a Index, policy: &Policy) -> Vec<SubjectEntry<'a>> {
                 object: SubjectObject::Role(view),
             }
         });
-    let role_bindings =
-        index.role_bindings.iter().filter(|b| !system_rbac(b.metadata.name.as_deref().unwrap_or(""))).map(|b| {
-            SubjectEntry {
-                reference: reference(RBAC, "RoleBinding", &b.metadata, true),
-                object: SubjectObject::Binding(crate::rbac::role_binding_view(b)),
-            }
+    let role_bindings = index
+        .role_bindings
+        .iter()
+        .filter(|b| !system_rbac(Some(&namespace_of(&b.metadata)), b.metadata.name.as_deref().unwrap_or("")))
+        .map(|b| SubjectEntry {
+            reference: reference(RBAC, "RoleBinding", &b.metadata, true),
+            object: SubjectObject::Binding(crate::rbac::role_binding_view(b)),
         });
-    let cluster_role_bindings =
-        index.cluster_role_bindings.iter().filter(|b| !system_rbac(b.metadata.name.as_deref().unwrap_or(""))).map(
-            |b| SubjectEntry {
-                reference: reference(RBAC, "ClusterRoleBinding", &b.metadata, false),
-                object: SubjectObject::Binding(crate::rbac::cluster_role_binding_view(b)),
-            },
-        );
+    let cluster_role_bindings = index
+        .cluster_role_bindings
+        .iter()
+        .filter(|b| !system_rbac(None, b.metadata.name.as_deref().unwrap_or("")))
+        .map(|b| SubjectEntry {
+            reference: reference(RBAC, "ClusterRoleBinding", &b.metadata, false),
+            object: SubjectObject::Binding(crate::rbac::cluster_role_binding_view(b)),
+        });
     let nodes = index.nodes.iter().map(|n| SubjectEntry {
         reference: reference("v1", "Node", &n.metadata, false),
         object: SubjectObject::Node(n),

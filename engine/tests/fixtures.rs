@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use vigil_crds::{FindingResult, Parameters};
 use vigil_engine::loader::Loaded;
-use vigil_engine::{Index, Policy, Report, ServerVersion, audit, catalog};
+use vigil_engine::{Index, Policy, Report, ServerVersion, audit_with_policy, catalog};
 
 fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -96,7 +96,7 @@ fn run(fixture: &Fixture) -> Vec<Report> {
         .first()
         .map(|t| t.parse().unwrap())
         .unwrap_or("2026-11-27T00:00:00Z".parse().unwrap());
-    audit(&index, &policy, now)
+    audit_with_policy(&index, &policy, now)
 }
 
 /// The check's result on a report: `None` when the check did not run there.

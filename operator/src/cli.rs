@@ -36,6 +36,14 @@ pub struct ScanArgs {
     /// The API server version the manifests will run on (e.g. 1.31), for version checks.
     #[arg(long, value_name = "VERSION")]
     pub kube_version: Option<String>,
+    /// A file of SecurityPolicy objects to judge by (repeatable). SecurityPolicies among the scanned
+    /// manifests count too; each namespace is judged by the policy that wins for it.
+    #[arg(long = "policy", value_name = "FILE")]
+    pub policies: Vec<PathBuf>,
+    /// A file of SecurityException / ClusterSecurityException objects (repeatable). Exceptions among the
+    /// scanned manifests count too.
+    #[arg(long = "exceptions", value_name = "FILE")]
+    pub exceptions: Vec<PathBuf>,
     /// Colour in the table output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

@@ -8,8 +8,12 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 use vigil_crds::{FindingResult, Severity, Subject};
-use vigil_engine::loader::{Loaded, Origin};
-use vigil_engine::{Index, Policy, Report, ServerVersion, audit};
+use vigil_engine::loader::{LoadError, Loaded, Origin};
+use vigil_engine::object::VigilObject;
+use vigil_engine::{
+    Exceptions, Index, PolicySet, Report, ServerVersion, audit, compile_cluster_exception, compile_exception,
+    compile_policy,
+};
 
 use crate::cli::{ColorChoice, ScanArgs, ScanFormat};
 use crate::output;
@@ -28,6 +32,20 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     for path in &args.paths {
         read_path(path, &mut loaded)?;
     }
+    // Policy objects first: a bad one is unusable input, never skipped (it would change every answer).
+    let mut vigil_objects = Vec::new();
+    for file in &args.policies {
+        vigil_objects.extend(read_vigil_file(file, &["SecurityPolicy"])?);
+    }
+    for file in &args.exceptions {
+        vigil_objects.extend(read_vigil_file(file, &["SecurityException", "ClusterSecurityException"])?);
+    }
+    if !loaded.vigil_errors.is_empty() {
+        bail!("{}", list_errors(&loaded.vigil_errors));
+    }
+    vigil_objects.append(&mut loaded.vigil_objects);
+    let (policies, exceptions) = compile_vigil_objects(&vigil_objects)?;
+
     for error in &loaded.errors {
         eprintln!("vigil: skipped {error}");
     }
@@ -42,9 +60,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("--kube-version {version:?} is not a version like 1.31"))?,
         );
     }
-    let policy = Policy::default();
     let now = args.now.unwrap_or_else(Timestamp::now);
-    let reports = audit(&index, &policy, now);
+    let reports = audit(&index, &policies, &exceptions, now);
 
     let stdout = std::io::stdout();
     let color = match args.color {
@@ -61,7 +78,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         }
         ScanFormat::Yaml => out.write_all(serde_saphyr::to_string(&output::report_list(&reports))?.as_bytes())?,
         ScanFormat::Sarif => {
-            serde_json::to_writer_pretty(&mut out, &output::sarif::document(&reports, &origins))?;
+            serde_json::to_writer_pretty(&mut out, &output::sarif::document(&reports, &origins, &policies))?;
             writeln!(out)?;
         }
     }
@@ -71,6 +88,70 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_FINDINGS));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn list_errors(errors: &[LoadError]) -> String {
+    errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+}
+
+/// Reads a `--policy` / `--exceptions` file: every document must be one of `kinds`.
+fn read_vigil_file(path: &Path, kinds: &[&str]) -> anyhow::Result<Vec<(VigilObject, Origin)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut loaded = Loaded::default();
+    loaded.add_text(&path.display().to_string(), &text);
+    let errors: Vec<LoadError> = loaded.errors.into_iter().chain(loaded.vigil_errors).collect();
+    if !errors.is_empty() {
+        bail!("{}", list_errors(&errors));
+    }
+    let wanted = kinds.join(" or ");
+    if let Some((object, origin)) = loaded.objects.first() {
+        let name = object.metadata().name.as_deref().unwrap_or("");
+        bail!("{}: document {}: expected {wanted}, found {} {name:?}", origin.file, origin.document, object.kind());
+    }
+    if let Some((object, origin)) = loaded.vigil_objects.iter().find(|(o, _)| !kinds.contains(&o.kind())) {
+        let name = object.metadata().name.as_deref().unwrap_or("");
+        bail!("{}: document {}: expected {wanted}, found {} {name:?}", origin.file, origin.document, object.kind());
+    }
+    if loaded.vigil_objects.is_empty() {
+        bail!("{}: no {wanted} found", path.display());
+    }
+    Ok(loaded.vigil_objects)
+}
+
+/// Compiles the policy objects by the engine's rules; the first invalid one is unusable input.
+fn compile_vigil_objects(objects: &[(VigilObject, Origin)]) -> anyhow::Result<(PolicySet, Exceptions)> {
+    let mut policies = Vec::new();
+    let mut exceptions = Vec::new();
+    let mut seen: HashMap<(&str, String), &Origin> = HashMap::new();
+    for (object, origin) in objects {
+        let at = |message: String| {
+            format!("{}: document {} (line {}): {message}", origin.file, origin.document, origin.line)
+        };
+        let compiled = match object {
+            VigilObject::Policy(p) => compile_policy(p).map(|p| policies.push(p)).map_err(|e| e.to_string()),
+            VigilObject::Exception(e) => compile_exception(e).map(|e| exceptions.push(e)).map_err(|e| e.to_string()),
+            VigilObject::ClusterException(e) => {
+                compile_cluster_exception(e).map(|e| exceptions.push(e)).map_err(|e| e.to_string())
+            }
+        };
+        compiled.map_err(|message| anyhow::anyhow!(at(message)))?;
+        let meta = object.metadata();
+        let key = match object {
+            VigilObject::Exception(_) => {
+                format!("{}/{}", meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""))
+            }
+            _ => meta.name.clone().unwrap_or_default(),
+        };
+        if let Some(first) = seen.insert((object.kind(), key.clone()), origin) {
+            bail!(at(format!(
+                "{} {key:?} is also defined in {} document {}",
+                object.kind(),
+                first.file,
+                first.document
+            )));
+        }
+    }
+    Ok((PolicySet::new(policies), Exceptions::new(exceptions)))
 }
 
 fn failing_at_or_above(reports: &[Report], threshold: Severity) -> bool {

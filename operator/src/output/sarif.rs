@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use vigil_crds::{FindingResult, Severity};
-use vigil_engine::{Report, catalog};
+use vigil_engine::{PolicySet, Report, catalog};
 
 use crate::scan::{Origins, origin_of};
 
@@ -15,8 +15,8 @@ fn level(severity: Severity) -> &'static str {
     }
 }
 
-pub fn document(reports: &[Report], origins: &Origins) -> Value {
-    let rules: Vec<Value> = catalog()
+pub fn document(reports: &[Report], origins: &Origins, policies: &PolicySet) -> Value {
+    let mut rules: Vec<Value> = catalog()
         .iter()
         .map(|c| {
             json!({
@@ -34,6 +34,23 @@ pub fn document(reports: &[Report], origins: &Origins) -> Value {
             })
         })
         .collect();
+    // Then the policies' custom checks (an id defined by several policies: the first in precedence).
+    let mut rule_ids: Vec<String> = catalog().iter().map(|c| c.id.to_string()).collect();
+    for check in policies.policies().iter().chain(std::iter::once(policies.fallback())).flat_map(|p| &p.custom_checks) {
+        if rule_ids.contains(&check.id) {
+            continue;
+        }
+        rule_ids.push(check.id.clone());
+        rules.push(json!({
+            "id": check.id,
+            "name": check.id,
+            "shortDescription": {"text": check.title},
+            "fullDescription": {"text": format!("Custom check; passes when {}", check.expression)},
+            "help": {"text": check.message},
+            "defaultConfiguration": {"level": level(Severity::from_risk(check.risk))},
+            "properties": {"security-severity": format!("{:.1}", check.risk as f64), "tags": ["security", "custom"]},
+        }));
+    }
     let mut results = Vec::new();
     for report in reports {
         let subject = report.subject();
@@ -46,7 +63,7 @@ pub fn document(reports: &[Report], origins: &Origins) -> Value {
             if !matches!(f.result, FindingResult::Fail | FindingResult::Waived) {
                 continue;
             }
-            let Some(rule_index) = catalog().iter().position(|c| c.id == f.check_id) else { continue };
+            let Some(rule_index) = rule_ids.iter().position(|id| *id == f.check_id) else { continue };
             let mut location = json!({"logicalLocations": [{"name": logical, "kind": "resource"}]});
             if let Some(origin) = origin {
                 location["physicalLocation"] = json!({

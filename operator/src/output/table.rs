@@ -41,9 +41,14 @@ pub fn write(
             _ => format!("{} {}", subject.kind, subject.name),
         };
         let s = &status.summary;
+        // Name the policy only when one other than the built-in judged the subject.
+        let policy = match status.policy.as_deref() {
+            Some(name) if name != vigil_engine::policy::DEFAULT_POLICY_NAME => format!("  policy {name}"),
+            _ => String::new(),
+        };
         writeln!(
             out,
-            "{}  score {}  failing: {} critical, {} high, {} medium, {} low",
+            "{}  score {}{policy}  failing: {} critical, {} high, {} medium, {} low",
             p.paint("1", &title),
             status.score,
             s.critical,

@@ -1,0 +1,280 @@
+//! A policy's custom checks: CEL expressions (Kubernetes' dialect, as in CRD rules and admission policies)
+//! over a workload. Compiled once when the policy is; evaluated on every workload the policy judges.
+//!
+//! Variables: `object` (the workload as JSON, e.g. a Deployment), `template` (its pod template:
+//! `{metadata, spec}`; for a bare Pod, the pod's own) and `namespace` (the Namespace object, or null when
+//! it is unknown). True passes; false fails with the check's message; anything else, or an evaluation
+//! error (such as reading a field that is absent without `has()`), is an `Error` result with the reason.
+
+use std::collections::BTreeSet;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use kube_cel::KubeCelExt;
+use kube_cel::cel::common::ast::{EntryExpr, Expr, IdedExpr};
+use kube_cel::cel::{self, Context, Program, Value};
+use vigil_crds::CustomCheckSpec;
+
+use crate::index::Index;
+use crate::outcome::{Outcome, Violation};
+use crate::subject::Workload;
+
+/// The variables an expression may read.
+pub const VARIABLES: [&str; 3] = ["object", "template", "namespace"];
+
+/// Names CEL resolves without a declaration: type denotations (`type(x) == string`).
+const BUILTIN_IDENTIFIERS: [&str; 11] =
+    ["bool", "bytes", "double", "duration", "int", "list", "map", "null_type", "string", "timestamp", "uint"];
+
+/// Deeper nesting is refused before parsing: the parser recurses per level, and a user's expression must
+/// never overflow the operator's stack.
+const MAX_NESTING: usize = 64;
+
+/// A compiled custom check.
+#[derive(Clone)]
+pub struct CustomCheck {
+    pub id: String,
+    pub title: String,
+    /// 0-10, as the policy's spec gives it (before any risk override).
+    pub risk: u8,
+    pub message: String,
+    pub expression: String,
+    program: Arc<Program>,
+}
+
+impl std::fmt::Debug for CustomCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomCheck").field("id", &self.id).field("expression", &self.expression).finish()
+    }
+}
+
+impl PartialEq for CustomCheck {
+    fn eq(&self, other: &Self) -> bool {
+        // The program is a function of the expression.
+        (&self.id, &self.title, self.risk, &self.message, &self.expression)
+            == (&other.id, &other.title, other.risk, &other.message, &other.expression)
+    }
+}
+
+/// Compiles an expression: the parser's message for bad syntax, or the undeclared variables it reads.
+pub fn compile_expression(expression: &str) -> Result<Program, String> {
+    if expression.trim().is_empty() {
+        return Err("the expression is empty".into());
+    }
+    if nesting_depth(expression) > MAX_NESTING {
+        return Err(format!("the expression nests brackets deeper than {MAX_NESTING} levels"));
+    }
+    // The parser is third-party code fed user input: a panic in it is a bad expression, not a crash.
+    let parsed = catch_unwind(AssertUnwindSafe(|| Program::compile(expression)))
+        .map_err(|_| "the CEL parser failed on this expression".to_string())?;
+    let program = parsed.map_err(|e| e.to_string())?;
+    let mut undeclared = BTreeSet::new();
+    free_variables(program.expression(), &mut Vec::new(), &mut undeclared);
+    if !undeclared.is_empty() {
+        let names: Vec<String> = undeclared.iter().map(|n| format!("`{n}`")).collect();
+        return Err(format!(
+            "undeclared reference to {}: the variables are `object`, `template` and `namespace`",
+            names.join(", ")
+        ));
+    }
+    Ok(program)
+}
+
+impl CustomCheck {
+    /// Compiles a spec; the error is the compiler's message. Id and risk are checked by the policy.
+    pub fn compile(spec: &CustomCheckSpec) -> Result<CustomCheck, String> {
+        let program = compile_expression(&spec.expression)?;
+        Ok(CustomCheck {
+            id: spec.id.clone(),
+            title: spec.title.clone(),
+            risk: spec.risk,
+            message: spec.message.clone(),
+            expression: spec.expression.clone(),
+            program: Arc::new(program),
+        })
+    }
+
+    /// Evaluates the check on prepared variables.
+    pub fn evaluate(&self, input: &CelInput) -> Outcome {
+        // The interpreter is third-party code fed user input: a panic in it is an Error result.
+        let result = ROOT.with(|root| {
+            catch_unwind(AssertUnwindSafe(|| {
+                let mut scope = root.new_inner_scope();
+                for (name, value) in &input.variables {
+                    scope.add_variable_from_value(*name, value.clone());
+                }
+                self.program.execute(&scope)
+            }))
+        });
+        match result {
+            Ok(Ok(Value::Bool(true))) => Outcome::Pass,
+            Ok(Ok(Value::Bool(false))) => Outcome::Fail(vec![Violation::object(self.message.clone())]),
+            Ok(Ok(other)) => Outcome::error(format!("the expression gave a {}, not a bool", other.type_of())),
+            Ok(Err(e)) => Outcome::error(format!("the expression failed: {e}")),
+            Err(_) => Outcome::error("the CEL interpreter failed on this expression"),
+        }
+    }
+}
+
+thread_local! {
+    /// The standard library plus Kubernetes' CEL functions, registered once per thread; each evaluation
+    /// adds its variables in a child scope.
+    static ROOT: Context<'static> = Context::default().with_all();
+}
+
+/// The variables of one workload, converted once for all of a policy's custom checks.
+pub struct CelInput {
+    variables: Vec<(&'static str, Value)>,
+}
+
+impl CelInput {
+    /// `object`, `template` and `namespace` of a workload. The object is the one in the index (so every
+    /// field is there); a workload not in the index is rebuilt from its parts.
+    pub fn for_workload(index: &Index, workload: &Workload) -> Result<CelInput, String> {
+        let object = match workload_json(index, workload) {
+            Some(json) => json,
+            None => serde_json::json!({
+                "apiVersion": workload.api_version,
+                "kind": workload.kind,
+                "metadata": workload.meta,
+                "spec": {"template": {"metadata": workload.template_meta, "spec": workload.spec}},
+            }),
+        };
+        let template = serde_json::json!({"metadata": workload.template_meta, "spec": workload.spec});
+        let namespace = match index.namespaces.get("", workload.namespace()) {
+            Some(ns) => serde_json::to_value(ns.as_ref()).map_err(|e| e.to_string())?,
+            None => serde_json::Value::Null,
+        };
+        let convert =
+            |v: serde_json::Value| cel::to_value(v).map_err(|e| format!("cannot give the object to CEL: {e}"));
+        Ok(CelInput {
+            variables: vec![
+                ("object", convert(object)?),
+                ("template", convert(template)?),
+                ("namespace", convert(namespace)?),
+            ],
+        })
+    }
+}
+
+/// The workload's object as JSON, from the index.
+fn workload_json(index: &Index, workload: &Workload) -> Option<serde_json::Value> {
+    let (ns, name) = (workload.namespace(), workload.name());
+    let value = match workload.kind {
+        "Deployment" => serde_json::to_value(index.deployments.get(ns, name)?.as_ref()),
+        "StatefulSet" => serde_json::to_value(index.stateful_sets.get(ns, name)?.as_ref()),
+        "DaemonSet" => serde_json::to_value(index.daemon_sets.get(ns, name)?.as_ref()),
+        "ReplicaSet" => serde_json::to_value(index.replica_sets.get(ns, name)?.as_ref()),
+        "Job" => serde_json::to_value(index.jobs.get(ns, name)?.as_ref()),
+        "CronJob" => serde_json::to_value(index.cron_jobs.get(ns, name)?.as_ref()),
+        "ReplicationController" => serde_json::to_value(index.replication_controllers.get(ns, name)?.as_ref()),
+        "Pod" => serde_json::to_value(index.pods.get(ns, name)?.as_ref()),
+        _ => return None,
+    };
+    value.ok()
+}
+
+/// The deepest bracket nesting outside string literals (roughly: quotes are not parsed, which only makes
+/// the count larger).
+fn nesting_depth(expression: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in expression.chars() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Collects identifiers that are neither declared variables nor bound by a comprehension (`all`,
+/// `exists`, `map`, ... expand to comprehensions over their own variables).
+fn free_variables(expr: &IdedExpr, bound: &mut Vec<String>, out: &mut BTreeSet<String>) {
+    match &expr.expr {
+        Expr::Ident(name) => {
+            let known = VARIABLES.contains(&name.as_str()) || BUILTIN_IDENTIFIERS.contains(&name.as_str());
+            if !known && !bound.iter().any(|b| b == name) {
+                out.insert(name.clone());
+            }
+        }
+        Expr::Call(call) => {
+            if let Some(target) = &call.target {
+                free_variables(target, bound, out);
+            }
+            for arg in &call.args {
+                free_variables(arg, bound, out);
+            }
+        }
+        Expr::Select(select) => free_variables(&select.operand, bound, out),
+        Expr::List(list) => {
+            for element in &list.elements {
+                free_variables(element, bound, out);
+            }
+        }
+        Expr::Map(map) => {
+            for entry in &map.entries {
+                if let EntryExpr::MapEntry(e) = &entry.expr {
+                    free_variables(&e.key, bound, out);
+                    free_variables(&e.value, bound, out);
+                }
+            }
+        }
+        Expr::Struct(s) => {
+            for entry in &s.entries {
+                match &entry.expr {
+                    EntryExpr::StructField(f) => free_variables(&f.value, bound, out),
+                    EntryExpr::MapEntry(e) => {
+                        free_variables(&e.key, bound, out);
+                        free_variables(&e.value, bound, out);
+                    }
+                }
+            }
+        }
+        Expr::Comprehension(c) => {
+            free_variables(&c.iter_range, bound, out);
+            free_variables(&c.accu_init, bound, out);
+            let scope = bound.len();
+            bound.push(c.iter_var.clone());
+            bound.extend(c.iter_var2.clone());
+            bound.push(c.accu_var.clone());
+            free_variables(&c.loop_cond, bound, out);
+            free_variables(&c.loop_step, bound, out);
+            free_variables(&c.result, bound, out);
+            bound.truncate(scope);
+        }
+        Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comprehension_variables_are_bound() {
+        assert!(compile_expression("object.spec.template.spec.containers.all(c, c.name != '')").is_ok());
+        assert!(compile_expression("[1, 2].map(x, x * 2).exists(y, y == 4)").is_ok());
+        assert!(compile_expression("type(object) == map").is_ok());
+    }
+
+    #[test]
+    fn undeclared_variables_are_refused() {
+        let err = compile_expression("obj.metadata.name == 'x' && c.name == ''").unwrap_err();
+        assert!(err.contains("`c`, `obj`"), "{err}");
+        let err = compile_expression("object.spec.template.spec.containers.all(c, c.name != '') && c.name == ''")
+            .unwrap_err();
+        assert!(err.contains("`c`"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_carry_the_parser_message() {
+        let err = compile_expression("object.metadata.name ==").unwrap_err();
+        assert!(err.contains("<input>:1:"), "{err}");
+        assert!(compile_expression("   ").is_err());
+        assert!(compile_expression(&format!("{}true{}", "(".repeat(100), ")".repeat(100))).is_err());
+    }
+}

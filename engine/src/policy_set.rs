@@ -1,0 +1,379 @@
+//! `SecurityPolicy` objects -> compiled [`Policy`] values, and which one judges which subject.
+//!
+//! Compiling is all or nothing: an invalid policy is an error value naming every problem, and the caller
+//! (the operator) keeps judging by the last good version. Precedence:
+//!
+//! - a namespace is judged by the policy with the highest `priority` among those whose
+//!   `namespaceSelector` selects it (ties: the name that sorts first); none: the built-in default;
+//! - cluster-scoped subjects (ClusterRoles, ClusterRoleBindings, Nodes, the cluster report) by the same
+//!   rule among the policies whose selector is empty;
+//! - within a policy, an id in `checks.enabled.ids` / `checks.disabled.ids` decides; otherwise a category
+//!   or severity in `checks.disabled` switches a check off, else one in `checks.enabled` switches it on,
+//!   else the catalog's default holds. Severity is the one the policy's risk gives.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+use vigil_crds::{CheckCategory, CheckSet, SecurityPolicy, SecurityPolicyStatus, Severity, Subject};
+
+use crate::catalog::{Category, catalog};
+use crate::conditions::condition;
+use crate::custom::CustomCheck;
+use crate::index::Index;
+use crate::policy::{DEFAULT_POLICY_NAME, Policy};
+
+/// The label the API server puts on every namespace; `vigil scan` adds it too, so selectors by name
+/// give the same answer on manifests.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// One thing wrong with a policy.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyProblem {
+    #[error("{field} names unknown check {id:?}")]
+    UnknownCheck { field: String, id: String },
+    #[error("custom check {id:?}: invalid CEL expression: {message}")]
+    InvalidExpression { id: String, message: String },
+    #[error("{0}")]
+    ConflictingSettings(String),
+    #[error("custom check id {id:?}: {message}")]
+    InvalidCheckId { id: String, message: String },
+    #[error("{field}: {message}")]
+    InvalidValue { field: String, message: String },
+    #[error("the name `default` is reserved for the built-in policy")]
+    ReservedName,
+}
+
+impl PolicyProblem {
+    /// The `Accepted=False` condition's reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PolicyProblem::UnknownCheck { .. } => "UnknownCheck",
+            PolicyProblem::InvalidExpression { .. } => "InvalidExpression",
+            PolicyProblem::ConflictingSettings(_) => "ConflictingSettings",
+            PolicyProblem::InvalidCheckId { .. } => "InvalidCheckId",
+            PolicyProblem::InvalidValue { .. } => "InvalidValue",
+            PolicyProblem::ReservedName => "ReservedName",
+        }
+    }
+}
+
+/// Why a policy was not accepted: every problem found, in spec order.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("SecurityPolicy {policy:?} is invalid: {}", self.message())]
+pub struct PolicyError {
+    pub policy: String,
+    pub problems: Vec<PolicyProblem>,
+}
+
+impl PolicyError {
+    /// The first problem's reason (what `Accepted=False` says).
+    pub fn reason(&self) -> &'static str {
+        self.problems.first().map_or("Invalid", PolicyProblem::reason)
+    }
+
+    /// Every problem, separated by `; `.
+    pub fn message(&self) -> String {
+        self.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    }
+}
+
+fn category(c: CheckCategory) -> Category {
+    match c {
+        CheckCategory::PodSecurity => Category::PodSecurity,
+        CheckCategory::Images => Category::Images,
+        CheckCategory::Network => Category::Network,
+        CheckCategory::Rbac => Category::Rbac,
+        CheckCategory::Resources => Category::Resources,
+        CheckCategory::Governance => Category::Governance,
+        CheckCategory::Mesh => Category::Mesh,
+        CheckCategory::Cluster => Category::Cluster,
+    }
+}
+
+/// A set's categories and severities, for quick membership tests.
+struct Groups {
+    categories: BTreeSet<Category>,
+    severities: BTreeSet<Severity>,
+}
+
+impl Groups {
+    fn of(set: &CheckSet) -> Groups {
+        Groups {
+            categories: set.categories.iter().copied().map(category).collect(),
+            severities: set.severities.iter().copied().collect(),
+        }
+    }
+
+    fn contains(&self, category: Option<Category>, risk: u8) -> bool {
+        category.is_some_and(|c| self.categories.contains(&c)) || self.severities.contains(&Severity::from_risk(risk))
+    }
+}
+
+/// Compiles a `SecurityPolicy` into the engine's [`Policy`], or says everything that is wrong with it.
+pub fn compile_policy(object: &SecurityPolicy) -> Result<Policy, PolicyError> {
+    let name = object.metadata.name.clone().unwrap_or_default();
+    let spec = &object.spec;
+    let mut problems = Vec::new();
+    if name == DEFAULT_POLICY_NAME {
+        problems.push(PolicyProblem::ReservedName);
+    }
+    if let Some(selector) = &spec.namespace_selector
+        && let Err(message) = crate::network::validate_selector(selector)
+    {
+        problems.push(PolicyProblem::InvalidValue { field: "namespaceSelector".into(), message });
+    }
+
+    // Custom checks first: the check lists below may name them.
+    let mut custom_checks: Vec<CustomCheck> = Vec::new();
+    for custom in &spec.custom_checks {
+        let id = custom.id.as_str();
+        if let Some(message) = invalid_id(id) {
+            problems.push(PolicyProblem::InvalidCheckId { id: id.into(), message });
+        } else if crate::catalog::find(id).is_some() {
+            problems.push(PolicyProblem::InvalidCheckId { id: id.into(), message: "is a catalog check's id".into() });
+        } else if custom_checks.iter().any(|c| c.id == id) {
+            problems.push(PolicyProblem::ConflictingSettings(format!("custom check {id:?} is defined twice")));
+        }
+        if custom.risk > 10 {
+            problems.push(PolicyProblem::InvalidValue {
+                field: format!("customChecks[{id}].risk"),
+                message: format!("{} is out of range 0-10", custom.risk),
+            });
+        }
+        if custom.message.trim().is_empty() {
+            problems.push(PolicyProblem::InvalidValue {
+                field: format!("customChecks[{id}].message"),
+                message: "must not be empty".into(),
+            });
+        }
+        match CustomCheck::compile(custom) {
+            Ok(check) => custom_checks.push(check),
+            Err(message) => problems.push(PolicyProblem::InvalidExpression { id: id.into(), message }),
+        }
+    }
+    let is_known = |id: &str| crate::catalog::find(id).is_some() || spec.custom_checks.iter().any(|c| c.id == id);
+
+    let checks = &spec.checks;
+    for (field, ids) in [("checks.enabled.ids", &checks.enabled.ids), ("checks.disabled.ids", &checks.disabled.ids)] {
+        for id in ids.iter().filter(|id| !is_known(id)) {
+            problems.push(PolicyProblem::UnknownCheck { field: field.into(), id: id.clone() });
+        }
+    }
+    let mut risk_overrides = BTreeMap::new();
+    for o in &checks.risk_overrides {
+        if !is_known(&o.id) {
+            problems.push(PolicyProblem::UnknownCheck { field: "checks.riskOverrides".into(), id: o.id.clone() });
+        }
+        if o.risk > 10 {
+            problems.push(PolicyProblem::InvalidValue {
+                field: format!("checks.riskOverrides[{}].risk", o.id),
+                message: format!("{} is out of range 0-10", o.risk),
+            });
+        }
+        if risk_overrides.insert(o.id.clone(), o.risk).is_some() {
+            problems.push(PolicyProblem::ConflictingSettings(format!("risk of {:?} is overridden twice", o.id)));
+        }
+    }
+    problems.extend(conflicts(checks.enabled.ids.iter(), checks.disabled.ids.iter(), "check id"));
+    problems.extend(conflicts(checks.enabled.categories.iter(), checks.disabled.categories.iter(), "category"));
+    problems.extend(conflicts(checks.enabled.severities.iter(), checks.disabled.severities.iter(), "severity"));
+
+    if !problems.is_empty() {
+        return Err(PolicyError { policy: name, problems });
+    }
+
+    // Resolve every switch into the id sets, so evaluation only looks ids up.
+    let (enabled_ids, disabled_ids): (BTreeSet<&str>, BTreeSet<&str>) = (
+        checks.enabled.ids.iter().map(String::as_str).collect(),
+        checks.disabled.ids.iter().map(String::as_str).collect(),
+    );
+    let (enabled_groups, disabled_groups) = (Groups::of(&checks.enabled), Groups::of(&checks.disabled));
+    let mut enabled = BTreeSet::new();
+    let mut disabled = BTreeSet::new();
+    let switched_on = |id: &str, category: Option<Category>, risk: u8, default: bool| {
+        if enabled_ids.contains(id) {
+            true
+        } else if disabled_ids.contains(id) {
+            false
+        } else if disabled_groups.contains(category, risk) {
+            false
+        } else {
+            enabled_groups.contains(category, risk) || default
+        }
+    };
+    for check in catalog() {
+        let risk = risk_overrides.get(check.id).copied().unwrap_or(check.risk);
+        match (switched_on(check.id, Some(check.category), risk, check.enabled_by_default), check.enabled_by_default) {
+            (true, false) => drop(enabled.insert(check.id.to_string())),
+            (false, _) => drop(disabled.insert(check.id.to_string())),
+            (true, true) => {}
+        }
+    }
+    for custom in &custom_checks {
+        let risk = risk_overrides.get(&custom.id).copied().unwrap_or(custom.risk);
+        if !switched_on(&custom.id, None, risk, true) {
+            disabled.insert(custom.id.clone());
+        }
+    }
+    Ok(Policy {
+        name,
+        priority: spec.priority,
+        namespace_selector: spec.namespace_selector.clone(),
+        enabled,
+        disabled,
+        risk_overrides,
+        parameters: spec.parameters.clone(),
+        custom_checks,
+    })
+}
+
+/// Why a custom check id is not a valid id (kebab-case, at most 63 characters).
+fn invalid_id(id: &str) -> Option<String> {
+    let kebab = !id.is_empty()
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !id.starts_with('-')
+        && !id.ends_with('-');
+    if !kebab {
+        return Some("must be kebab-case: lowercase letters, digits and inner dashes".into());
+    }
+    (id.len() > 63).then(|| "must be at most 63 characters".into())
+}
+
+fn conflicts<'a, T: PartialEq + std::fmt::Debug + 'a>(
+    enabled: impl Iterator<Item = &'a T>,
+    disabled: impl Iterator<Item = &'a T> + Clone,
+    what: &str,
+) -> Vec<PolicyProblem> {
+    let mut out: Vec<PolicyProblem> = Vec::new();
+    for item in enabled {
+        if disabled.clone().any(|d| d == item) {
+            out.push(PolicyProblem::ConflictingSettings(format!("{what} {item:?} is both enabled and disabled")));
+        }
+    }
+    out
+}
+
+/// The status of a `SecurityPolicy` after compiling `generation`: `Accepted` True, or False with the
+/// first problem's reason and every problem in the message.
+pub fn policy_status(
+    compiled: &Result<Policy, PolicyError>,
+    generation: Option<i64>,
+    previous: Option<&SecurityPolicyStatus>,
+    now: Timestamp,
+) -> SecurityPolicyStatus {
+    let previous = previous.map(|p| p.conditions.as_slice()).unwrap_or(&[]);
+    let accepted = match compiled {
+        Ok(policy) => {
+            let custom = policy.custom_checks.len();
+            let message = format!("in force; {custom} custom check(s)");
+            condition("Accepted", true, "Accepted", message, generation, previous, now)
+        }
+        Err(e) => condition("Accepted", false, e.reason(), e.message(), generation, previous, now),
+    };
+    SecurityPolicyStatus { observed_generation: generation, conditions: vec![accepted] }
+}
+
+/// The compiled policies in force, plus the fallback for subjects none of them selects.
+#[derive(Clone, Debug)]
+pub struct PolicySet {
+    fallback: Policy,
+    /// Highest priority first, then by name: the first that selects a namespace wins.
+    policies: Vec<Policy>,
+}
+
+impl Default for PolicySet {
+    fn default() -> Self {
+        PolicySet::single(Policy::default())
+    }
+}
+
+impl PolicySet {
+    /// The given policies over the built-in default. Of two policies with one name, the first is kept.
+    pub fn new(policies: impl IntoIterator<Item = Policy>) -> Self {
+        PolicySet::with_fallback(Policy::default(), policies)
+    }
+
+    /// One policy for every subject, whatever its selector (tests, and a plain `vigil scan`).
+    pub fn single(policy: Policy) -> Self {
+        PolicySet { fallback: policy, policies: Vec::new() }
+    }
+
+    /// The given policies over another fallback.
+    pub fn with_fallback(fallback: Policy, policies: impl IntoIterator<Item = Policy>) -> Self {
+        let mut kept: Vec<Policy> = Vec::new();
+        for policy in policies {
+            if !kept.iter().any(|p| p.name == policy.name) {
+                kept.push(policy);
+            }
+        }
+        kept.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.name.cmp(&b.name)));
+        PolicySet { fallback, policies: kept }
+    }
+
+    /// The policies in precedence order (the fallback not included).
+    pub fn policies(&self) -> &[Policy] {
+        &self.policies
+    }
+
+    pub fn fallback(&self) -> &Policy {
+        &self.fallback
+    }
+
+    /// A policy by name (the fallback's included), e.g. the one a report names.
+    pub fn get(&self, name: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.name == name).or((self.fallback.name == name).then_some(&self.fallback))
+    }
+
+    /// The policy for a namespace with these labels (`None`: the Namespace object is unknown). The
+    /// `kubernetes.io/metadata.name` label is implied.
+    pub fn for_namespace(&self, namespace: &str, labels: Option<&BTreeMap<String, String>>) -> &Policy {
+        if self.policies.is_empty() {
+            return &self.fallback;
+        }
+        let mut labels = labels.cloned().unwrap_or_default();
+        labels.entry(NAMESPACE_NAME_LABEL.to_string()).or_insert_with(|| namespace.to_string());
+        self.policies.iter().find(|p| p.selects_namespace(&labels)).unwrap_or(&self.fallback)
+    }
+
+    /// The policy for a namespace, its labels looked up in the index.
+    pub fn for_namespace_in(&self, index: &Index, namespace: &str) -> &Policy {
+        if self.policies.is_empty() {
+            return &self.fallback;
+        }
+        self.for_namespace(namespace, index.namespace_labels(namespace))
+    }
+
+    /// The policy for cluster-scoped subjects: the first of those that select every namespace.
+    pub fn for_cluster(&self) -> &Policy {
+        self.policies.iter().find(|p| p.selects_all_namespaces()).unwrap_or(&self.fallback)
+    }
+
+    /// The policy that judges a report's subject.
+    pub fn for_subject(&self, index: &Index, subject: &Subject) -> &Policy {
+        match &subject.namespace {
+            Some(namespace) => self.for_namespace_in(index, namespace),
+            None => self.for_cluster(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_category_has_a_crd_value() {
+        for c in Category::ALL {
+            let crd: CheckCategory = serde_json::from_value(serde_json::json!(c.as_str())).unwrap();
+            assert_eq!(category(crd), c);
+        }
+    }
+
+    #[test]
+    fn ids_must_be_kebab_case() {
+        assert!(invalid_id("team-probe-2").is_none());
+        for bad in ["", "-x", "x-", "Upper", "under_score", "dot.ted"] {
+            assert!(invalid_id(bad).is_some(), "{bad}");
+        }
+    }
+}
