@@ -124,3 +124,111 @@ fn checks_lists_the_catalog() {
         assert!(!first[field].is_null(), "missing {field}");
     }
 }
+
+/// The report of a subject in `vigil scan -o json` output.
+fn json_report<'a>(list: &'a serde_json::Value, kind: &str, name: &str) -> &'a serde_json::Value {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["spec"]["subject"]["kind"] == kind && i["spec"]["subject"]["name"] == name)
+        .unwrap_or_else(|| panic!("no report for {kind} {name}"))
+}
+
+#[test]
+fn policy_and_exception_files_judge_the_scan() {
+    let dir = "operator/tests/policy";
+    let out = vigil(&[
+        "scan",
+        &format!("{dir}/shop.yaml"),
+        "--policy",
+        &format!("{dir}/policy.yaml"),
+        "--exceptions",
+        &format!("{dir}/exceptions.yaml"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let storefront = json_report(&list, "Deployment", "storefront");
+    assert_eq!(storefront["status"]["policy"], "prod");
+    let findings = storefront["status"]["findings"].as_array().unwrap();
+    let by_check = |id: &'static str| findings.iter().filter(move |f| f["checkId"] == id);
+    for f in by_check("privileged-container").chain(by_check("team-label")) {
+        assert_eq!((f["result"].as_str(), f["waivedBy"].as_str()), (Some("Waived"), Some("shop/legacy-agent")), "{f}");
+    }
+    assert!(by_check("team-label").count() == 1, "the custom check ran");
+    assert!(by_check("image-pull-policy-always").all(|f| f["risk"] == 5 && f["severity"] == "Medium"));
+    // The cluster report is judged by the default: `prod` selects only env=prod namespaces.
+    assert_eq!(json_report(&list, "Cluster", "cluster")["status"]["policy"], "default");
+
+    // The same objects among the scanned manifests give the same answers.
+    let together = vigil(&[
+        "scan",
+        &format!("{dir}/shop.yaml"),
+        &format!("{dir}/policy.yaml"),
+        &format!("{dir}/exceptions.yaml"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(together.status.code(), Some(0), "{}", stderr(&together));
+    assert!(stdout(&together) == stdout(&out), "policy objects among manifests judge like --policy/--exceptions");
+
+    // After expiresAt the waived findings fail again.
+    let later = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["scan", &format!("{dir}/shop.yaml"), "--policy", &format!("{dir}/policy.yaml")])
+        .args(["--exceptions", &format!("{dir}/exceptions.yaml"), "-o", "json", "--fail-on", "critical"])
+        .current_dir(root())
+        .env("VIGIL_NOW", "2027-01-02T00:00:00Z")
+        .output()
+        .unwrap();
+    assert_eq!(later.status.code(), Some(1), "privileged-container fails again: {}", stderr(&later));
+}
+
+#[test]
+fn table_and_sarif_show_the_policy_and_custom_checks() {
+    let dir = "operator/tests/policy";
+    let (shop, policy) = (format!("{dir}/shop.yaml"), format!("{dir}/policy.yaml"));
+    let table = stdout(&vigil(&["scan", &shop, "--policy", &policy, "--color", "never"]));
+    assert!(table.contains("Deployment shop/storefront  score"), "{table}");
+    assert!(table.contains("policy prod"), "{table}");
+    assert!(table.contains("team-label"), "{table}");
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&vigil(&["scan", &shop, "--policy", &policy, "-o", "sarif"]).stdout).unwrap();
+    let rules = sarif["runs"][0]["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(rules.iter().any(|r| r["id"] == "team-label"));
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert!(results.iter().any(|r| r["ruleId"] == "team-label"));
+}
+
+#[test]
+fn an_invalid_policy_exits_2_with_the_compiler_message() {
+    let dir = "operator/tests/policy";
+    let out = vigil(&["scan", &format!("{dir}/shop.yaml"), "--policy", &format!("{dir}/bad-policy.yaml")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("bad-policy.yaml: document 1"), "{err}");
+    assert!(err.contains("custom check \"broken\": invalid CEL expression"), "{err}");
+    assert!(err.contains("Syntax error"), "{err}");
+
+    // Among the manifests, an invalid policy is unusable input too (never silently skipped).
+    let among = vigil(&["scan", &format!("{dir}/shop.yaml"), &format!("{dir}/bad-policy.yaml")]);
+    assert_eq!(among.status.code(), Some(2));
+    assert!(stderr(&among).contains("Syntax error"), "{}", stderr(&among));
+
+    // A --policy file must hold policies.
+    let wrong = vigil(&["scan", &format!("{dir}/shop.yaml"), "--policy", &format!("{dir}/shop.yaml")]);
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(stderr(&wrong).contains("expected SecurityPolicy, found Namespace \"shop\""), "{}", stderr(&wrong));
+
+    let schema = vigil_stdin(
+        &["scan", &format!("{dir}/shop.yaml"), "-"],
+        "apiVersion: vigil.dev/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: p}\nspec: {priority: high}\n",
+    );
+    assert_eq!(schema.status.code(), Some(2));
+    assert!(
+        stderr(&schema).contains("SecurityPolicy \"p\" does not match the SecurityPolicy schema"),
+        "{}",
+        stderr(&schema)
+    );
+}
