@@ -166,6 +166,8 @@ impl KubeObject {
 }
 
 /// A Vigil policy object (`vigil.dev`) found among manifests or in `--policy`/`--exceptions` files.
+// A handful per scan: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum VigilObject {
     Policy(SecurityPolicy),

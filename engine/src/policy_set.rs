@@ -193,9 +193,7 @@ pub fn compile_policy(object: &SecurityPolicy) -> Result<Policy, PolicyError> {
     let switched_on = |id: &str, category: Option<Category>, risk: u8, default: bool| {
         if enabled_ids.contains(id) {
             true
-        } else if disabled_ids.contains(id) {
-            false
-        } else if disabled_groups.contains(category, risk) {
+        } else if disabled_ids.contains(id) || disabled_groups.contains(category, risk) {
             false
         } else {
             enabled_groups.contains(category, risk) || default
