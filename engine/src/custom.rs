@@ -11,7 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use kube_cel::KubeCelExt;
-use kube_cel::cel::common::ast::{EntryExpr, Expr, IdedExpr};
+use kube_cel::cel::common::ast::{EntryExpr, Expr, IdedEntryExpr, IdedExpr};
 use kube_cel::cel::{self, Context, Program, Value};
 use vigil_crds::CustomCheckSpec;
 
@@ -26,9 +26,16 @@ pub const VARIABLES: [&str; 3] = ["object", "template", "namespace"];
 const BUILTIN_IDENTIFIERS: [&str; 11] =
     ["bool", "bytes", "double", "duration", "int", "list", "map", "null_type", "string", "timestamp", "uint"];
 
-/// Deeper nesting is refused before parsing: the parser recurses per level, and a user's expression must
-/// never overflow the operator's stack.
+/// Deeper bracket nesting is refused before parsing: the parser recurses through a dozen rules per level.
 const MAX_NESTING: usize = 64;
+
+/// Deeper expression trees are refused: evaluating (and dropping) a tree recurses per level, and a user's
+/// expression must never overflow an operator worker's stack. Long chains (`a.b.c...`, `1 + 1 + ...`) are
+/// deep without brackets.
+const MAX_DEPTH: usize = 32;
+
+/// The parser gets a thread of its own with this much stack, so no input can overflow the caller's.
+const COMPILER_STACK: usize = 64 << 20;
 
 /// A compiled custom check.
 #[derive(Clone)]
@@ -56,7 +63,8 @@ impl PartialEq for CustomCheck {
     }
 }
 
-/// Compiles an expression: the parser's message for bad syntax, or the undeclared variables it reads.
+/// Compiles an expression: the parser's message for bad syntax, or why it is refused (too deep, or reading
+/// undeclared variables).
 pub fn compile_expression(expression: &str) -> Result<Program, String> {
     if expression.trim().is_empty() {
         return Err("the expression is empty".into());
@@ -64,10 +72,22 @@ pub fn compile_expression(expression: &str) -> Result<Program, String> {
     if nesting_depth(expression) > MAX_NESTING {
         return Err(format!("the expression nests brackets deeper than {MAX_NESTING} levels"));
     }
+    let source = expression.to_string();
+    let compiler = std::thread::Builder::new()
+        .name("cel-compile".into())
+        .stack_size(COMPILER_STACK)
+        .spawn(move || checked_program(&source))
+        .map_err(|e| format!("cannot start the CEL compiler: {e}"))?;
     // The parser is third-party code fed user input: a panic in it is a bad expression, not a crash.
-    let parsed = catch_unwind(AssertUnwindSafe(|| Program::compile(expression)))
-        .map_err(|_| "the CEL parser failed on this expression".to_string())?;
-    let program = parsed.map_err(|e| e.to_string())?;
+    compiler.join().unwrap_or_else(|_| Err("the CEL parser failed on this expression".into()))
+}
+
+/// Parses and vets a program; runs on the compiler thread, where a refused deep tree is also dropped.
+fn checked_program(expression: &str) -> Result<Program, String> {
+    let program = Program::compile(expression).map_err(|e| e.to_string())?;
+    if tree_depth(program.expression()) > MAX_DEPTH {
+        return Err(format!("the expression is deeper than {MAX_DEPTH} levels; split long chains"));
+    }
     let mut undeclared = BTreeSet::new();
     free_variables(program.expression(), &mut Vec::new(), &mut undeclared);
     if !undeclared.is_empty() {
@@ -78,6 +98,27 @@ pub fn compile_expression(expression: &str) -> Result<Program, String> {
         ));
     }
     Ok(program)
+}
+
+/// The depth of an expression tree.
+fn tree_depth(expr: &IdedExpr) -> usize {
+    let children: Vec<&IdedExpr> = match &expr.expr {
+        Expr::Call(call) => call.target.iter().map(|t| t.as_ref()).chain(call.args.iter()).collect(),
+        Expr::Select(select) => vec![&select.operand],
+        Expr::List(list) => list.elements.iter().collect(),
+        Expr::Map(map) => map.entries.iter().flat_map(entry_children).collect(),
+        Expr::Struct(s) => s.entries.iter().flat_map(entry_children).collect(),
+        Expr::Comprehension(c) => vec![&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result],
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Vec::new(),
+    };
+    1 + children.into_iter().map(tree_depth).max().unwrap_or(0)
+}
+
+fn entry_children(entry: &IdedEntryExpr) -> Vec<&IdedExpr> {
+    match &entry.expr {
+        EntryExpr::StructField(f) => vec![&f.value],
+        EntryExpr::MapEntry(e) => vec![&e.key, &e.value],
+    }
 }
 
 impl CustomCheck {
@@ -131,18 +172,18 @@ impl CelInput {
     /// `object`, `template` and `namespace` of a workload. The object is the one in the index (so every
     /// field is there); a workload not in the index is rebuilt from its parts.
     pub fn for_workload(index: &Index, workload: &Workload) -> Result<CelInput, String> {
+        let template = object([("metadata", json(workload.template_meta)?), ("spec", json(workload.spec)?)]);
         let object = match workload_json(index, workload) {
-            Some(json) => json,
-            None => serde_json::json!({
-                "apiVersion": workload.api_version,
-                "kind": workload.kind,
-                "metadata": workload.meta,
-                "spec": {"template": {"metadata": workload.template_meta, "spec": workload.spec}},
-            }),
+            Some(found) => found,
+            None => object([
+                ("apiVersion", workload.api_version.into()),
+                ("kind", workload.kind.into()),
+                ("metadata", json(workload.meta)?),
+                ("spec", object([("template", template.clone())])),
+            ]),
         };
-        let template = serde_json::json!({"metadata": workload.template_meta, "spec": workload.spec});
         let namespace = match index.namespaces.get("", workload.namespace()) {
-            Some(ns) => serde_json::to_value(ns.as_ref()).map_err(|e| e.to_string())?,
+            Some(ns) => json(ns.as_ref())?,
             None => serde_json::Value::Null,
         };
         let convert =
@@ -155,6 +196,14 @@ impl CelInput {
             ],
         })
     }
+}
+
+fn object<const N: usize>(fields: [(&str, serde_json::Value); N]) -> serde_json::Value {
+    serde_json::Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, String> {
+    serde_json::to_value(value).map_err(|e| format!("cannot serialize the workload: {e}"))
 }
 
 /// The workload's object as JSON, from the index.
@@ -276,5 +325,49 @@ mod tests {
         assert!(err.contains("<input>:1:"), "{err}");
         assert!(compile_expression("   ").is_err());
         assert!(compile_expression(&format!("{}true{}", "(".repeat(100), ")".repeat(100))).is_err());
+    }
+}
+
+#[cfg(test)]
+mod pathological_tests {
+    use super::*;
+
+    /// Long chains parse into deep trees; compiling and evaluating them must not overflow a small stack
+    /// (tokio's workers have 2 MiB).
+    #[test]
+    fn long_expressions_do_not_overflow_a_small_stack() {
+        for deep in [format!("object{}", ".a".repeat(2000)), format!("1{} == 0", " + 1".repeat(1000))] {
+            assert!(compile_expression(&deep).unwrap_err().contains("deeper than 32 levels"));
+        }
+        let expressions = [
+            format!("object{}", ".a".repeat(2000)),
+            format!("has(object{})", ".a".repeat(28)),
+            format!("1{} == 29", " + 1".repeat(28)),
+            format!("true{}", " && true".repeat(60)),
+            format!("[1]{}", ".all(x, x > 0 && [2]".repeat(6)) + &")".repeat(6),
+            format!("1{} == 0", " + 1".repeat(1000)),
+            format!("{}true", "!".repeat(4000)),
+            format!("true{}", " && true".repeat(500)),
+        ];
+        let handle = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                for e in &expressions {
+                    if let Ok(program) = compile_expression(e) {
+                        let check = CustomCheck {
+                            id: "x".into(),
+                            title: String::new(),
+                            risk: 1,
+                            message: String::new(),
+                            expression: e.clone(),
+                            program: Arc::new(program),
+                        };
+                        let input = CelInput { variables: vec![("object", Value::Null)] };
+                        let _ = check.evaluate(&input);
+                    }
+                }
+            })
+            .unwrap();
+        assert!(handle.join().is_ok());
     }
 }
