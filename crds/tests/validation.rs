@@ -89,3 +89,32 @@ fn exception_rules_reject_what_the_api_server_should() {
     no_checks["checks"] = json!([]);
     assert_eq!(violations(&exception(no_checks)), ["name at least one check"]);
 }
+
+#[test]
+fn every_rule_compiles_and_fits_the_api_servers_cost_budget() {
+    fn walk(path: &str, node: &Value, out: &mut Vec<String>) {
+        let Some(obj) = node.as_object() else { return };
+        if let Some(rules) = obj.get("x-kubernetes-validations").and_then(Value::as_array) {
+            let compiled = kube_cel::compile_schema(node);
+            for error in compiled.compilation_errors() {
+                out.push(format!("{path}: {error:?}"));
+            }
+            for rule in rules.iter().filter_map(|r| r["rule"].as_str()) {
+                // Cost and bounds only: kube-cel's scope check takes comprehension variables for undeclared ones,
+                // and the tests above evaluate every rule anyway.
+                for warning in kube_cel::estimate_rule_cost(rule, &compiled) {
+                    out.push(format!("{path}: {rule}: {}", warning.message));
+                }
+            }
+        }
+        for (key, child) in obj {
+            walk(&format!("{path}.{key}"), child, out);
+        }
+    }
+    let mut problems = Vec::new();
+    for (file, crd) in vigil_crds::all() {
+        let crd = serde_json::to_value(&crd).unwrap();
+        walk(file, &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"], &mut problems);
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}

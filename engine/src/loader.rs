@@ -294,3 +294,29 @@ mod helm_and_json_tests {
         assert_eq!(loaded.objects[2].0.metadata().namespace, None);
     }
 }
+
+#[cfg(test)]
+mod vigil_kind_tests {
+    use super::*;
+
+    #[test]
+    fn vigil_policy_objects_are_kept_apart() {
+        let mut loaded = Loaded::default();
+        loaded.add_text(
+            "vigil.yaml",
+            "apiVersion: vigil.dev/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: p}\nspec: {priority: 3}\n---\napiVersion: vigil.dev/v1alpha1\nkind: SecurityException\nmetadata: {name: e}\nspec: {checks: [host-pid], reason: r, owner: o}\n---\napiVersion: vigil.dev/v1alpha1\nkind: SecurityReport\nmetadata: {name: r, namespace: x}\nspec: {subject: {apiVersion: v1, kind: Pod, name: p}}\n---\napiVersion: vigil.dev/v1alpha1\nkind: ClusterSecurityException\nmetadata: {name: c}\nspec: {reason: r, owner: o}\n",
+        );
+        assert!(loaded.objects.is_empty() && loaded.errors.is_empty());
+        let kinds: Vec<&str> = loaded.vigil_objects.iter().map(|(o, _)| o.kind()).collect();
+        assert_eq!(kinds, ["SecurityPolicy", "SecurityException"]);
+        // A manifest's exception without a namespace lands in `default`, like any namespaced object.
+        assert_eq!(loaded.vigil_objects[1].0.metadata().namespace.as_deref(), Some("default"));
+        assert_eq!(loaded.skipped.get("vigil.dev/v1alpha1/SecurityReport"), Some(&1));
+        assert_eq!(loaded.vigil_errors.len(), 1, "the cluster exception has no checks");
+        assert!(
+            loaded.vigil_errors[0].message.contains("ClusterSecurityException \"c\""),
+            "{}",
+            loaded.vigil_errors[0]
+        );
+    }
+}
