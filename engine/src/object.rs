@@ -163,3 +163,46 @@ impl KubeObject {
         ) && !matches!(self, KubeObject::Custom(_, o) if o.kind.starts_with("Cluster") || o.kind == "CustomResourceDefinition")
     }
 }
+
+/// Annotations no check reads that can be large: dropped before an object is stored.
+const BULKY_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
+
+impl KubeObject {
+    /// Drops what no check reads (managedFields, last-applied-configuration, workload status), so the
+    /// index stays small. Both front doors call this before storing an object.
+    pub fn strip(&mut self) {
+        let meta = self.metadata_mut();
+        meta.managed_fields = None;
+        if let Some(annotations) = meta.annotations.as_mut() {
+            for key in BULKY_ANNOTATIONS {
+                annotations.remove(*key);
+            }
+            if annotations.is_empty() {
+                meta.annotations = None;
+            }
+        }
+        match self {
+            KubeObject::Pod(o) => o.status = None,
+            KubeObject::Deployment(o) => o.status = None,
+            KubeObject::StatefulSet(o) => o.status = None,
+            KubeObject::DaemonSet(o) => o.status = None,
+            KubeObject::ReplicaSet(o) => o.status = None,
+            KubeObject::Job(o) => o.status = None,
+            KubeObject::CronJob(o) => o.status = None,
+            KubeObject::ReplicationController(o) => o.status = None,
+            KubeObject::Namespace(o) => o.status = None,
+            KubeObject::Service(o) => o.status = None,
+            KubeObject::Ingress(o) => o.status = None,
+            KubeObject::Node(o) => {
+                // Checks read only `status.nodeInfo`; images and conditions are most of a Node's bytes.
+                if let Some(status) = o.status.as_mut() {
+                    *status = k8s_openapi::api::core::v1::NodeStatus {
+                        node_info: status.node_info.take(),
+                        ..Default::default()
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -347,3 +347,12 @@ pub fn rollup<'a>(reports: impl IntoIterator<Item = &'a Report>, policy: &Policy
 pub fn scored_checks(status: &ReportStatus, policy: &Policy) -> Vec<(u8, bool)> {
     check_states(&status.findings, &status.passed, policy).values().filter_map(CheckSummary::scored).collect()
 }
+
+impl serde::Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Report::Namespaced(r) => r.serialize(serializer),
+            Report::Cluster(r) => r.serialize(serializer),
+        }
+    }
+}

@@ -56,10 +56,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     match args.output {
         ScanFormat::Table => output::table::write(&mut out, &reports, &loaded.skipped, loaded.errors.len(), color)?,
         ScanFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &output::report_list(&reports))?;
+            serde_json::to_writer_pretty(&mut out, &output::ReportList(&reports))?;
             writeln!(out)?;
         }
-        ScanFormat::Yaml => out.write_all(serde_saphyr::to_string(&output::report_list(&reports))?.as_bytes())?,
+        ScanFormat::Yaml => serde_saphyr::to_io_writer(&mut out, &output::ReportList(&reports))?,
         ScanFormat::Sarif => {
             serde_json::to_writer_pretty(&mut out, &output::sarif::document(&reports, &origins))?;
             writeln!(out)?;
