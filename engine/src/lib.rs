@@ -31,29 +31,43 @@ use jiff::Timestamp;
 /// Evaluates every subject in the index and builds its report; the `cluster` report carries the roll-up
 /// over all the others. Reports come in a stable order.
 pub fn audit(index: &Index, policy: &Policy, now: Timestamp) -> Vec<Report> {
-    let ctx = Ctx { index, policy, now };
     let mut reports = Vec::new();
+    audit_each(index, policy, now, |report| reports.push(report));
+    reports
+}
+
+/// [`audit`], handing each report to `sink` as soon as it is built (the `cluster` report, with the
+/// roll-up over all the others, comes last), so a large scan never holds every report at once.
+pub fn audit_each(index: &Index, policy: &Policy, now: Timestamp, mut sink: impl FnMut(Report)) {
+    let ctx = Ctx { index, policy, now };
+    let mut rollup = report::Rollup::default();
     let mut cluster = None;
     for subject in subject::all(index, policy) {
-        let results = evaluate(&ctx, &subject);
-        let (findings, passed) = report::findings_of(&results);
-        let status = report::build_status(findings, passed, policy, now);
         let is_cluster = matches!(subject.object, subject::SubjectObject::Cluster);
-        let built = report::build_report(subject.reference, status);
+        let built = build(&ctx, subject);
         if is_cluster {
             cluster = Some(built);
         } else {
-            reports.push(built);
+            rollup.add(&built, policy);
+            sink(built);
         }
     }
-    if let Some(Report::Cluster(mut c)) = cluster {
+    if let Some(mut cluster) = cluster {
         // The roll-up covers every report, the cluster report's own checks included.
-        let own = Report::Cluster(c.clone());
-        let rollup = report::rollup(reports.iter().chain(std::iter::once(&own)), policy);
-        if let Some(status) = c.status.as_mut() {
-            status.cluster = Some(rollup);
+        rollup.add(&cluster, policy);
+        if let Report::Cluster(c) = &mut cluster
+            && let Some(status) = c.status.as_mut()
+        {
+            status.cluster = Some(rollup.finish());
         }
-        reports.push(Report::Cluster(c));
+        sink(cluster);
     }
-    reports
+}
+
+/// Evaluates one subject and builds its report.
+pub fn build(ctx: &Ctx, subject: subject::SubjectEntry) -> Report {
+    let results = evaluate(ctx, &subject);
+    let (findings, passed) = report::findings_of(&results);
+    let status = report::build_status(findings, passed, ctx.policy, ctx.now);
+    report::build_report(subject.reference, status)
 }

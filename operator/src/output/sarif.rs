@@ -15,7 +15,48 @@ fn level(severity: Severity) -> &'static str {
     }
 }
 
-pub fn document(reports: &[Report], origins: &Origins) -> Value {
+/// The SARIF results of one report: its Fail and Waived findings.
+pub fn results(report: &Report, origins: &Origins) -> Vec<Value> {
+    let mut results = Vec::new();
+    let subject = report.subject();
+    let logical = match &subject.namespace {
+        Some(ns) if subject.kind != "Namespace" => format!("{}/{ns}/{}", subject.kind, subject.name),
+        _ => format!("{}/{}", subject.kind, subject.name),
+    };
+    let origin = origin_of(origins, subject);
+    for f in &report.status().findings {
+        if !matches!(f.result, FindingResult::Fail | FindingResult::Waived) {
+            continue;
+        }
+        let Some(rule_index) = catalog().iter().position(|c| c.id == f.check_id) else { continue };
+        let mut location = json!({"logicalLocations": [{"name": logical, "kind": "resource"}]});
+        if let Some(origin) = origin {
+            location["physicalLocation"] = json!({
+                "artifactLocation": {"uri": origin.file.trim_start_matches("./")},
+                "region": {"startLine": origin.line},
+            });
+        }
+        let mut result = json!({
+            "ruleId": f.check_id,
+            "ruleIndex": rule_index,
+            "level": level(f.severity),
+            "message": {"text": format!("{logical}: {}", f.message)},
+            "locations": [location],
+            "partialFingerprints": {"vigil/v1": format!("{logical}/{}/{}", f.check_id, f.container.as_deref().unwrap_or(""))},
+        });
+        if f.result == FindingResult::Waived {
+            result["suppressions"] = json!([{
+                "kind": "external",
+                "justification": format!("waived by {}", f.waived_by.as_deref().unwrap_or("an exception")),
+            }]);
+        }
+        results.push(result);
+    }
+    results
+}
+
+/// The SARIF document around all results.
+pub fn document(results: Vec<Value>) -> Value {
     let rules: Vec<Value> = catalog()
         .iter()
         .map(|c| {
@@ -34,43 +75,6 @@ pub fn document(reports: &[Report], origins: &Origins) -> Value {
             })
         })
         .collect();
-    let mut results = Vec::new();
-    for report in reports {
-        let subject = report.subject();
-        let logical = match &subject.namespace {
-            Some(ns) if subject.kind != "Namespace" => format!("{}/{ns}/{}", subject.kind, subject.name),
-            _ => format!("{}/{}", subject.kind, subject.name),
-        };
-        let origin = origin_of(origins, subject);
-        for f in &report.status().findings {
-            if !matches!(f.result, FindingResult::Fail | FindingResult::Waived) {
-                continue;
-            }
-            let Some(rule_index) = catalog().iter().position(|c| c.id == f.check_id) else { continue };
-            let mut location = json!({"logicalLocations": [{"name": logical, "kind": "resource"}]});
-            if let Some(origin) = origin {
-                location["physicalLocation"] = json!({
-                    "artifactLocation": {"uri": origin.file.trim_start_matches("./")},
-                    "region": {"startLine": origin.line},
-                });
-            }
-            let mut result = json!({
-                "ruleId": f.check_id,
-                "ruleIndex": rule_index,
-                "level": level(f.severity),
-                "message": {"text": format!("{logical}: {}", f.message)},
-                "locations": [location],
-                "partialFingerprints": {"vigil/v1": format!("{logical}/{}/{}", f.check_id, f.container.as_deref().unwrap_or(""))},
-            });
-            if f.result == FindingResult::Waived {
-                result["suppressions"] = json!([{
-                    "kind": "external",
-                    "justification": format!("waived by {}", f.waived_by.as_deref().unwrap_or("an exception")),
-                }]);
-            }
-            results.push(result);
-        }
-    }
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
