@@ -48,14 +48,12 @@ pub enum CustomKind {
 
 macro_rules! kube_objects {
     ($( $variant:ident($ty:ty) = $group:literal / $kind:literal ),* $(,)?) => {
-        /// One object of a kind Vigil reads.
-        // Variants differ in size, but an object is moved once into its store: boxing would only add an
-        // allocation per object.
-        #[allow(clippy::large_enum_variant)]
+        /// One object of a kind Vigil reads. Boxed: the typed objects differ a lot in size, and an unboxed
+        /// enum would make every ServiceAccount as large as a Pod while it waits for its store.
         #[derive(Clone, Debug, PartialEq)]
         pub enum KubeObject {
-            $( $variant($ty), )*
-            Custom(CustomKind, CustomObject),
+            $( $variant(Box<$ty>), )*
+            Custom(CustomKind, Box<CustomObject>),
         }
 
         impl KubeObject {
@@ -85,9 +83,9 @@ macro_rules! kube_objects {
             pub fn from_value(value: serde_json::Value) -> Result<Option<KubeObject>, serde_json::Error> {
                 let (group, kind) = group_kind(&value);
                 let object = match (group.as_str(), kind.as_str()) {
-                    $( ($group, $kind) => KubeObject::$variant(serde_json::from_value(value)?), )*
+                    $( ($group, $kind) => KubeObject::$variant(Box::new(serde_json::from_value(value)?)), )*
                     (g, k) => match custom_kind(g, k) {
-                        Some(ck) => KubeObject::Custom(ck, serde_json::from_value(value)?),
+                        Some(ck) => KubeObject::Custom(ck, Box::new(serde_json::from_value(value)?)),
                         None => return Ok(None),
                     },
                 };

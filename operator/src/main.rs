@@ -8,11 +8,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// Parsing and report building allocate many small objects; mimalloc is markedly faster than glibc's
-// allocator for that and returns memory more eagerly (see docs/performance.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
