@@ -1,6 +1,7 @@
 //! Vigil's evaluation engine: pure functions over typed Kubernetes objects. No API client, no I/O, no
 //! clock: the operator and `vigil scan` both fill an [`Index`] and call [`audit`].
 
+pub mod affected;
 pub mod catalog;
 mod checks;
 pub mod docs;

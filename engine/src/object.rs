@@ -80,6 +80,8 @@ macro_rules! kube_objects {
             }
 
             /// Converts a parsed document. `Ok(None)`: a kind Vigil does not read.
+            ///
+            /// (See also the `From` impls: each typed object converts into its variant.)
             pub fn from_value(value: serde_json::Value) -> Result<Option<KubeObject>, serde_json::Error> {
                 let (group, kind) = group_kind(&value);
                 let object = match (group.as_str(), kind.as_str()) {
@@ -93,6 +95,36 @@ macro_rules! kube_objects {
             }
         }
     };
+}
+
+macro_rules! from_typed {
+    ($( $variant:ident($ty:ty) ),* $(,)?) => {
+        $( impl From<$ty> for KubeObject {
+            fn from(object: $ty) -> Self {
+                KubeObject::$variant(Box::new(object))
+            }
+        } )*
+    };
+}
+
+from_typed! {
+    Pod(Pod), Deployment(Deployment), StatefulSet(StatefulSet), DaemonSet(DaemonSet), ReplicaSet(ReplicaSet),
+    Job(Job), CronJob(CronJob), ReplicationController(ReplicationController), Namespace(Namespace),
+    NetworkPolicy(NetworkPolicy), ResourceQuota(ResourceQuota), LimitRange(LimitRange),
+    ServiceAccount(ServiceAccount), Service(Service), Ingress(Ingress), Role(Role), ClusterRole(ClusterRole),
+    RoleBinding(RoleBinding), ClusterRoleBinding(ClusterRoleBinding), Node(Node),
+    ValidatingWebhookConfiguration(ValidatingWebhookConfiguration),
+    ValidatingAdmissionPolicy(ValidatingAdmissionPolicy),
+    ValidatingAdmissionPolicyBinding(ValidatingAdmissionPolicyBinding),
+}
+
+impl From<CustomObject> for KubeObject {
+    fn from(object: CustomObject) -> Self {
+        let group = object.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        // Only objects of kinds `custom_kind` knows are ever stored; anything else is an image policy.
+        let kind = custom_kind(group, &object.kind).unwrap_or(CustomKind::ImagePolicy);
+        KubeObject::Custom(kind, Box::new(object))
+    }
 }
 
 kube_objects! {
@@ -132,7 +164,8 @@ pub fn group_kind(value: &serde_json::Value) -> (String, String) {
     (group.to_string(), kind.to_string())
 }
 
-fn custom_kind(group: &str, kind: &str) -> Option<CustomKind> {
+/// The custom kind Vigil reads for `(group, kind)`, if any.
+pub fn custom_kind(group: &str, kind: &str) -> Option<CustomKind> {
     Some(match (group, kind) {
         ("security.istio.io", "PeerAuthentication") => CustomKind::PeerAuthentication,
         ("security.istio.io", "AuthorizationPolicy") => CustomKind::AuthorizationPolicy,

@@ -228,7 +228,47 @@ fn workload_entries<'a>(index: &'a Index, namespace: Option<&str>) -> Vec<Subjec
     out.extend(scope(&index.jobs, namespace).filter(|o| top(&o.metadata)).map(|o| job(o)));
     out.extend(scope(&index.replication_controllers, namespace).map(|o| replication_controller(o)));
     out.extend(scope(&index.pods, namespace).filter(|o| top(&o.metadata)).map(|o| pod(o)));
+    for entry in &mut out {
+        attach_live_pods(index, entry);
+    }
     out
+}
+
+/// Fills a workload's live pods from the index: pods whose controller is the workload, or (Deployments,
+/// CronJobs) one of its ReplicaSets or Jobs. Found by owner uid, so manifests without uids get none.
+fn attach_live_pods<'a>(index: &'a Index, entry: &mut SubjectEntry<'a>) {
+    let SubjectObject::Workload(w) = &mut entry.object else { return };
+    let (Some(uid), Some(ns)) = (w.meta.uid.as_deref(), w.meta.namespace.as_deref()) else { return };
+    if w.kind == "Pod" {
+        return;
+    }
+    let controlled_by = |meta: &ObjectMeta, uid: &str| {
+        meta.owner_references.iter().flatten().any(|o| o.controller == Some(true) && o.uid == uid)
+    };
+    let mut owners: Vec<&str> = vec![uid];
+    match w.kind {
+        "Deployment" => owners.extend(
+            index
+                .replica_sets
+                .in_namespace(ns)
+                .filter(|rs| controlled_by(&rs.metadata, uid))
+                .filter_map(|rs| rs.metadata.uid.as_deref()),
+        ),
+        "CronJob" => owners.extend(
+            index
+                .jobs
+                .in_namespace(ns)
+                .filter(|j| controlled_by(&j.metadata, uid))
+                .filter_map(|j| j.metadata.uid.as_deref()),
+        ),
+        _ => {}
+    }
+    w.pods = index
+        .pods
+        .in_namespace(ns)
+        .filter(|p| owners.iter().any(|o| controlled_by(&p.metadata, o)))
+        .map(|p| &**p)
+        .collect();
 }
 
 /// Every workload subject in the index, in a stable order, leaving out system namespaces.
@@ -290,7 +330,7 @@ pub fn find<'a>(index: &'a Index, policy: &Policy, key: &SubjectKey) -> Option<S
     let (ns, name) = (key.namespace.as_str(), key.name.as_str());
     let top = |meta: &ObjectMeta| !has_controller(meta, &[]);
     let workload_ns = || !policy.is_system_namespace(ns);
-    match key.kind.as_str() {
+    let mut entry = match key.kind.as_str() {
         "Deployment" => index.deployments.get(ns, name).filter(|_| workload_ns()).map(|o| deployment(o)),
         "StatefulSet" => index.stateful_sets.get(ns, name).filter(|_| workload_ns()).map(|o| stateful_set(o)),
         "DaemonSet" => index.daemon_sets.get(ns, name).filter(|_| workload_ns()).map(|o| daemon_set(o)),
@@ -305,7 +345,9 @@ pub fn find<'a>(index: &'a Index, policy: &Policy, key: &SubjectKey) -> Option<S
         "Pod" => index.pods.get(ns, name).filter(|o| workload_ns() && top(&o.metadata)).map(|o| pod(o)),
         "Cluster" => Some(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster }),
         _ => others(index, policy).into_iter().find(|e| e.key() == *key),
-    }
+    }?;
+    attach_live_pods(index, &mut entry);
+    Some(entry)
 }
 
 /// Every subject in the index: workloads, namespaces, services, ingresses, RBAC objects, nodes and the
