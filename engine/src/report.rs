@@ -324,20 +324,44 @@ fn score_of(evaluated_risk: u64, failed_risk: u64) -> u8 {
     (100.0 * (1.0 - failed_risk as f64 / evaluated_risk as f64)).round() as u8
 }
 
-impl Rollup {
-    pub fn add(&mut self, report: &Report, policy: &Policy) {
-        self.reports += 1;
+/// What a report contributes to the roll-up; the operator keeps one per subject.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tally {
+    pub namespace: Option<String>,
+    pub evaluated_risk: u64,
+    pub failed_risk: u64,
+    pub summary: Summary,
+}
+
+impl Tally {
+    pub fn of(report: &Report, policy: &Policy) -> Tally {
         let status = report.status();
-        let (mut evaluated, mut failed) = (0u64, 0u64);
-        for (risk, is_failed) in scored_checks(status, policy) {
-            evaluated += risk as u64;
-            if is_failed {
-                failed += risk as u64;
+        let (mut evaluated_risk, mut failed_risk) = (0u64, 0u64);
+        for (risk, failed) in scored_checks(status, policy) {
+            evaluated_risk += risk as u64;
+            if failed {
+                failed_risk += risk as u64;
             }
         }
-        self.evaluated_risk += evaluated;
-        self.failed_risk += failed;
-        let (f, s) = (&mut self.failing, &status.summary);
+        Tally {
+            namespace: report.subject().namespace.clone(),
+            evaluated_risk,
+            failed_risk,
+            summary: status.summary.clone(),
+        }
+    }
+}
+
+impl Rollup {
+    pub fn add(&mut self, report: &Report, policy: &Policy) {
+        self.add_tally(&Tally::of(report, policy));
+    }
+
+    pub fn add_tally(&mut self, tally: &Tally) {
+        self.reports += 1;
+        self.evaluated_risk += tally.evaluated_risk;
+        self.failed_risk += tally.failed_risk;
+        let (f, s) = (&mut self.failing, &tally.summary);
         f.critical += s.critical;
         f.high += s.high;
         f.medium += s.medium;
@@ -347,12 +371,12 @@ impl Rollup {
         f.waived += s.waived;
         f.not_applicable += s.not_applicable;
         f.error += s.error;
-        if let Some(ns) = &report.subject().namespace {
-            let tally = self.by_namespace.entry(ns.clone()).or_default();
-            tally.evaluated_risk += evaluated;
-            tally.failed_risk += failed;
-            tally.critical += s.critical;
-            tally.high += s.high;
+        if let Some(ns) = &tally.namespace {
+            let ns_tally = self.by_namespace.entry(ns.clone()).or_default();
+            ns_tally.evaluated_risk += tally.evaluated_risk;
+            ns_tally.failed_risk += tally.failed_risk;
+            ns_tally.critical += s.critical;
+            ns_tally.high += s.high;
         }
     }
 
