@@ -219,6 +219,9 @@ fn empty_map() -> &'static BTreeMap<String, String> {
     &EMPTY
 }
 
+/// Kinds kept in `image_policies`.
+const IMAGE_POLICY_KINDS: &[&str] = &["ClusterPolicy", "Policy", "ClusterImagePolicy", "ImagePolicy", "Verifier"];
+
 /// Runs `$body` with `$store` bound to the store of the kind named `$kind` (as [`KubeObject::kind`] names
 /// it); evaluates to `$none` for a kind the index does not keep.
 macro_rules! with_store {
@@ -348,6 +351,10 @@ impl Index {
 
     /// The keys of every stored object of a kind (to find what a relist no longer has).
     pub fn keys(&mut self, kind: &str) -> Vec<ObjectKey> {
+        if IMAGE_POLICY_KINDS.contains(&kind) {
+            // Several kinds share this store.
+            return self.image_policies.map.iter().filter(|(_, o)| o.kind == kind).map(|(k, _)| k.clone()).collect();
+        }
         if kind == "CustomResourceDefinition" {
             return self.installed_crds.iter().map(|n| (String::new(), n.clone())).collect();
         }

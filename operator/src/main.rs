@@ -1,6 +1,7 @@
 //! `vigil`: audits Kubernetes manifests and clusters against a security checklist.
 
 mod cli;
+mod operator;
 mod output;
 mod scan;
 
@@ -13,6 +14,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Scan(args) => scan::run(args),
         cli::Command::Checks(args) => output::checks::print(&args).map(|_| ExitCode::SUCCESS),
+        cli::Command::Operator(args) => operator::run(args).map(|_| ExitCode::SUCCESS),
         cli::Command::Crds => {
             for (_, crd) in vigil_crds::all() {
                 print!("---\n{}", vigil_crds::to_yaml(&crd));
