@@ -38,12 +38,23 @@ pub const API_VERSION: &str = "vigil.dev/v1alpha1";
 /// Every CRD Vigil ships, with the file name it is written to under `crds/`.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
-        ("securityreports.yaml", SecurityReport::crd()),
-        ("clustersecurityreports.yaml", ClusterSecurityReport::crd()),
+        ("securityreports.yaml", without_status_subresource(SecurityReport::crd())),
+        ("clustersecurityreports.yaml", without_status_subresource(ClusterSecurityReport::crd())),
+        // Policies and exceptions keep their status subresource: Vigil writes only their status, users
+        // write their spec.
         ("securitypolicies.yaml", SecurityPolicy::crd()),
         ("securityexceptions.yaml", SecurityException::crd()),
         ("clustersecurityexceptions.yaml", ClusterSecurityException::crd()),
     ]
+}
+
+/// Reports are output only, written whole by Vigil: without a status subresource one server-side apply
+/// writes spec and status together, instead of two writes per change.
+fn without_status_subresource(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    for version in &mut crd.spec.versions {
+        version.subresources = None;
+    }
+    crd
 }
 
 /// Renders a CRD as the YAML written under `crds/` (stable key order, trailing newline).

@@ -125,6 +125,8 @@ pub struct Index {
     pub installed_crds: BTreeSet<String>,
     /// `None` when unknown (a scan of manifests without `--kube-version`).
     pub server_version: Option<ServerVersion>,
+    /// Kinds the operator may not list (missing RBAC), with the reason: checks that read them say `Error`.
+    pub unavailable: BTreeMap<String, String>,
 }
 
 /// CRD names that tell a mesh or scanner is installed.
@@ -148,30 +150,30 @@ impl Index {
         let namespaced = (ns, name.clone());
         let cluster = (String::new(), name);
         match object {
-            KubeObject::Pod(o) => drop(self.pods.insert(namespaced, o)),
-            KubeObject::Deployment(o) => drop(self.deployments.insert(namespaced, o)),
-            KubeObject::StatefulSet(o) => drop(self.stateful_sets.insert(namespaced, o)),
-            KubeObject::DaemonSet(o) => drop(self.daemon_sets.insert(namespaced, o)),
-            KubeObject::ReplicaSet(o) => drop(self.replica_sets.insert(namespaced, o)),
-            KubeObject::Job(o) => drop(self.jobs.insert(namespaced, o)),
-            KubeObject::CronJob(o) => drop(self.cron_jobs.insert(namespaced, o)),
-            KubeObject::ReplicationController(o) => drop(self.replication_controllers.insert(namespaced, o)),
-            KubeObject::Namespace(o) => drop(self.namespaces.insert(cluster, o)),
-            KubeObject::NetworkPolicy(o) => drop(self.network_policies.insert(namespaced, o)),
-            KubeObject::ResourceQuota(o) => drop(self.resource_quotas.insert(namespaced, o)),
-            KubeObject::LimitRange(o) => drop(self.limit_ranges.insert(namespaced, o)),
-            KubeObject::ServiceAccount(o) => drop(self.service_accounts.insert(namespaced, o)),
-            KubeObject::Service(o) => drop(self.services.insert(namespaced, o)),
-            KubeObject::Ingress(o) => drop(self.ingresses.insert(namespaced, o)),
-            KubeObject::Role(o) => drop(self.roles.insert(namespaced, o)),
-            KubeObject::ClusterRole(o) => drop(self.cluster_roles.insert(cluster, o)),
-            KubeObject::RoleBinding(o) => drop(self.role_bindings.insert(namespaced, o)),
-            KubeObject::ClusterRoleBinding(o) => drop(self.cluster_role_bindings.insert(cluster, o)),
-            KubeObject::Node(o) => drop(self.nodes.insert(cluster, o)),
-            KubeObject::ValidatingWebhookConfiguration(o) => drop(self.validating_webhooks.insert(cluster, o)),
-            KubeObject::ValidatingAdmissionPolicy(o) => drop(self.admission_policies.insert(cluster, o)),
-            KubeObject::ValidatingAdmissionPolicyBinding(o) => drop(self.admission_policy_bindings.insert(cluster, o)),
-            KubeObject::Custom(kind, o) => self.insert_custom(kind, namespaced, o),
+            KubeObject::Pod(o) => drop(self.pods.insert(namespaced, *o)),
+            KubeObject::Deployment(o) => drop(self.deployments.insert(namespaced, *o)),
+            KubeObject::StatefulSet(o) => drop(self.stateful_sets.insert(namespaced, *o)),
+            KubeObject::DaemonSet(o) => drop(self.daemon_sets.insert(namespaced, *o)),
+            KubeObject::ReplicaSet(o) => drop(self.replica_sets.insert(namespaced, *o)),
+            KubeObject::Job(o) => drop(self.jobs.insert(namespaced, *o)),
+            KubeObject::CronJob(o) => drop(self.cron_jobs.insert(namespaced, *o)),
+            KubeObject::ReplicationController(o) => drop(self.replication_controllers.insert(namespaced, *o)),
+            KubeObject::Namespace(o) => drop(self.namespaces.insert(cluster, *o)),
+            KubeObject::NetworkPolicy(o) => drop(self.network_policies.insert(namespaced, *o)),
+            KubeObject::ResourceQuota(o) => drop(self.resource_quotas.insert(namespaced, *o)),
+            KubeObject::LimitRange(o) => drop(self.limit_ranges.insert(namespaced, *o)),
+            KubeObject::ServiceAccount(o) => drop(self.service_accounts.insert(namespaced, *o)),
+            KubeObject::Service(o) => drop(self.services.insert(namespaced, *o)),
+            KubeObject::Ingress(o) => drop(self.ingresses.insert(namespaced, *o)),
+            KubeObject::Role(o) => drop(self.roles.insert(namespaced, *o)),
+            KubeObject::ClusterRole(o) => drop(self.cluster_roles.insert(cluster, *o)),
+            KubeObject::RoleBinding(o) => drop(self.role_bindings.insert(namespaced, *o)),
+            KubeObject::ClusterRoleBinding(o) => drop(self.cluster_role_bindings.insert(cluster, *o)),
+            KubeObject::Node(o) => drop(self.nodes.insert(cluster, *o)),
+            KubeObject::ValidatingWebhookConfiguration(o) => drop(self.validating_webhooks.insert(cluster, *o)),
+            KubeObject::ValidatingAdmissionPolicy(o) => drop(self.admission_policies.insert(cluster, *o)),
+            KubeObject::ValidatingAdmissionPolicyBinding(o) => drop(self.admission_policy_bindings.insert(cluster, *o)),
+            KubeObject::Custom(kind, o) => self.insert_custom(kind, namespaced, *o),
         }
     }
 
@@ -215,4 +217,164 @@ impl Index {
 fn empty_map() -> &'static BTreeMap<String, String> {
     static EMPTY: BTreeMap<String, String> = BTreeMap::new();
     &EMPTY
+}
+
+/// Kinds kept in `image_policies`.
+const IMAGE_POLICY_KINDS: &[&str] = &["ClusterPolicy", "Policy", "ClusterImagePolicy", "ImagePolicy", "Verifier"];
+
+/// Runs `$body` with `$store` bound to the store of the kind named `$kind` (as [`KubeObject::kind`] names
+/// it); evaluates to `$none` for a kind the index does not keep.
+macro_rules! with_store {
+    ($index:expr, $kind:expr, |$store:ident| $body:expr, $none:expr) => {
+        match $kind {
+            "Pod" => {
+                let $store = &mut $index.pods;
+                $body
+            }
+            "Deployment" => {
+                let $store = &mut $index.deployments;
+                $body
+            }
+            "StatefulSet" => {
+                let $store = &mut $index.stateful_sets;
+                $body
+            }
+            "DaemonSet" => {
+                let $store = &mut $index.daemon_sets;
+                $body
+            }
+            "ReplicaSet" => {
+                let $store = &mut $index.replica_sets;
+                $body
+            }
+            "Job" => {
+                let $store = &mut $index.jobs;
+                $body
+            }
+            "CronJob" => {
+                let $store = &mut $index.cron_jobs;
+                $body
+            }
+            "ReplicationController" => {
+                let $store = &mut $index.replication_controllers;
+                $body
+            }
+            "Namespace" => {
+                let $store = &mut $index.namespaces;
+                $body
+            }
+            "NetworkPolicy" => {
+                let $store = &mut $index.network_policies;
+                $body
+            }
+            "ResourceQuota" => {
+                let $store = &mut $index.resource_quotas;
+                $body
+            }
+            "LimitRange" => {
+                let $store = &mut $index.limit_ranges;
+                $body
+            }
+            "ServiceAccount" => {
+                let $store = &mut $index.service_accounts;
+                $body
+            }
+            "Service" => {
+                let $store = &mut $index.services;
+                $body
+            }
+            "Ingress" => {
+                let $store = &mut $index.ingresses;
+                $body
+            }
+            "Role" => {
+                let $store = &mut $index.roles;
+                $body
+            }
+            "ClusterRole" => {
+                let $store = &mut $index.cluster_roles;
+                $body
+            }
+            "RoleBinding" => {
+                let $store = &mut $index.role_bindings;
+                $body
+            }
+            "ClusterRoleBinding" => {
+                let $store = &mut $index.cluster_role_bindings;
+                $body
+            }
+            "Node" => {
+                let $store = &mut $index.nodes;
+                $body
+            }
+            "ValidatingWebhookConfiguration" => {
+                let $store = &mut $index.validating_webhooks;
+                $body
+            }
+            "ValidatingAdmissionPolicy" => {
+                let $store = &mut $index.admission_policies;
+                $body
+            }
+            "ValidatingAdmissionPolicyBinding" => {
+                let $store = &mut $index.admission_policy_bindings;
+                $body
+            }
+            "PeerAuthentication" => {
+                let $store = &mut $index.peer_authentications;
+                $body
+            }
+            "AuthorizationPolicy" => {
+                let $store = &mut $index.authorization_policies;
+                $body
+            }
+            "VulnerabilityReport" => {
+                let $store = &mut $index.vulnerability_reports;
+                $body
+            }
+            "ClusterPolicy" | "Policy" | "ClusterImagePolicy" | "ImagePolicy" | "Verifier" => {
+                let $store = &mut $index.image_policies;
+                $body
+            }
+            _ => $none,
+        }
+    };
+}
+
+impl Index {
+    /// Removes an object by kind, namespace (empty for cluster-scoped kinds) and name.
+    pub fn remove(&mut self, kind: &str, namespace: &str, name: &str) -> bool {
+        if kind == "CustomResourceDefinition" {
+            return self.installed_crds.remove(name);
+        }
+        with_store!(self, kind, |store| store.remove(namespace, name).is_some(), false)
+    }
+
+    /// The keys of every stored object of a kind (to find what a relist no longer has).
+    pub fn keys(&mut self, kind: &str) -> Vec<ObjectKey> {
+        if IMAGE_POLICY_KINDS.contains(&kind) {
+            // Several kinds share this store.
+            return self.image_policies.map.iter().filter(|(_, o)| o.kind == kind).map(|(k, _)| k.clone()).collect();
+        }
+        if kind == "CustomResourceDefinition" {
+            return self.installed_crds.iter().map(|n| (String::new(), n.clone())).collect();
+        }
+        with_store!(self, kind, |store| store.map.keys().cloned().collect(), Vec::new())
+    }
+
+    /// A copy of a stored object (the operator needs the old state of a changed object to know what the
+    /// change affects).
+    pub fn get_object(&mut self, kind: &str, namespace: &str, name: &str) -> Option<KubeObject> {
+        if kind == "CustomResourceDefinition" {
+            return None;
+        }
+        with_store!(self, kind, |store| store.get(namespace, name).map(|o| KubeObject::from((**o).clone())), None)
+    }
+
+    /// Whether the index holds this object.
+    pub fn contains(&mut self, kind: &str, namespace: &str, name: &str) -> bool {
+        if kind == "CustomResourceDefinition" {
+            return self.installed_crds.contains(name);
+        }
+        with_store!(self, kind, |store| store.get(namespace, name).is_some(), false)
+    }
 }

@@ -1,6 +1,7 @@
 //! Vigil's evaluation engine: pure functions over typed Kubernetes objects. No API client, no I/O, no
 //! clock: the operator and `vigil scan` both fill an [`Index`] and call [`audit`].
 
+pub mod affected;
 pub mod catalog;
 mod checks;
 pub mod conditions;
@@ -44,31 +45,64 @@ use subject::{SubjectEntry, SubjectKey, SubjectObject};
 /// stable order.
 pub fn audit(index: &Index, policies: &PolicySet, exceptions: &Exceptions, now: Timestamp) -> Vec<Report> {
     let mut reports = Vec::new();
+    audit_each(index, policies, exceptions, now, |report| reports.push(report));
+    reports
+}
+
+/// [`audit`], handing each report to `sink` as soon as it is built (the `cluster` report, with the
+/// roll-up over all the others, comes last), so a large scan never holds every report at once.
+pub fn audit_each(
+    index: &Index,
+    policies: &PolicySet,
+    exceptions: &Exceptions,
+    now: Timestamp,
+    mut sink: impl FnMut(Report),
+) {
+    let mut rollup = report::Rollup::default();
     let mut cluster = None;
     for subject in subject::all(index, policies) {
         let is_cluster = matches!(subject.object, SubjectObject::Cluster);
-        let built = judge(index, policies, exceptions, subject, now);
+        let policy = policies.for_subject(index, &subject.reference);
+        let built = build(&Ctx { index, policy, now }, exceptions, subject);
+        // Each report's checks weigh by the policy that judged it.
+        let tally = report::Tally::by(&built, policy);
         if is_cluster {
-            cluster = Some(built);
+            cluster = Some((built, tally));
         } else {
-            reports.push(built);
+            rollup.add_tally(&tally);
+            sink(built);
         }
     }
-    if let Some(Report::Cluster(mut c)) = cluster {
+    if let Some((mut cluster, tally)) = cluster {
         // The roll-up covers every report, the cluster report's own checks included.
-        let own = Report::Cluster(c.clone());
-        let rollup = report::rollup(reports.iter().chain(std::iter::once(&own)), policies);
-        if let Some(status) = c.status.as_mut() {
-            status.cluster = Some(rollup);
+        rollup.add_tally(&tally);
+        if let Report::Cluster(c) = &mut cluster
+            && let Some(status) = c.status.as_mut()
+        {
+            status.cluster = Some(rollup.finish());
         }
-        reports.push(Report::Cluster(c));
+        sink(cluster);
     }
-    reports
 }
 
 /// [`audit`] by one policy for every subject and no exceptions.
 pub fn audit_with_policy(index: &Index, policy: &Policy, now: Timestamp) -> Vec<Report> {
     audit(index, &PolicySet::single(policy.clone()), &Exceptions::default(), now)
+}
+
+/// [`audit_each`] by one policy for every subject and no exceptions.
+pub fn audit_each_with_policy(index: &Index, policy: &Policy, now: Timestamp, sink: impl FnMut(Report)) {
+    audit_each(index, &PolicySet::single(policy.clone()), &Exceptions::default(), now, sink)
+}
+
+/// Evaluates one subject by `ctx.policy`, waives what the exceptions cover, and builds its report. The
+/// caller picks the policy ([`PolicySet::for_subject`]); [`report_for`] does it all by key.
+pub fn build(ctx: &Ctx, exceptions: &Exceptions, subject: SubjectEntry) -> Report {
+    let results = evaluate(ctx, &subject);
+    let (mut findings, passed) = report::findings_of(&results);
+    exceptions.apply(ctx.index, &subject, &mut findings, ctx.now);
+    let status = report::build_status(findings, passed, ctx.policy, ctx.now);
+    report::build_report(subject.reference, status)
 }
 
 /// The report of one subject, as [`audit`] builds it (for the `cluster` subject: without the roll-up,
@@ -81,22 +115,6 @@ pub fn report_for(
     now: Timestamp,
 ) -> Option<Report> {
     let subject = subject::find(index, policies, key)?;
-    Some(judge(index, policies, exceptions, subject, now))
-}
-
-/// Evaluates one subject by its policy, waives what the exceptions cover, and builds its report.
-fn judge(
-    index: &Index,
-    policies: &PolicySet,
-    exceptions: &Exceptions,
-    subject: SubjectEntry,
-    now: Timestamp,
-) -> Report {
     let policy = policies.for_subject(index, &subject.reference);
-    let ctx = Ctx { index, policy, now };
-    let results = evaluate(&ctx, &subject);
-    let (mut findings, passed) = report::findings_of(&results);
-    exceptions.apply(index, &subject, &mut findings, now);
-    let status = report::build_status(findings, passed, policy, now);
-    report::build_report(subject.reference, status)
+    Some(build(&Ctx { index, policy, now }, exceptions, subject))
 }

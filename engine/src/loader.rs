@@ -49,12 +49,31 @@ impl Loaded {
             let origin = Origin { file: file.to_string(), document: document + 1, line };
             match parse_document(doc) {
                 Ok(None) => {}
-                Ok(Some(value)) => {
+                Ok(Some(parsed)) => {
                     self.documents += 1;
-                    self.add_value(value, &origin);
+                    self.add_parsed(parsed, &origin);
                 }
                 Err(message) => self.errors.push(error(&origin, message)),
             }
+        }
+    }
+
+    fn add_parsed(&mut self, parsed: ParsedDocument, origin: &Origin) {
+        for item in parsed.items {
+            self.add_converted(item, origin);
+        }
+        if let Some(value) = parsed.rest {
+            self.add_value(value, origin);
+        }
+    }
+
+    fn add_converted(&mut self, converted: Converted, origin: &Origin) {
+        match converted {
+            Converted::Object(object) => self.objects.push((*object, origin.clone())),
+            Converted::Skipped(kind) => *self.skipped.entry(kind).or_default() += 1,
+            Converted::Error(message) => self.errors.push(error(origin, message)),
+            Converted::Vigil(object) => self.vigil_objects.push((*object, origin.clone())),
+            Converted::VigilError(message) => self.vigil_errors.push(error(origin, message)),
         }
     }
 
@@ -62,19 +81,13 @@ impl Loaded {
         match value {
             serde_json::Value::Object(_) if is_list(&value) => {
                 let (api_version, list_kind) = (str_field(&value, "apiVersion"), str_field(&value, "kind"));
-                // Items of a typed list (`PodList`) may lack apiVersion and kind.
-                let item_kind = list_kind.strip_suffix("List").unwrap_or("").to_string();
                 let serde_json::Value::Object(mut map) = value else { unreachable!() };
                 let items = match map.remove("items") {
                     Some(serde_json::Value::Array(items)) => items,
                     _ => Vec::new(),
                 };
-                for mut item in items {
-                    if let Some(obj) = item.as_object_mut().filter(|_| !item_kind.is_empty()) {
-                        obj.entry("kind").or_insert_with(|| item_kind.clone().into());
-                        obj.entry("apiVersion").or_insert_with(|| api_version.clone().into());
-                    }
-                    self.add_value(item, origin);
+                for item in items {
+                    self.add_value(with_list_kind(item, &api_version, &list_kind), origin);
                 }
             }
             serde_json::Value::Array(items) => {
@@ -82,50 +95,199 @@ impl Loaded {
                     self.add_value(item, origin);
                 }
             }
-            serde_json::Value::Object(_) => self.add_object(value, origin),
             serde_json::Value::Null => {}
-            other => {
-                self.errors.push(error(origin, format!("expected a Kubernetes object, found {}", type_name(&other))))
-            }
+            value => self.add_converted(convert(value), origin),
         }
     }
+}
 
-    fn add_object(&mut self, value: serde_json::Value, origin: &Origin) {
-        let api_version = str_field(&value, "apiVersion");
-        let kind = str_field(&value, "kind");
-        if kind.is_empty() {
-            self.errors.push(error(origin, "object has no `kind`".into()));
-            return;
-        }
-        let name = value.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or("").to_string();
-        if group_kind(&value).0 == vigil_crds::GROUP {
-            match VigilObject::from_value(value) {
-                Ok(Some(mut object)) => {
-                    if let VigilObject::Exception(e) = &mut object
-                        && e.metadata.namespace.as_deref().unwrap_or("").is_empty()
-                    {
-                        e.metadata.namespace = Some("default".into());
-                    }
-                    self.vigil_objects.push((object, origin.clone()));
-                }
-                Ok(None) => *self.skipped.entry(format!("{api_version}/{kind}")).or_default() += 1,
-                Err(e) => self
-                    .vigil_errors
-                    .push(error(origin, format!("{kind} {name:?} does not match the {kind} schema: {e}"))),
-            }
-            return;
-        }
-        match KubeObject::from_value(value) {
+/// Items of a typed list (`PodList`) may lack apiVersion and kind: they are the list's.
+fn with_list_kind(mut item: serde_json::Value, api_version: &str, list_kind: &str) -> serde_json::Value {
+    let item_kind = list_kind.strip_suffix("List").unwrap_or("");
+    if let Some(obj) = item.as_object_mut().filter(|_| !item_kind.is_empty() && list_kind != "List") {
+        obj.entry("kind").or_insert_with(|| item_kind.into());
+        obj.entry("apiVersion").or_insert_with(|| api_version.into());
+    }
+    item
+}
+
+/// One parsed value, turned into what the index takes.
+enum Converted {
+    Object(Box<KubeObject>),
+    /// A Vigil policy object (`vigil.dev`): kept apart from what the index takes.
+    Vigil(Box<VigilObject>),
+    /// A kind Vigil does not read: `apiVersion/kind`.
+    Skipped(String),
+    Error(String),
+    /// A Vigil policy object that does not fit its schema.
+    VigilError(String),
+}
+
+fn convert(value: serde_json::Value) -> Converted {
+    if !value.is_object() {
+        return Converted::Error(format!("expected a Kubernetes object, found {}", type_name(&value)));
+    }
+    let api_version = str_field(&value, "apiVersion");
+    let kind = str_field(&value, "kind");
+    if kind.is_empty() {
+        return Converted::Error("object has no `kind`".into());
+    }
+    let name = value.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or("").to_string();
+    if group_kind(&value).0 == vigil_crds::GROUP {
+        return match VigilObject::from_value(value) {
             Ok(Some(mut object)) => {
-                if object.is_namespaced() && object.metadata().namespace.as_deref().unwrap_or("").is_empty() {
-                    // `kubectl apply` puts a manifest without a namespace into `default`.
-                    object.metadata_mut().namespace = Some("default".into());
+                if let VigilObject::Exception(e) = &mut object
+                    && e.metadata.namespace.as_deref().unwrap_or("").is_empty()
+                {
+                    e.metadata.namespace = Some("default".into());
                 }
-                self.objects.push((object, origin.clone()));
+                Converted::Vigil(Box::new(object))
             }
-            Ok(None) => *self.skipped.entry(format!("{api_version}/{kind}")).or_default() += 1,
-            Err(e) => self.errors.push(error(origin, format!("{kind} {name:?} does not match the {kind} schema: {e}"))),
+            Ok(None) => Converted::Skipped(format!("{api_version}/{kind}")),
+            Err(e) => Converted::VigilError(format!("{kind} {name:?} does not match the {kind} schema: {e}")),
+        };
+    }
+    match KubeObject::from_value(value) {
+        Ok(Some(mut object)) => {
+            if object.is_namespaced() && object.metadata().namespace.as_deref().unwrap_or("").is_empty() {
+                // `kubectl apply` puts a manifest without a namespace into `default`.
+                object.metadata_mut().namespace = Some("default".into());
+            }
+            object.strip();
+            Converted::Object(Box::new(object))
         }
+        Ok(None) => Converted::Skipped(format!("{api_version}/{kind}")),
+        Err(e) => Converted::Error(format!("{kind} {name:?} does not match the {kind} schema: {e}")),
+    }
+}
+
+/// A document as parsed: the items of a list, converted one by one as the parser reads them (a 50 MB
+/// cluster dump is never held as one JSON tree), and whatever else the document is.
+struct ParsedDocument {
+    items: Vec<Converted>,
+    rest: Option<serde_json::Value>,
+}
+
+impl<'de> serde::Deserialize<'de> for ParsedDocument {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DocumentVisitor)
+    }
+}
+
+struct DocumentVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DocumentVisitor {
+    type Value = ParsedDocument;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a Kubernetes object or list")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ParsedDocument, A::Error> {
+        let mut fields = serde_json::Map::new();
+        let mut items = Vec::new();
+        // Items without a kind wait for the list's kind, which may come after `items` (kubectl sorts keys).
+        let mut kindless = Vec::new();
+        let mut saw_items = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "items" && !saw_items {
+                saw_items = true;
+                map.next_value_seed(ItemsSeed { items: &mut items, kindless: &mut kindless })?;
+            } else {
+                let value: serde_json::Value = map.next_value()?;
+                fields.insert(key, value);
+            }
+        }
+        let api_version = fields.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let kind = fields.get("kind").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        if saw_items && kind.ends_with("List") {
+            items.extend(kindless.into_iter().map(|item| convert(with_list_kind(item, &api_version, &kind))));
+            return Ok(ParsedDocument { items, rest: None });
+        }
+        if saw_items {
+            // Not a list after all: an object with an `items` field. Rebuild it whole.
+            let restored: Vec<serde_json::Value> = kindless;
+            if !items.is_empty() {
+                return Err(serde::de::Error::custom(format!(
+                    "{kind} has a top-level `items` field but is not a List"
+                )));
+            }
+            fields.insert("items".into(), serde_json::Value::Array(restored));
+        }
+        Ok(ParsedDocument { items, rest: Some(serde_json::Value::Object(fields)) })
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ParsedDocument, A::Error> {
+        let mut items = Vec::new();
+        while let Some(value) = seq.next_element::<serde_json::Value>()? {
+            items.push(value);
+        }
+        Ok(ParsedDocument { items: Vec::new(), rest: Some(serde_json::Value::Array(items)) })
+    }
+
+    fn visit_unit<E>(self) -> Result<ParsedDocument, E> {
+        Ok(ParsedDocument { items: Vec::new(), rest: None })
+    }
+
+    fn visit_none<E>(self) -> Result<ParsedDocument, E> {
+        Ok(ParsedDocument { items: Vec::new(), rest: None })
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<ParsedDocument, E> {
+        Ok(ParsedDocument { items: Vec::new(), rest: Some(v.into()) })
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<ParsedDocument, E> {
+        Ok(ParsedDocument { items: Vec::new(), rest: Some(v.into()) })
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<ParsedDocument, E> {
+        Ok(ParsedDocument { items: Vec::new(), rest: Some(v.into()) })
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<ParsedDocument, E> {
+        Ok(ParsedDocument { items: Vec::new(), rest: Some(v.into()) })
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<ParsedDocument, E> {
+        Ok(ParsedDocument { items: Vec::new(), rest: Some(v.into()) })
+    }
+}
+
+/// Reads a list's `items`, converting each item that names its kind right away.
+struct ItemsSeed<'a> {
+    items: &'a mut Vec<Converted>,
+    kindless: &'a mut Vec<serde_json::Value>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for ItemsSeed<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ItemsSeed<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of Kubernetes objects")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<serde_json::Value>()? {
+            if item.get("kind").is_some_and(|k| k.is_string()) {
+                self.items.push(convert(item));
+            } else {
+                self.kindless.push(item);
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
@@ -186,22 +348,25 @@ pub fn split_documents(text: &str) -> Vec<(usize, &str)> {
     docs
 }
 
-/// Parses one document into a JSON value; `Ok(None)` for an empty document.
-fn parse_document(doc: &str) -> Result<Option<serde_json::Value>, String> {
+/// Parses one document; `Ok(None)` for an empty document.
+fn parse_document(doc: &str) -> Result<Option<ParsedDocument>, String> {
     if doc.trim_start().starts_with(['{', '[']) {
         // JSON, possibly several values in a row (`kubectl get -o json` of several objects).
-        let mut values = Vec::new();
-        for value in serde_json::Deserializer::from_str(doc).into_iter::<serde_json::Value>() {
-            values.push(value.map_err(|e| format!("invalid JSON: {e}"))?);
+        let mut parsed = Vec::new();
+        for value in serde_json::Deserializer::from_str(doc).into_iter::<ParsedDocument>() {
+            parsed.push(value.map_err(|e| format!("invalid JSON: {e}"))?);
         }
-        return Ok(match values.len() {
+        return Ok(match parsed.len() {
             0 => None,
-            1 => values.pop(),
-            _ => Some(serde_json::Value::Array(values)),
+            1 => parsed.pop(),
+            _ => Some(ParsedDocument {
+                items: parsed.iter_mut().flat_map(|p| std::mem::take(&mut p.items)).collect(),
+                rest: Some(serde_json::Value::Array(parsed.into_iter().filter_map(|p| p.rest).collect())),
+            }),
         });
     }
-    serde_saphyr::from_str_with_options::<serde_json::Value>(doc, yaml_options())
-        .map(|v| (!v.is_null()).then_some(v))
+    serde_saphyr::from_str_with_options::<ParsedDocument>(doc, yaml_options())
+        .map(|p| (!p.items.is_empty() || p.rest.as_ref().is_some_and(|v| !v.is_null())).then_some(p))
         .map_err(|e| format!("invalid YAML: {}", first_line(&e.to_string())))
 }
 
@@ -318,5 +483,49 @@ mod vigil_kind_tests {
             "{}",
             loaded.vigil_errors[0]
         );
+    }
+}
+
+#[cfg(test)]
+mod streaming_tests {
+    use super::*;
+
+    #[test]
+    fn list_items_are_stripped_and_kindless_items_take_the_list_kind() {
+        // kubectl sorts keys: `items` comes before `kind`, so kindless items wait for it.
+        let mut loaded = Loaded::default();
+        loaded.add_text(
+            "dump.yaml",
+            "apiVersion: v1\nitems:\n- metadata:\n    name: a\n    namespace: x\n    managedFields: [{manager: kubectl}]\n    annotations:\n      kubectl.kubernetes.io/last-applied-configuration: '{}'\n      keep: me\n  spec:\n    containers: []\n  status:\n    phase: Running\nkind: PodList\nmetadata: {resourceVersion: \"1\"}\n",
+        );
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        let KubeObject::Pod(pod) = &loaded.objects[0].0 else { panic!("not a pod") };
+        assert!(pod.metadata.managed_fields.is_none());
+        assert_eq!(pod.metadata.annotations.as_ref().unwrap().keys().collect::<Vec<_>>(), vec!["keep"]);
+        assert!(pod.status.is_none());
+    }
+
+    #[test]
+    fn an_object_with_an_items_field_that_is_no_list_is_kept_whole() {
+        let mut loaded = Loaded::default();
+        loaded.add_text("x.yaml", "apiVersion: example.com/v1\nkind: Basket\nmetadata: {name: b}\nitems: [1, 2]\n");
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(loaded.skipped.get("example.com/v1/Basket"), Some(&1));
+    }
+
+    #[test]
+    fn vigil_objects_in_a_streamed_list_are_kept_apart() {
+        // `kubectl get securitypolicies,securityexceptions -A -o yaml`: items are converted while parsing.
+        let mut loaded = Loaded::default();
+        loaded.add_text(
+            "dump.yaml",
+            "apiVersion: v1\nitems:\n- apiVersion: vigil.dev/v1alpha1\n  kind: SecurityPolicy\n  metadata: {name: p}\n  spec: {priority: 1}\n- apiVersion: vigil.dev/v1alpha1\n  kind: SecurityException\n  metadata: {name: e, namespace: shop}\n  spec: {checks: [host-pid], reason: r, owner: o}\n- apiVersion: vigil.dev/v1alpha1\n  kind: SecurityException\n  metadata: {name: bad, namespace: shop}\n  spec: {reason: r}\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: shop}\nkind: List\nmetadata: {resourceVersion: \"\"}\n",
+        );
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(loaded.objects.len(), 1);
+        let kinds: Vec<&str> = loaded.vigil_objects.iter().map(|(o, _)| o.kind()).collect();
+        assert_eq!(kinds, ["SecurityPolicy", "SecurityException"]);
+        assert_eq!(loaded.vigil_errors.len(), 1, "{:?}", loaded.vigil_errors);
+        assert!(loaded.vigil_errors[0].message.contains("SecurityException \"bad\""), "{}", loaded.vigil_errors[0]);
     }
 }

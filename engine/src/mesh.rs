@@ -238,7 +238,7 @@ mod tests {
             spec,
             report: serde_json::Value::Null,
         };
-        KubeObject::Custom(CustomKind::PeerAuthentication, object)
+        KubeObject::Custom(CustomKind::PeerAuthentication, Box::new(object))
     }
 
     fn index(objects: Vec<KubeObject>) -> Index {

@@ -49,14 +49,12 @@ pub enum CustomKind {
 
 macro_rules! kube_objects {
     ($( $variant:ident($ty:ty) = $group:literal / $kind:literal ),* $(,)?) => {
-        /// One object of a kind Vigil reads.
-        // Variants differ in size, but an object is moved once into its store: boxing would only add an
-        // allocation per object.
-        #[allow(clippy::large_enum_variant)]
+        /// One object of a kind Vigil reads. Boxed: the typed objects differ a lot in size, and an unboxed
+        /// enum would make every ServiceAccount as large as a Pod while it waits for its store.
         #[derive(Clone, Debug, PartialEq)]
         pub enum KubeObject {
-            $( $variant($ty), )*
-            Custom(CustomKind, CustomObject),
+            $( $variant(Box<$ty>), )*
+            Custom(CustomKind, Box<CustomObject>),
         }
 
         impl KubeObject {
@@ -83,12 +81,14 @@ macro_rules! kube_objects {
             }
 
             /// Converts a parsed document. `Ok(None)`: a kind Vigil does not read.
+            ///
+            /// (See also the `From` impls: each typed object converts into its variant.)
             pub fn from_value(value: serde_json::Value) -> Result<Option<KubeObject>, serde_json::Error> {
                 let (group, kind) = group_kind(&value);
                 let object = match (group.as_str(), kind.as_str()) {
-                    $( ($group, $kind) => KubeObject::$variant(serde_json::from_value(value)?), )*
+                    $( ($group, $kind) => KubeObject::$variant(Box::new(serde_json::from_value(value)?)), )*
                     (g, k) => match custom_kind(g, k) {
-                        Some(ck) => KubeObject::Custom(ck, serde_json::from_value(value)?),
+                        Some(ck) => KubeObject::Custom(ck, Box::new(serde_json::from_value(value)?)),
                         None => return Ok(None),
                     },
                 };
@@ -96,6 +96,36 @@ macro_rules! kube_objects {
             }
         }
     };
+}
+
+macro_rules! from_typed {
+    ($( $variant:ident($ty:ty) ),* $(,)?) => {
+        $( impl From<$ty> for KubeObject {
+            fn from(object: $ty) -> Self {
+                KubeObject::$variant(Box::new(object))
+            }
+        } )*
+    };
+}
+
+from_typed! {
+    Pod(Pod), Deployment(Deployment), StatefulSet(StatefulSet), DaemonSet(DaemonSet), ReplicaSet(ReplicaSet),
+    Job(Job), CronJob(CronJob), ReplicationController(ReplicationController), Namespace(Namespace),
+    NetworkPolicy(NetworkPolicy), ResourceQuota(ResourceQuota), LimitRange(LimitRange),
+    ServiceAccount(ServiceAccount), Service(Service), Ingress(Ingress), Role(Role), ClusterRole(ClusterRole),
+    RoleBinding(RoleBinding), ClusterRoleBinding(ClusterRoleBinding), Node(Node),
+    ValidatingWebhookConfiguration(ValidatingWebhookConfiguration),
+    ValidatingAdmissionPolicy(ValidatingAdmissionPolicy),
+    ValidatingAdmissionPolicyBinding(ValidatingAdmissionPolicyBinding),
+}
+
+impl From<CustomObject> for KubeObject {
+    fn from(object: CustomObject) -> Self {
+        let group = object.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        // Only objects of kinds `custom_kind` knows are ever stored; anything else is an image policy.
+        let kind = custom_kind(group, &object.kind).unwrap_or(CustomKind::ImagePolicy);
+        KubeObject::Custom(kind, Box::new(object))
+    }
 }
 
 kube_objects! {
@@ -135,7 +165,8 @@ pub fn group_kind(value: &serde_json::Value) -> (String, String) {
     (group.to_string(), kind.to_string())
 }
 
-fn custom_kind(group: &str, kind: &str) -> Option<CustomKind> {
+/// The custom kind Vigil reads for `(group, kind)`, if any.
+pub fn custom_kind(group: &str, kind: &str) -> Option<CustomKind> {
     Some(match (group, kind) {
         ("security.istio.io", "PeerAuthentication") => CustomKind::PeerAuthentication,
         ("security.istio.io", "AuthorizationPolicy") => CustomKind::AuthorizationPolicy,
@@ -200,6 +231,49 @@ impl VigilObject {
             VigilObject::Policy(o) => &o.metadata,
             VigilObject::Exception(o) => &o.metadata,
             VigilObject::ClusterException(o) => &o.metadata,
+        }
+    }
+}
+
+/// Annotations no check reads that can be large: dropped before an object is stored.
+const BULKY_ANNOTATIONS: &[&str] = &["kubectl.kubernetes.io/last-applied-configuration"];
+
+impl KubeObject {
+    /// Drops what no check reads (managedFields, last-applied-configuration, workload status), so the
+    /// index stays small. Both front doors call this before storing an object.
+    pub fn strip(&mut self) {
+        let meta = self.metadata_mut();
+        meta.managed_fields = None;
+        if let Some(annotations) = meta.annotations.as_mut() {
+            for key in BULKY_ANNOTATIONS {
+                annotations.remove(*key);
+            }
+            if annotations.is_empty() {
+                meta.annotations = None;
+            }
+        }
+        match self {
+            KubeObject::Pod(o) => o.status = None,
+            KubeObject::Deployment(o) => o.status = None,
+            KubeObject::StatefulSet(o) => o.status = None,
+            KubeObject::DaemonSet(o) => o.status = None,
+            KubeObject::ReplicaSet(o) => o.status = None,
+            KubeObject::Job(o) => o.status = None,
+            KubeObject::CronJob(o) => o.status = None,
+            KubeObject::ReplicationController(o) => o.status = None,
+            KubeObject::Namespace(o) => o.status = None,
+            KubeObject::Service(o) => o.status = None,
+            KubeObject::Ingress(o) => o.status = None,
+            KubeObject::Node(o) => {
+                // Checks read only `status.nodeInfo`; images and conditions are most of a Node's bytes.
+                if let Some(status) = o.status.as_mut() {
+                    *status = k8s_openapi::api::core::v1::NodeStatus {
+                        node_info: status.node_info.take(),
+                        ..Default::default()
+                    };
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -21,6 +21,7 @@ use crate::conditions::condition;
 use crate::custom::CustomCheck;
 use crate::index::Index;
 use crate::policy::{DEFAULT_POLICY_NAME, Policy};
+use crate::report::Report;
 
 /// The label the API server puts on every namespace; `vigil scan` adds it too, so selectors by name
 /// give the same answer on manifests.
@@ -344,6 +345,12 @@ impl PolicySet {
     /// The policy for cluster-scoped subjects: the first of those that select every namespace.
     pub fn for_cluster(&self) -> &Policy {
         self.policies.iter().find(|p| p.selects_all_namespaces()).unwrap_or(&self.fallback)
+    }
+
+    /// The policy a report names (`status.policy`), or the fallback when it names none this set has (a
+    /// report judged by a policy since deleted). Used to weigh a report's checks in the roll-up.
+    pub fn for_report(&self, report: &Report) -> &Policy {
+        report.status().policy.as_deref().and_then(|name| self.get(name)).unwrap_or(&self.fallback)
     }
 
     /// The policy that judges a report's subject.

@@ -631,28 +631,28 @@ mod tests {
     #[test]
     fn bindings_and_roles_from_the_index() {
         let mut index = Index::new();
-        index.insert(KubeObject::Role(Role {
+        index.insert(KubeObject::Role(Box::new(Role {
             metadata: meta(Some("apps"), "reader"),
             rules: Some(vec![rule(&["get"], &[""], &["secrets"])]),
-        }));
-        index.insert(KubeObject::ClusterRole(ClusterRole {
+        })));
+        index.insert(KubeObject::ClusterRole(Box::new(ClusterRole {
             metadata: meta(None, "reader"),
             rules: Some(vec![rule(&["get"], &[""], &["pods"])]),
             ..Default::default()
-        }));
+        })));
         let local = |name: &str, kind: &str, namespace: &str| RoleBinding {
             metadata: meta(Some(namespace), name),
             role_ref: role_ref(kind, "reader"),
             subjects: Some(vec![subject("ServiceAccount", "builder", None)]),
         };
-        index.insert(KubeObject::RoleBinding(local("to-role", "Role", "apps")));
-        index.insert(KubeObject::RoleBinding(local("to-cluster-role", "ClusterRole", "apps")));
-        index.insert(KubeObject::RoleBinding(local("elsewhere", "Role", "other")));
-        index.insert(KubeObject::ClusterRoleBinding(ClusterRoleBinding {
+        index.insert(KubeObject::RoleBinding(Box::new(local("to-role", "Role", "apps"))));
+        index.insert(KubeObject::RoleBinding(Box::new(local("to-cluster-role", "ClusterRole", "apps"))));
+        index.insert(KubeObject::RoleBinding(Box::new(local("elsewhere", "Role", "other"))));
+        index.insert(KubeObject::ClusterRoleBinding(Box::new(ClusterRoleBinding {
             metadata: meta(None, "all-sas"),
             role_ref: role_ref("ClusterRole", "missing"),
             subjects: Some(vec![subject("Group", "system:serviceaccounts", None)]),
-        }));
+        })));
 
         let reaching = bindings_reaching_service_account(&index, "apps", "builder");
         let names: Vec<&str> = reaching.iter().map(|b| b.name).collect();

@@ -64,12 +64,9 @@ impl Report {
 
 /// `round(100 * (1 - failed_risk / evaluated_risk))`; 100 when nothing was evaluated.
 pub fn score(results: &[(u8, bool)]) -> u8 {
-    let evaluated: u32 = results.iter().map(|(risk, _)| *risk as u32).sum();
-    let failed: u32 = results.iter().filter(|(_, failed)| *failed).map(|(risk, _)| *risk as u32).sum();
-    if evaluated == 0 {
-        return 100;
-    }
-    (100.0 * (1.0 - failed as f64 / evaluated as f64)).round() as u8
+    let evaluated: u64 = results.iter().map(|(risk, _)| *risk as u64).sum();
+    let failed: u64 = results.iter().filter(|(_, failed)| *failed).map(|(risk, _)| *risk as u64).sum();
+    score_of(evaluated, failed)
 }
 
 /// Builds a report's status from findings and passed ids. Exceptions are applied beforehand (a `Fail`
@@ -227,8 +224,11 @@ pub fn report_name(subject: &Subject) -> String {
 
 /// A valid label value for `text` (at most 63 characters), hashed when changed.
 pub fn label_value(text: &str) -> String {
-    let clean: String = sanitize(text, 63);
-    if clean == text { clean } else { with_hash(&clean, text, 63) }
+    let mut clean: String =
+        text.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' }).collect();
+    clean.truncate(63);
+    let clean = clean.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if clean == text { clean.to_string() } else { with_hash(&clean.to_lowercase(), text, 63) }
 }
 
 fn sanitize(text: &str, max: usize) -> String {
@@ -299,53 +299,168 @@ pub fn build_report(subject: Subject, status: ReportStatus) -> Report {
     }
 }
 
-/// The cluster-wide roll-up over every report: one score over all evaluated checks, failing counts by
-/// severity, and the ten worst namespaces. Each report's checks weigh by the policy it names.
-pub fn rollup<'a>(reports: impl IntoIterator<Item = &'a Report>, policies: &PolicySet) -> ClusterRollup {
-    let mut all: Vec<(u8, bool)> = Vec::new();
-    let mut failing = Summary::default();
-    let mut count = 0u32;
-    // Per namespace: scored checks of all its reports, failing critical and high counts.
-    type NamespaceTally = (Vec<(u8, bool)>, u32, u32);
-    let mut by_namespace: BTreeMap<String, NamespaceTally> = BTreeMap::new();
-    for report in reports {
-        count += 1;
-        let status = report.status();
-        let policy = status.policy.as_deref().and_then(|name| policies.get(name)).unwrap_or(policies.fallback());
-        let scored = scored_checks(status, policy);
-        failing.critical += status.summary.critical;
-        failing.high += status.summary.high;
-        failing.medium += status.summary.medium;
-        failing.low += status.summary.low;
-        failing.fail += status.summary.fail;
-        failing.pass += status.summary.pass;
-        failing.waived += status.summary.waived;
-        failing.not_applicable += status.summary.not_applicable;
-        failing.error += status.summary.error;
-        if let Some(ns) = &report.subject().namespace {
-            let entry = by_namespace.entry(ns.clone()).or_default();
-            entry.0.extend(scored.iter().copied());
-            entry.1 += status.summary.critical;
-            entry.2 += status.summary.high;
-        }
-        all.extend(scored);
+/// The cluster-wide roll-up, accumulated one report at a time (so reports can be written as they are
+/// built): one score over all evaluated checks, failing counts by severity, the ten worst namespaces.
+#[derive(Debug, Default)]
+pub struct Rollup {
+    evaluated_risk: u64,
+    failed_risk: u64,
+    failing: Summary,
+    reports: u32,
+    by_namespace: BTreeMap<String, NamespaceTally>,
+}
+
+#[derive(Debug, Default)]
+struct NamespaceTally {
+    evaluated_risk: u64,
+    failed_risk: u64,
+    critical: u32,
+    high: u32,
+}
+
+fn score_of(evaluated_risk: u64, failed_risk: u64) -> u8 {
+    if evaluated_risk == 0 {
+        return 100;
     }
-    let mut worst: Vec<NamespaceScore> = by_namespace
-        .into_iter()
-        .map(|(namespace, (scored, critical, high))| NamespaceScore {
-            namespace,
-            score: score(&scored),
-            critical,
-            high,
-        })
-        .collect();
-    worst.sort_by(|a, b| a.score.cmp(&b.score).then(b.critical.cmp(&a.critical)).then(a.namespace.cmp(&b.namespace)));
-    worst.retain(|n| n.score < 100);
-    worst.truncate(10);
-    ClusterRollup { score: score(&all), failing, reports: count, worst_namespaces: worst }
+    (100.0 * (1.0 - failed_risk as f64 / evaluated_risk as f64)).round() as u8
+}
+
+/// What a report contributes to the roll-up; the operator keeps one per subject.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tally {
+    pub namespace: Option<String>,
+    pub evaluated_risk: u64,
+    pub failed_risk: u64,
+    pub summary: Summary,
+}
+
+impl Tally {
+    /// The report's contribution, its checks weighed by the policy it names (see [`PolicySet::for_report`]).
+    pub fn of(report: &Report, policies: &PolicySet) -> Tally {
+        Tally::by(report, policies.for_report(report))
+    }
+
+    /// The report's contribution, its checks weighed by `policy` (the one that judged it).
+    pub fn by(report: &Report, policy: &Policy) -> Tally {
+        let status = report.status();
+        let (mut evaluated_risk, mut failed_risk) = (0u64, 0u64);
+        for (risk, failed) in scored_checks(status, policy) {
+            evaluated_risk += risk as u64;
+            if failed {
+                failed_risk += risk as u64;
+            }
+        }
+        Tally {
+            namespace: report.subject().namespace.clone(),
+            evaluated_risk,
+            failed_risk,
+            summary: status.summary.clone(),
+        }
+    }
+}
+
+impl Rollup {
+    /// Adds a report, its checks weighed by the policy it names.
+    pub fn add(&mut self, report: &Report, policies: &PolicySet) {
+        self.add_tally(&Tally::of(report, policies));
+    }
+
+    pub fn add_tally(&mut self, tally: &Tally) {
+        self.reports += 1;
+        self.evaluated_risk += tally.evaluated_risk;
+        self.failed_risk += tally.failed_risk;
+        let (f, s) = (&mut self.failing, &tally.summary);
+        f.critical += s.critical;
+        f.high += s.high;
+        f.medium += s.medium;
+        f.low += s.low;
+        f.fail += s.fail;
+        f.pass += s.pass;
+        f.waived += s.waived;
+        f.not_applicable += s.not_applicable;
+        f.error += s.error;
+        if let Some(ns) = &tally.namespace {
+            let ns_tally = self.by_namespace.entry(ns.clone()).or_default();
+            ns_tally.evaluated_risk += tally.evaluated_risk;
+            ns_tally.failed_risk += tally.failed_risk;
+            ns_tally.critical += s.critical;
+            ns_tally.high += s.high;
+        }
+    }
+
+    pub fn finish(self) -> ClusterRollup {
+        let mut worst: Vec<NamespaceScore> = self
+            .by_namespace
+            .into_iter()
+            .map(|(namespace, t)| NamespaceScore {
+                namespace,
+                score: score_of(t.evaluated_risk, t.failed_risk),
+                critical: t.critical,
+                high: t.high,
+            })
+            .filter(|n| n.score < 100)
+            .collect();
+        worst.sort_by(|a, b| {
+            a.score.cmp(&b.score).then(b.critical.cmp(&a.critical)).then(a.namespace.cmp(&b.namespace))
+        });
+        worst.truncate(10);
+        ClusterRollup {
+            score: score_of(self.evaluated_risk, self.failed_risk),
+            failing: self.failing,
+            reports: self.reports,
+            worst_namespaces: worst,
+        }
+    }
+}
+
+/// The roll-up over a set of reports, each report's checks weighed by the policy it names.
+pub fn rollup<'a>(reports: impl IntoIterator<Item = &'a Report>, policies: &PolicySet) -> ClusterRollup {
+    let mut rollup = Rollup::default();
+    for report in reports {
+        rollup.add(report, policies);
+    }
+    rollup.finish()
 }
 
 /// `(risk, failed)` per evaluated check of a report, recovered from its status.
 pub fn scored_checks(status: &ReportStatus, policy: &Policy) -> Vec<(u8, bool)> {
     check_states(&status.findings, &status.passed, policy).values().filter_map(CheckSummary::scored).collect()
+}
+
+impl serde::Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Report::Namespaced(r) => r.serialize(serializer),
+            Report::Cluster(r) => r.serialize(serializer),
+        }
+    }
+}
+
+#[cfg(test)]
+mod naming_tests {
+    use super::*;
+
+    fn subject(kind: &str, name: &str) -> Subject {
+        Subject { api_version: "v1".into(), kind: kind.into(), name: name.into(), namespace: None, uid: None }
+    }
+
+    #[test]
+    fn report_names_are_valid_and_stable() {
+        assert_eq!(report_name(&subject("Deployment", "web")), "deployment-web");
+        assert_eq!(report_name(&subject("Cluster", "cluster")), "cluster");
+        let colon = report_name(&subject("ClusterRole", "system:aggregate-to-edit"));
+        assert!(colon.starts_with("clusterrole-system-aggregate-to-edit-"), "{colon}");
+        assert_eq!(colon, report_name(&subject("ClusterRole", "system:aggregate-to-edit")));
+        let long = report_name(&subject("Deployment", &"x".repeat(300)));
+        assert!(long.len() <= 253 && long.chars().last().unwrap().is_ascii_alphanumeric(), "{long}");
+    }
+
+    #[test]
+    fn label_values_keep_case_and_hash_only_when_changed() {
+        assert_eq!(label_value("Deployment"), "Deployment");
+        assert_eq!(label_value("payments-api"), "payments-api");
+        let changed = label_value("system:kube-proxy");
+        assert!(changed.starts_with("system-kube-proxy-") && changed.len() <= 63, "{changed}");
+        assert!(label_value(&"a".repeat(100)).len() <= 63);
+    }
 }

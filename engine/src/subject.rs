@@ -228,12 +228,52 @@ fn workload_entries<'a>(index: &'a Index, namespace: Option<&str>) -> Vec<Subjec
     out.extend(scope(&index.jobs, namespace).filter(|o| top(&o.metadata)).map(|o| job(o)));
     out.extend(scope(&index.replication_controllers, namespace).map(|o| replication_controller(o)));
     out.extend(scope(&index.pods, namespace).filter(|o| top(&o.metadata)).map(|o| pod(o)));
+    for entry in &mut out {
+        attach_live_pods(index, entry);
+    }
     out
 }
 
 /// True when the policy judging `namespace` leaves it out of namespace and workload checks.
 fn is_system_namespace(index: &Index, policies: &PolicySet, namespace: &str) -> bool {
     policies.for_namespace_in(index, namespace).is_system_namespace(namespace)
+}
+
+/// Fills a workload's live pods from the index: pods whose controller is the workload, or (Deployments,
+/// CronJobs) one of its ReplicaSets or Jobs. Found by owner uid, so manifests without uids get none.
+fn attach_live_pods<'a>(index: &'a Index, entry: &mut SubjectEntry<'a>) {
+    let SubjectObject::Workload(w) = &mut entry.object else { return };
+    let (Some(uid), Some(ns)) = (w.meta.uid.as_deref(), w.meta.namespace.as_deref()) else { return };
+    if w.kind == "Pod" {
+        return;
+    }
+    let controlled_by = |meta: &ObjectMeta, uid: &str| {
+        meta.owner_references.iter().flatten().any(|o| o.controller == Some(true) && o.uid == uid)
+    };
+    let mut owners: Vec<&str> = vec![uid];
+    match w.kind {
+        "Deployment" => owners.extend(
+            index
+                .replica_sets
+                .in_namespace(ns)
+                .filter(|rs| controlled_by(&rs.metadata, uid))
+                .filter_map(|rs| rs.metadata.uid.as_deref()),
+        ),
+        "CronJob" => owners.extend(
+            index
+                .jobs
+                .in_namespace(ns)
+                .filter(|j| controlled_by(&j.metadata, uid))
+                .filter_map(|j| j.metadata.uid.as_deref()),
+        ),
+        _ => {}
+    }
+    w.pods = index
+        .pods
+        .in_namespace(ns)
+        .filter(|p| owners.iter().any(|o| controlled_by(&p.metadata, o)))
+        .map(|p| &**p)
+        .collect();
 }
 
 /// Every workload subject in the index, in a stable order, leaving out system namespaces.
@@ -307,7 +347,7 @@ pub fn find<'a>(index: &'a Index, policies: &PolicySet, key: &SubjectKey) -> Opt
     let (ns, name) = (key.namespace.as_str(), key.name.as_str());
     let top = |meta: &ObjectMeta| !has_controller(meta, &[]);
     let workload_ns = || !is_system_namespace(index, policies, ns);
-    match key.kind.as_str() {
+    let mut entry = match key.kind.as_str() {
         "Deployment" => index.deployments.get(ns, name).filter(|_| workload_ns()).map(|o| deployment(o)),
         "StatefulSet" => index.stateful_sets.get(ns, name).filter(|_| workload_ns()).map(|o| stateful_set(o)),
         "DaemonSet" => index.daemon_sets.get(ns, name).filter(|_| workload_ns()).map(|o| daemon_set(o)),
@@ -322,7 +362,9 @@ pub fn find<'a>(index: &'a Index, policies: &PolicySet, key: &SubjectKey) -> Opt
         "Pod" => index.pods.get(ns, name).filter(|o| workload_ns() && top(&o.metadata)).map(|o| pod(o)),
         "Cluster" => Some(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster }),
         _ => others(index, policies).into_iter().find(|e| e.key() == *key),
-    }
+    }?;
+    attach_live_pods(index, &mut entry);
+    Some(entry)
 }
 
 /// Every subject in the index: workloads, namespaces, services, ingresses, RBAC objects, nodes and the
@@ -336,6 +378,19 @@ pub fn all<'a>(index: &'a Index, policies: &PolicySet) -> Vec<SubjectEntry<'a>> 
 
 /// The subjects that are not workloads and not the cluster.
 fn others<'a>(index: &'a Index, policies: &PolicySet) -> Vec<SubjectEntry<'a>> {
+    other_entries(index, policies, None)
+}
+
+/// The subjects of one namespace that are not workloads: the Namespace itself (unless a system
+/// namespace), its Services, Ingresses, Roles and RoleBindings. With several policies, a Namespace's
+/// labels decide which policy judges all of these.
+pub fn others_in<'a>(index: &'a Index, policies: &PolicySet, namespace: &str) -> Vec<SubjectEntry<'a>> {
+    other_entries(index, policies, Some(namespace))
+}
+
+/// The subjects that are not workloads and not the cluster: all, or (`Some(namespace)`) one namespace's,
+/// cluster-scoped ones left out.
+fn other_entries<'a>(index: &'a Index, policies: &PolicySet, scoped: Option<&str>) -> Vec<SubjectEntry<'a>> {
     // Built-in `system:` RBAC objects are left out unless the policy judging them includes them.
     let system_rbac = |namespace: Option<&str>, name: &str| {
         if !name.starts_with("system:") {
@@ -350,7 +405,7 @@ fn others<'a>(index: &'a Index, policies: &PolicySet) -> Vec<SubjectEntry<'a>> {
     const RBAC: &str = "rbac.authorization.k8s.io/v1";
     let namespaces = index.namespaces.iter().filter_map(|n| {
         let name = n.metadata.name.as_deref().unwrap_or("");
-        if is_system_namespace(index, policies, name) {
+        if scoped.is_some_and(|ns| ns != name) || is_system_namespace(index, policies, name) {
             return None;
         }
         let mut reference = reference("v1", "Namespace", &n.metadata, false);
@@ -358,18 +413,16 @@ fn others<'a>(index: &'a Index, policies: &PolicySet) -> Vec<SubjectEntry<'a>> {
         reference.namespace = Some(name.to_string());
         Some(SubjectEntry { reference, object: SubjectObject::Namespace(n) })
     });
-    let services = index.services.iter().map(|s| SubjectEntry {
+    let services = scope(&index.services, scoped).map(|s| SubjectEntry {
         reference: reference("v1", "Service", &s.metadata, true),
         object: SubjectObject::Service(s),
     });
-    let ingresses = index.ingresses.iter().map(|i| SubjectEntry {
+    let ingresses = scope(&index.ingresses, scoped).map(|i| SubjectEntry {
         reference: reference("networking.k8s.io/v1", "Ingress", &i.metadata, true),
         object: SubjectObject::Ingress(i),
     });
     let namespace_of = |meta: &ObjectMeta| meta.namespace.clone().unwrap_or_else(|| "default".into());
-    let roles = index
-        .roles
-        .iter()
+    let roles = scope(&index.roles, scoped)
         .filter(|r| !system_rbac(Some(&namespace_of(&r.metadata)), r.metadata.name.as_deref().unwrap_or("")))
         .map(|r| {
             let view = RoleView {
@@ -379,8 +432,14 @@ fn others<'a>(index: &'a Index, policies: &PolicySet) -> Vec<SubjectEntry<'a>> {
             };
             SubjectEntry { reference: reference(RBAC, "Role", &r.metadata, true), object: SubjectObject::Role(view) }
         });
-    let cluster_roles =
-        index.cluster_roles.iter().filter(|r| !system_rbac(None, r.metadata.name.as_deref().unwrap_or(""))).map(|r| {
+    // Cluster-scoped subjects belong to no namespace.
+    let cluster_scoped = scoped.is_none();
+    let cluster_roles = index
+        .cluster_roles
+        .iter()
+        .filter(|_| cluster_scoped)
+        .filter(|r| !system_rbac(None, r.metadata.name.as_deref().unwrap_or("")))
+        .map(|r| {
             let view = RoleView {
                 name: r.metadata.name.as_deref().unwrap_or(""),
                 namespace: None,
@@ -391,9 +450,7 @@ fn others<'a>(index: &'a Index, policies: &PolicySet) -> Vec<SubjectEntry<'a>> {
                 object: SubjectObject::Role(view),
             }
         });
-    let role_bindings = index
-        .role_bindings
-        .iter()
+    let role_bindings = scope(&index.role_bindings, scoped)
         .filter(|b| !system_rbac(Some(&namespace_of(&b.metadata)), b.metadata.name.as_deref().unwrap_or("")))
         .map(|b| SubjectEntry {
             reference: reference(RBAC, "RoleBinding", &b.metadata, true),
@@ -402,12 +459,13 @@ fn others<'a>(index: &'a Index, policies: &PolicySet) -> Vec<SubjectEntry<'a>> {
     let cluster_role_bindings = index
         .cluster_role_bindings
         .iter()
+        .filter(|_| cluster_scoped)
         .filter(|b| !system_rbac(None, b.metadata.name.as_deref().unwrap_or("")))
         .map(|b| SubjectEntry {
             reference: reference(RBAC, "ClusterRoleBinding", &b.metadata, false),
             object: SubjectObject::Binding(crate::rbac::cluster_role_binding_view(b)),
         });
-    let nodes = index.nodes.iter().map(|n| SubjectEntry {
+    let nodes = index.nodes.iter().filter(|_| cluster_scoped).map(|n| SubjectEntry {
         reference: reference("v1", "Node", &n.metadata, false),
         object: SubjectObject::Node(n),
     });

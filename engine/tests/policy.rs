@@ -698,3 +698,60 @@ spec:
     let root = findings(report(&expired, "Deployment", "billing-engine"), "run-as-non-root");
     assert!(root.iter().all(|(_, r, _)| *r == FindingResult::Fail), "{root:?}");
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// The operator's calls: per-subject reports and the incremental roll-up agree with `audit`
+
+#[test]
+fn report_for_and_tallies_agree_with_the_streamed_audit() {
+    let yaml = [
+        namespace("shop", "env: prod"),
+        namespace("dev", "env: dev"),
+        deployment("shop", "web", ""),
+        deployment("dev", "web", ""),
+        // The prod policy weighs a passing check differently (a failing one carries its risk in the
+        // finding): the roll-up must weigh each report by the policy that judged it.
+        policy(
+            "prod",
+            "  priority: 1\n  namespaceSelector: {matchLabels: {env: prod}}\n  checks:\n    riskOverrides: [{id: host-pid, risk: 1}]",
+        ),
+        "apiVersion: vigil.dev/v1alpha1\nkind: SecurityException\nmetadata: {name: sidecar, namespace: dev}\nspec:\n  checks: [privileged-container]\n  match: {containers: [sidecar]}\n  reason: r\n  owner: o\n---\n".into(),
+    ]
+    .concat();
+    let s = scenario(&yaml);
+    let mut streamed = Vec::new();
+    vigil_engine::audit_each(&s.index, &s.policies, &s.exceptions, now(), |r| streamed.push(r));
+    assert_eq!(streamed.last().map(|r| r.subject().kind.as_str()), Some("Cluster"), "the cluster report comes last");
+    let shop = streamed
+        .iter()
+        .find(|r| r.subject().kind == "Deployment" && r.subject().namespace.as_deref() == Some("shop"))
+        .unwrap();
+    assert_eq!(shop.status().policy.as_deref(), Some("prod"));
+
+    let mut rollup = vigil_engine::report::Rollup::default();
+    for built in &streamed {
+        let subject = built.subject();
+        let namespace = if subject.kind == "Namespace" { "" } else { subject.namespace.as_deref().unwrap_or("") };
+        let key = vigil_engine::subject::SubjectKey::new(&subject.kind, namespace, &subject.name);
+        let one = vigil_engine::report_for(&s.index, &s.policies, &s.exceptions, &key, now())
+            .unwrap_or_else(|| panic!("no report for {key}"));
+        if subject.kind == "Cluster" {
+            // report_for leaves the roll-up out: it needs every other report.
+            assert!(one.status().cluster.is_none());
+            let mut without_rollup = built.clone();
+            if let Report::Cluster(c) = &mut without_rollup {
+                c.status.as_mut().unwrap().cluster = None;
+            }
+            assert_eq!(one.to_json(), without_rollup.to_json());
+        } else {
+            assert_eq!(one.to_json(), built.to_json(), "{key}");
+        }
+        rollup.add_tally(&vigil_engine::report::Tally::of(&one, &s.policies));
+    }
+    let expected = report(&streamed, "Cluster", "cluster").status().cluster.clone().unwrap();
+    assert_eq!(rollup.finish(), expected);
+    assert_eq!(vigil_engine::report::rollup(&streamed, &s.policies), expected);
+    // Weighed by the default policy instead, the shop namespace would score otherwise.
+    let by_default = vigil_engine::report::Tally::by(shop, &Policy::default());
+    assert_ne!(by_default, vigil_engine::report::Tally::of(shop, &s.policies));
+}

@@ -20,6 +20,62 @@ pub enum Command {
     Checks(ChecksArgs),
     /// Print the CustomResourceDefinitions Vigil uses.
     Crds,
+    /// Run the operator: keep SecurityReports true for the cluster (in a pod, or on the current kubeconfig
+    /// context).
+    Operator(OperatorArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct OperatorArgs {
+    /// Only audit these namespaces (repeatable or comma-separated; default: all).
+    #[arg(long = "namespace", value_delimiter = ',', env = "VIGIL_NAMESPACES")]
+    pub namespaces: Vec<String>,
+    /// Never audit these namespaces (repeatable or comma-separated).
+    #[arg(long = "exclude-namespace", value_delimiter = ',', env = "VIGIL_EXCLUDE_NAMESPACES")]
+    pub exclude_namespaces: Vec<String>,
+    /// Interval of the full pass that catches time-based changes (end-of-life dates, expiries).
+    #[arg(long, default_value = "10m", value_parser = parse_duration, env = "VIGIL_FULL_PASS_INTERVAL")]
+    pub full_pass_interval: std::time::Duration,
+    /// Most report writes (apply or delete) per second.
+    #[arg(long, default_value_t = 20.0, env = "VIGIL_WRITE_RATE")]
+    pub write_rate: f64,
+    /// Subjects evaluated and written concurrently.
+    #[arg(long, default_value_t = 4, env = "VIGIL_CONCURRENCY")]
+    pub concurrency: usize,
+    /// How long a burst of changes is collected before it is evaluated.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration, env = "VIGIL_DEBOUNCE")]
+    pub debounce: std::time::Duration,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "VIGIL_METRICS_ADDR")]
+    pub metrics_addr: std::net::SocketAddr,
+    /// Namespace of the leader-election Lease (default: the pod's namespace, else `default`).
+    #[arg(long, env = "VIGIL_LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "vigil-leader", env = "VIGIL_LEASE_NAME")]
+    pub lease_name: String,
+    /// This replica's identity in the Lease (default: the pod name, else host name and process id).
+    #[arg(long, env = "VIGIL_IDENTITY")]
+    pub identity: Option<String>,
+    /// Log as JSON lines.
+    #[arg(long, env = "VIGIL_LOG_JSON")]
+    pub log_json: bool,
+}
+
+/// `10m`, `30s`, `500ms`, `1h`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 30s, 10m or 500ms"))?;
+    let unit_ms = match unit {
+        "ms" => 1,
+        "s" | "" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    Ok(std::time::Duration::from_millis(n * unit_ms))
 }
 
 #[derive(Args, Debug)]

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Read, Write};
+
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -11,11 +12,11 @@ use vigil_crds::{FindingResult, Severity, Subject};
 use vigil_engine::loader::{LoadError, Loaded, Origin};
 use vigil_engine::object::VigilObject;
 use vigil_engine::{
-    Exceptions, Index, PolicySet, Report, ServerVersion, audit, compile_cluster_exception, compile_exception,
+    Exceptions, Index, PolicySet, Report, ServerVersion, audit_each, compile_cluster_exception, compile_exception,
     compile_policy,
 };
 
-use crate::cli::{ColorChoice, ScanArgs, ScanFormat};
+use crate::cli::{ColorChoice, ScanArgs};
 use crate::output;
 
 /// A failing finding at or above `--fail-on`.
@@ -61,7 +62,6 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let now = args.now.unwrap_or_else(Timestamp::now);
-    let reports = audit(&index, &policies, &exceptions, now);
 
     let stdout = std::io::stdout();
     let color = match args.color {
@@ -70,21 +70,24 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         ColorChoice::Auto => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     let mut out = std::io::BufWriter::new(stdout.lock());
-    match args.output {
-        ScanFormat::Table => output::table::write(&mut out, &reports, &loaded.skipped, loaded.errors.len(), color)?,
-        ScanFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &output::report_list(&reports))?;
-            writeln!(out)?;
+    let mut printer = output::Printer::new(args.output, color, &origins, &policies);
+    let mut failing_at_threshold = false;
+    let mut write_error = None;
+    printer.begin(&mut out)?;
+    // Reports are printed as they are built: a large dump never holds them all.
+    audit_each(&index, &policies, &exceptions, now, |report| {
+        failing_at_threshold |= args.fail_on.is_some_and(|threshold| failing_at_or_above(&report, threshold));
+        if write_error.is_none() {
+            write_error = printer.report(&mut out, &report).err();
         }
-        ScanFormat::Yaml => out.write_all(serde_saphyr::to_string(&output::report_list(&reports))?.as_bytes())?,
-        ScanFormat::Sarif => {
-            serde_json::to_writer_pretty(&mut out, &output::sarif::document(&reports, &origins, &policies))?;
-            writeln!(out)?;
-        }
+    });
+    if let Some(e) = write_error {
+        return Err(e);
     }
+    printer.end(&mut out, &loaded.skipped, loaded.errors.len())?;
     out.flush()?;
 
-    if args.fail_on.is_some_and(|threshold| failing_at_or_above(&reports, threshold)) {
+    if failing_at_threshold {
         return Ok(ExitCode::from(EXIT_FINDINGS));
     }
     Ok(ExitCode::SUCCESS)
@@ -154,11 +157,8 @@ fn compile_vigil_objects(objects: &[(VigilObject, Origin)]) -> anyhow::Result<(P
     Ok((PolicySet::new(policies), Exceptions::new(exceptions)))
 }
 
-fn failing_at_or_above(reports: &[Report], threshold: Severity) -> bool {
-    reports
-        .iter()
-        .flat_map(|r| &r.status().findings)
-        .any(|f| f.result == FindingResult::Fail && f.severity >= threshold)
+fn failing_at_or_above(report: &Report, threshold: Severity) -> bool {
+    report.status().findings.iter().any(|f| f.result == FindingResult::Fail && f.severity >= threshold)
 }
 
 /// Reads a file, a folder (recursively: `.yaml`, `.yml`, `.json`, in name order) or stdin (`-`).

@@ -199,6 +199,11 @@ fn table_and_sarif_show_the_policy_and_custom_checks() {
     assert!(rules.iter().any(|r| r["id"] == "team-label"));
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     assert!(results.iter().any(|r| r["ruleId"] == "team-label"));
+    // Results are printed as reports stream by; each still points at its rule, custom ones included.
+    for result in results {
+        let index = result["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index]["id"], result["ruleId"], "{result}");
+    }
 }
 
 #[test]

@@ -4,13 +4,94 @@ pub mod checks;
 pub mod sarif;
 pub mod table;
 
-use vigil_engine::Report;
+use std::collections::BTreeMap;
+use std::io::Write;
 
-/// Reports as a `kind: List`, each exactly as the operator writes it.
-pub fn report_list(reports: &[Report]) -> serde_json::Value {
-    serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "List",
-        "items": reports.iter().map(Report::to_json).collect::<Vec<_>>(),
-    })
+use vigil_crds::ClusterRollup;
+use vigil_engine::{PolicySet, Report};
+
+use crate::cli::ScanFormat;
+use crate::scan::Origins;
+
+/// Prints reports one at a time in the chosen format.
+pub struct Printer<'a> {
+    format: ScanFormat,
+    color: bool,
+    origins: &'a Origins,
+    items: usize,
+    /// The roll-up, from the `cluster` report, for the table's summary line.
+    rollup: Option<ClusterRollup>,
+    /// The SARIF rules (catalog and custom checks) that results refer to.
+    sarif_rules: sarif::Rules,
+    sarif_results: Vec<serde_json::Value>,
+}
+
+impl<'a> Printer<'a> {
+    /// `policies`: the policies in force, whose custom checks become SARIF rules.
+    pub fn new(format: ScanFormat, color: bool, origins: &'a Origins, policies: &PolicySet) -> Self {
+        let sarif_rules = sarif::Rules::new(policies);
+        Printer { format, color, origins, items: 0, rollup: None, sarif_rules, sarif_results: Vec::new() }
+    }
+
+    pub fn begin(&mut self, out: &mut impl Write) -> anyhow::Result<()> {
+        // JSON and YAML print a `kind: List` of reports, each exactly as the operator writes it.
+        match self.format {
+            ScanFormat::Json => write!(out, "{{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [")?,
+            ScanFormat::Yaml => write!(out, "apiVersion: v1\nkind: List\nitems:")?,
+            ScanFormat::Table | ScanFormat::Sarif => {}
+        }
+        Ok(())
+    }
+
+    pub fn report(&mut self, out: &mut impl Write, report: &Report) -> anyhow::Result<()> {
+        let first = self.items == 0;
+        self.items += 1;
+        match self.format {
+            ScanFormat::Table => {
+                table::write_report(out, report, self.color)?;
+                if let Some(rollup) = &report.status().cluster {
+                    self.rollup = Some(rollup.clone());
+                }
+            }
+            ScanFormat::Json => {
+                out.write_all(if first { b"\n" } else { b",\n" })?;
+                let mut ser = serde_json::Serializer::pretty(&mut *out);
+                serde::Serialize::serialize(report, &mut ser)?;
+            }
+            ScanFormat::Yaml => {
+                let text = serde_saphyr::to_string(report)?;
+                for (i, line) in text.lines().enumerate() {
+                    let prefix = if i == 0 {
+                        "- "
+                    } else if line.is_empty() {
+                        ""
+                    } else {
+                        "  "
+                    };
+                    write!(out, "\n{prefix}{line}")?;
+                }
+            }
+            ScanFormat::Sarif => self.sarif_results.extend(sarif::results(report, self.origins, &self.sarif_rules)),
+        }
+        Ok(())
+    }
+
+    pub fn end(
+        &mut self,
+        out: &mut impl Write,
+        skipped: &BTreeMap<String, usize>,
+        unreadable: usize,
+    ) -> anyhow::Result<()> {
+        match self.format {
+            ScanFormat::Table => table::write_footer(out, self.rollup.as_ref(), skipped, unreadable, self.color)?,
+            ScanFormat::Json => writeln!(out, "{}]\n}}", if self.items == 0 { "" } else { "\n  " })?,
+            ScanFormat::Yaml => writeln!(out, "{}", if self.items == 0 { " []" } else { "" })?,
+            ScanFormat::Sarif => {
+                let results = std::mem::take(&mut self.sarif_results);
+                serde_json::to_writer_pretty(&mut *out, &sarif::document(&self.sarif_rules, results))?;
+                writeln!(out)?;
+            }
+        }
+        Ok(())
+    }
 }

@@ -1,5 +1,7 @@
-//! SARIF 2.1.0 for code-scanning UIs: one rule per catalog check, one result per failing or waived
-//! finding, located at the subject's file and line where the input came from files.
+//! SARIF 2.1.0 for code-scanning UIs: one rule per catalog check and per custom check, one result per
+//! failing or waived finding, located at the subject's file and line where the input came from files.
+
+use std::collections::HashMap;
 
 use serde_json::{Value, json};
 use vigil_crds::{FindingResult, Severity};
@@ -15,79 +17,106 @@ fn level(severity: Severity) -> &'static str {
     }
 }
 
-pub fn document(reports: &[Report], origins: &Origins, policies: &PolicySet) -> Value {
-    let mut rules: Vec<Value> = catalog()
-        .iter()
-        .map(|c| {
-            json!({
-                "id": c.id,
-                "name": c.id,
-                "shortDescription": {"text": c.title},
-                "fullDescription": {"text": format!("Fails when {}", c.fails_when)},
-                "help": {"text": c.remediation},
-                "defaultConfiguration": {"level": level(c.severity())},
-                "properties": {
-                    // GitHub code scanning reads this 0.0-10.0 score to rank security results.
-                    "security-severity": format!("{:.1}", c.risk as f64),
-                    "tags": ["security", c.category.as_str()],
-                },
-            })
-        })
-        .collect();
-    // Then the policies' custom checks (an id defined by several policies: the first in precedence).
-    let mut rule_ids: Vec<String> = catalog().iter().map(|c| c.id.to_string()).collect();
-    for check in policies.policies().iter().chain(std::iter::once(policies.fallback())).flat_map(|p| &p.custom_checks) {
-        if rule_ids.contains(&check.id) {
+/// The rules of a run: one per catalog check, then the policies' custom checks (an id several policies
+/// define: the first in precedence). Built once; results refer to rules by index.
+pub struct Rules {
+    rules: Vec<Value>,
+    index: HashMap<String, usize>,
+}
+
+impl Rules {
+    pub fn new(policies: &PolicySet) -> Rules {
+        let mut rules = Rules { rules: Vec::new(), index: HashMap::new() };
+        for c in catalog() {
+            rules.push(
+                c.id,
+                json!({
+                    "id": c.id,
+                    "name": c.id,
+                    "shortDescription": {"text": c.title},
+                    "fullDescription": {"text": format!("Fails when {}", c.fails_when)},
+                    "help": {"text": c.remediation},
+                    "defaultConfiguration": {"level": level(c.severity())},
+                    "properties": {
+                        // GitHub code scanning reads this 0.0-10.0 score to rank security results.
+                        "security-severity": format!("{:.1}", c.risk as f64),
+                        "tags": ["security", c.category.as_str()],
+                    },
+                }),
+            );
+        }
+        let in_precedence = policies.policies().iter().chain(std::iter::once(policies.fallback()));
+        for check in in_precedence.flat_map(|p| &p.custom_checks) {
+            rules.push(
+                &check.id,
+                json!({
+                    "id": check.id,
+                    "name": check.id,
+                    "shortDescription": {"text": check.title},
+                    "fullDescription": {"text": format!("Custom check; passes when {}", check.expression)},
+                    "help": {"text": check.message},
+                    "defaultConfiguration": {"level": level(Severity::from_risk(check.risk))},
+                    "properties": {
+                        "security-severity": format!("{:.1}", check.risk as f64),
+                        "tags": ["security", "custom"],
+                    },
+                }),
+            );
+        }
+        rules
+    }
+
+    /// Adds a rule unless one with this id is there already.
+    fn push(&mut self, id: &str, rule: Value) {
+        if !self.index.contains_key(id) {
+            self.index.insert(id.to_string(), self.rules.len());
+            self.rules.push(rule);
+        }
+    }
+}
+
+/// The SARIF results of one report: its Fail and Waived findings.
+pub fn results(report: &Report, origins: &Origins, rules: &Rules) -> Vec<Value> {
+    let mut results = Vec::new();
+    let subject = report.subject();
+    let logical = match &subject.namespace {
+        Some(ns) if subject.kind != "Namespace" => format!("{}/{ns}/{}", subject.kind, subject.name),
+        _ => format!("{}/{}", subject.kind, subject.name),
+    };
+    let origin = origin_of(origins, subject);
+    for f in &report.status().findings {
+        if !matches!(f.result, FindingResult::Fail | FindingResult::Waived) {
             continue;
         }
-        rule_ids.push(check.id.clone());
-        rules.push(json!({
-            "id": check.id,
-            "name": check.id,
-            "shortDescription": {"text": check.title},
-            "fullDescription": {"text": format!("Custom check; passes when {}", check.expression)},
-            "help": {"text": check.message},
-            "defaultConfiguration": {"level": level(Severity::from_risk(check.risk))},
-            "properties": {"security-severity": format!("{:.1}", check.risk as f64), "tags": ["security", "custom"]},
-        }));
-    }
-    let mut results = Vec::new();
-    for report in reports {
-        let subject = report.subject();
-        let logical = match &subject.namespace {
-            Some(ns) if subject.kind != "Namespace" => format!("{}/{ns}/{}", subject.kind, subject.name),
-            _ => format!("{}/{}", subject.kind, subject.name),
-        };
-        let origin = origin_of(origins, subject);
-        for f in &report.status().findings {
-            if !matches!(f.result, FindingResult::Fail | FindingResult::Waived) {
-                continue;
-            }
-            let Some(rule_index) = rule_ids.iter().position(|id| *id == f.check_id) else { continue };
-            let mut location = json!({"logicalLocations": [{"name": logical, "kind": "resource"}]});
-            if let Some(origin) = origin {
-                location["physicalLocation"] = json!({
-                    "artifactLocation": {"uri": origin.file.trim_start_matches("./")},
-                    "region": {"startLine": origin.line},
-                });
-            }
-            let mut result = json!({
-                "ruleId": f.check_id,
-                "ruleIndex": rule_index,
-                "level": level(f.severity),
-                "message": {"text": format!("{logical}: {}", f.message)},
-                "locations": [location],
-                "partialFingerprints": {"vigil/v1": format!("{logical}/{}/{}", f.check_id, f.container.as_deref().unwrap_or(""))},
+        let Some(&rule_index) = rules.index.get(&f.check_id) else { continue };
+        let mut location = json!({"logicalLocations": [{"name": logical, "kind": "resource"}]});
+        if let Some(origin) = origin {
+            location["physicalLocation"] = json!({
+                "artifactLocation": {"uri": origin.file.trim_start_matches("./")},
+                "region": {"startLine": origin.line},
             });
-            if f.result == FindingResult::Waived {
-                result["suppressions"] = json!([{
-                    "kind": "external",
-                    "justification": format!("waived by {}", f.waived_by.as_deref().unwrap_or("an exception")),
-                }]);
-            }
-            results.push(result);
         }
+        let mut result = json!({
+            "ruleId": f.check_id,
+            "ruleIndex": rule_index,
+            "level": level(f.severity),
+            "message": {"text": format!("{logical}: {}", f.message)},
+            "locations": [location],
+            "partialFingerprints": {"vigil/v1": format!("{logical}/{}/{}", f.check_id, f.container.as_deref().unwrap_or(""))},
+        });
+        if f.result == FindingResult::Waived {
+            result["suppressions"] = json!([{
+                "kind": "external",
+                "justification": format!("waived by {}", f.waived_by.as_deref().unwrap_or("an exception")),
+            }]);
+        }
+        results.push(result);
     }
+    results
+}
+
+/// The SARIF document around all results.
+pub fn document(rules: &Rules, results: Vec<Value>) -> Value {
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -95,7 +124,7 @@ pub fn document(reports: &[Report], origins: &Origins, policies: &PolicySet) -> 
             "tool": {"driver": {
                 "name": "vigil",
                 "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules,
+                "rules": &rules.rules,
             }},
             "results": results,
         }],

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use vigil_crds::{FindingResult, Severity};
+use vigil_crds::{ClusterRollup, FindingResult, Severity};
 use vigil_engine::Report;
 
 struct Paint {
@@ -25,60 +25,64 @@ impl Paint {
     }
 }
 
-pub fn write(
+/// Prints one report: a title line with the score and failing counts, then its findings, worst first.
+pub fn write_report(out: &mut impl Write, report: &Report, color: bool) -> std::io::Result<()> {
+    let p = Paint { on: color };
+    let subject = report.subject();
+    let status = report.status();
+    let title = match &subject.namespace {
+        Some(ns) if subject.kind != "Namespace" => format!("{} {ns}/{}", subject.kind, subject.name),
+        _ => format!("{} {}", subject.kind, subject.name),
+    };
+    let s = &status.summary;
+    // Name the policy only when one other than the built-in judged the subject.
+    let policy = match status.policy.as_deref() {
+        Some(name) if name != vigil_engine::policy::DEFAULT_POLICY_NAME => format!("  policy {name}"),
+        _ => String::new(),
+    };
+    writeln!(
+        out,
+        "{}  score {}{policy}  failing: {} critical, {} high, {} medium, {} low",
+        p.paint("1", &title),
+        status.score,
+        s.critical,
+        s.high,
+        s.medium,
+        s.low
+    )?;
+    let mut findings: Vec<_> = status.findings.iter().collect();
+    findings.sort_by_key(|f| (rank(f.result), std::cmp::Reverse(f.severity), f.check_id.clone()));
+    for f in findings {
+        let (label, sev) = match f.result {
+            FindingResult::Fail => {
+                (p.severity(f.severity, "FAIL  "), p.severity(f.severity, &format!("{:<8}", f.severity.as_str())))
+            }
+            FindingResult::Waived => (p.paint("32", "WAIVED"), format!("{:<8}", f.severity.as_str())),
+            FindingResult::Error => (p.paint("35", "ERROR "), " ".repeat(8)),
+            FindingResult::NotApplicable => (p.paint("2", "N/A   "), " ".repeat(8)),
+        };
+        let mut message = f.message.clone();
+        if let Some(by) = &f.waived_by {
+            message.push_str(&format!(" (waived by {by})"));
+        }
+        writeln!(out, "  {label} {sev} {:<32} {message}", f.check_id)?;
+    }
+    if !status.passed.is_empty() {
+        writeln!(out, "  {} {} checks passed", p.paint("32", "PASS  "), status.passed.len())?;
+    }
+    writeln!(out)
+}
+
+/// The closing lines: the cluster roll-up (from the `cluster` report), skipped kinds, unreadable documents.
+pub fn write_footer(
     out: &mut impl Write,
-    reports: &[Report],
+    cluster: Option<&ClusterRollup>,
     skipped: &BTreeMap<String, usize>,
     unreadable: usize,
     color: bool,
 ) -> std::io::Result<()> {
     let p = Paint { on: color };
-    for report in reports {
-        let subject = report.subject();
-        let status = report.status();
-        let title = match &subject.namespace {
-            Some(ns) if subject.kind != "Namespace" => format!("{} {ns}/{}", subject.kind, subject.name),
-            _ => format!("{} {}", subject.kind, subject.name),
-        };
-        let s = &status.summary;
-        // Name the policy only when one other than the built-in judged the subject.
-        let policy = match status.policy.as_deref() {
-            Some(name) if name != vigil_engine::policy::DEFAULT_POLICY_NAME => format!("  policy {name}"),
-            _ => String::new(),
-        };
-        writeln!(
-            out,
-            "{}  score {}{policy}  failing: {} critical, {} high, {} medium, {} low",
-            p.paint("1", &title),
-            status.score,
-            s.critical,
-            s.high,
-            s.medium,
-            s.low
-        )?;
-        let mut findings: Vec<_> = status.findings.iter().collect();
-        findings.sort_by_key(|f| (rank(f.result), std::cmp::Reverse(f.severity), f.check_id.clone()));
-        for f in findings {
-            let (label, sev) = match f.result {
-                FindingResult::Fail => {
-                    (p.severity(f.severity, "FAIL  "), p.severity(f.severity, &format!("{:<8}", f.severity.as_str())))
-                }
-                FindingResult::Waived => (p.paint("32", "WAIVED"), format!("{:<8}", f.severity.as_str())),
-                FindingResult::Error => (p.paint("35", "ERROR "), " ".repeat(8)),
-                FindingResult::NotApplicable => (p.paint("2", "N/A   "), " ".repeat(8)),
-            };
-            let mut message = f.message.clone();
-            if let Some(by) = &f.waived_by {
-                message.push_str(&format!(" (waived by {by})"));
-            }
-            writeln!(out, "  {label} {sev} {:<32} {message}", f.check_id)?;
-        }
-        if !status.passed.is_empty() {
-            writeln!(out, "  {} {} checks passed", p.paint("32", "PASS  "), status.passed.len())?;
-        }
-        writeln!(out)?;
-    }
-    if let Some(cluster) = reports.iter().rev().find_map(|r| r.status().cluster.as_ref()) {
+    if let Some(cluster) = cluster {
         let f = &cluster.failing;
         writeln!(
             out,
@@ -97,7 +101,7 @@ pub fn write(
         writeln!(out, "Skipped kinds Vigil does not audit: {}", kinds.join(", "))?;
     }
     if unreadable > 0 {
-        writeln!(out, "{} document(s) could not be read (see the messages above)", unreadable)?;
+        writeln!(out, "{unreadable} document(s) could not be read (see the messages above)")?;
     }
     Ok(())
 }

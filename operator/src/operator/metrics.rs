@@ -1,0 +1,80 @@
+//! Prometheus metrics (prometheus-client). Series are bounded: labels are kinds and outcomes, never
+//! object names.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub watch_events: Family<KindLabel, Counter>,
+    pub watch_errors: Family<KindLabel, Counter>,
+    pub writes: Family<OutcomeLabel, Counter>,
+    pub api_errors: Counter,
+    pub reconcile_seconds: Histogram,
+    pub full_passes: Counter,
+    pub queue_depth: Gauge,
+    pub leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("vigil");
+        let watch_events = Family::<KindLabel, Counter>::default();
+        let watch_errors = Family::<KindLabel, Counter>::default();
+        let writes = Family::<OutcomeLabel, Counter>::default();
+        let api_errors = Counter::default();
+        let reconcile_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        let full_passes = Counter::default();
+        let queue_depth = Gauge::default();
+        let leader = Gauge::default();
+        registry.register("watch_events", "Watch events that changed the index, by kind", watch_events.clone());
+        registry.register("watch_errors", "Watch errors (restarts, backoffs), by kind", watch_errors.clone());
+        registry.register("report_writes", "Report writes by outcome: applied, unchanged, deleted", writes.clone());
+        registry.register("api_errors", "Failed API calls of the writer and the leader elector", api_errors.clone());
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time to evaluate and write one subject",
+            reconcile_seconds.clone(),
+        );
+        registry.register("full_passes", "Completed full passes", full_passes.clone());
+        registry.register("queue_depth", "Subjects waiting to be evaluated", queue_depth.clone());
+        registry.register("leader", "1 while this replica holds the Lease", leader.clone());
+        Metrics {
+            registry,
+            watch_events,
+            watch_errors,
+            writes,
+            api_errors,
+            reconcile_seconds,
+            full_passes,
+            queue_depth,
+            leader,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn write(&self, outcome: &str) {
+        self.writes.get_or_create(&OutcomeLabel { outcome: outcome.to_string() }).inc();
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
+        out
+    }
+}

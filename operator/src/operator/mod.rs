@@ -1,0 +1,136 @@
+//! `vigil operator`: keeps SecurityReports true for a live cluster.
+//!
+//! The pipeline per subject is gather -> evaluate -> build -> apply:
+//! - gather (`watch`, needs a client): watch streams keep the engine's [`Index`] current; each change is
+//!   mapped to the subjects it affects (`vigil_engine::affected`, pure) and queued;
+//! - evaluate + build (`reconcile`, pure engine calls under a read lock);
+//! - apply (`writer`, needs a client): server-side apply when the content changed, delete when the
+//!   subject is gone; rate-limited.
+//!
+//! Around it: leader election (`leader`), health and metrics (`http`, `metrics`), the periodic full pass
+//! and graceful shutdown (here).
+
+// Queue draining, the leader flag and the write metrics are used by `leader`, `reconcile` and `writer`,
+// which are not committed yet.
+#![allow(dead_code)]
+
+mod http;
+// Not committed yet: `leader` (Lease election), `reconcile` (queue -> `vigil_engine::report_for` -> writer)
+// and `writer` (server-side apply). Until they are, the operator only watches and serves /metrics.
+mod metrics;
+mod queue;
+mod watch;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, RwLock};
+
+use anyhow::Context;
+use tokio::sync::watch as signal;
+use tracing::{info, warn};
+use vigil_engine::{Index, PolicySet};
+
+use crate::cli::OperatorArgs;
+
+pub use metrics::Metrics;
+
+/// State shared by the watchers, the reconciler, the HTTP server and the leader elector.
+pub struct Shared {
+    pub index: RwLock<Index>,
+    /// The policies in force (the built-in default until SecurityPolicies are watched).
+    pub policies: RwLock<Arc<PolicySet>>,
+    pub queue: queue::Queue,
+    pub metrics: Metrics,
+    /// Kinds whose first list has not finished yet; ready when empty.
+    pub syncing: Mutex<BTreeSet<String>>,
+    pub filter: NamespaceFilter,
+    /// True while this replica holds the Lease and may write.
+    pub leading: signal::Receiver<bool>,
+}
+
+impl Shared {
+    pub fn is_ready(&self) -> bool {
+        self.syncing.lock().expect("syncing lock").is_empty()
+    }
+}
+
+/// Which namespaces the operator audits (`--namespace`, `--exclude-namespace`).
+#[derive(Clone, Debug, Default)]
+pub struct NamespaceFilter {
+    pub include: BTreeSet<String>,
+    pub exclude: BTreeSet<String>,
+}
+
+impl NamespaceFilter {
+    /// Cluster-scoped objects (`namespace == ""`) always pass.
+    pub fn allows(&self, namespace: &str) -> bool {
+        namespace.is_empty()
+            || (!self.exclude.contains(namespace) && (self.include.is_empty() || self.include.contains(namespace)))
+    }
+}
+
+pub fn run(args: OperatorArgs) -> anyhow::Result<()> {
+    init_tracing(args.log_json);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(run_async(args))
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json { builder.json().init() } else { builder.init() }
+}
+
+async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
+    let client = kube::Client::try_default().await.context("no cluster: neither in-cluster config nor a kubeconfig")?;
+    let (shutdown_tx, shutdown) = signal::channel(false);
+    // Set by leader election (not committed yet); never leading until then.
+    let (_leading_tx, leading) = signal::channel(false);
+
+    let shared = Arc::new(Shared {
+        index: RwLock::new(Index::new()),
+        policies: RwLock::new(Arc::new(PolicySet::default())),
+        queue: queue::Queue::default(),
+        metrics: Metrics::default(),
+        syncing: Mutex::new(watch::KINDS.iter().map(|k| k.to_string()).collect()),
+        filter: NamespaceFilter {
+            include: args.namespaces.iter().cloned().collect(),
+            exclude: args.exclude_namespaces.iter().cloned().collect(),
+        },
+        leading,
+    });
+    info!("starting");
+
+    let server_version = client.apiserver_version().await.context("reading the API server version")?;
+    shared.index.write().expect("index lock").server_version =
+        vigil_engine::ServerVersion::parse(&server_version.git_version);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(http::serve(args.metrics_addr, shared.clone(), shutdown.clone()));
+    watch::spawn_all(&mut tasks, client.clone(), shared.clone(), shutdown.clone());
+
+    wait_for_signal().await;
+    info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    // Give tasks a moment to finish (release the Lease, flush); then stop.
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(std::time::Duration::from_secs(10), drain).await.is_err() {
+        warn!("tasks did not stop within 10s");
+    }
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

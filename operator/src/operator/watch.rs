@@ -1,0 +1,347 @@
+//! Gather: one watch stream per kind keeps the index current and queues what each change affects.
+//! Needs a client.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{
+    LimitRange, Namespace, Node, Pod, ReplicationController, ResourceQuota, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::watch as signal;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+use vigil_engine::KubeObject;
+use vigil_engine::affected::affected;
+
+use super::Shared;
+
+/// Every built-in kind watched; readiness waits for the first list of each.
+pub const KINDS: &[&str] = &[
+    "Pod",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Job",
+    "CronJob",
+    "ReplicationController",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "ServiceAccount",
+    "Service",
+    "Ingress",
+    "Role",
+    "ClusterRole",
+    "RoleBinding",
+    "ClusterRoleBinding",
+    "Node",
+    "ValidatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "CustomResourceDefinition",
+];
+
+/// Custom kinds read when their CRD exists: (CRD name, group, kind).
+const CUSTOM_KINDS: &[(&str, &str, &str)] = &[
+    ("peerauthentications.security.istio.io", "security.istio.io", "PeerAuthentication"),
+    ("authorizationpolicies.security.istio.io", "security.istio.io", "AuthorizationPolicy"),
+    ("vulnerabilityreports.aquasecurity.github.io", "aquasecurity.github.io", "VulnerabilityReport"),
+    ("clusterpolicies.kyverno.io", "kyverno.io", "ClusterPolicy"),
+    ("policies.kyverno.io", "kyverno.io", "Policy"),
+    ("clusterimagepolicies.policy.sigstore.dev", "policy.sigstore.dev", "ClusterImagePolicy"),
+];
+
+pub fn spawn_all(tasks: &mut JoinSet<()>, client: Client, shared: Arc<Shared>, shutdown: signal::Receiver<bool>) {
+    macro_rules! typed {
+        ($($ty:ty),* $(,)?) => {
+            $( tasks.spawn(watch_typed::<$ty>(Api::all(client.clone()), shared.clone(), shutdown.clone())); )*
+        };
+    }
+    typed!(
+        Pod,
+        Deployment,
+        StatefulSet,
+        DaemonSet,
+        ReplicaSet,
+        Job,
+        CronJob,
+        ReplicationController,
+        Namespace,
+        NetworkPolicy,
+        ResourceQuota,
+        LimitRange,
+        ServiceAccount,
+        Service,
+        Ingress,
+        Role,
+        ClusterRole,
+        RoleBinding,
+        ClusterRoleBinding,
+        Node,
+        ValidatingWebhookConfiguration,
+        ValidatingAdmissionPolicy,
+        ValidatingAdmissionPolicyBinding,
+    );
+    tasks.spawn(watch_crds(client, shared, shutdown));
+}
+
+/// What one watch event does to the index.
+enum Update {
+    Apply(KubeObject),
+    Delete(KubeObject),
+}
+
+/// Applies an update to the index and queues the subjects it affects: those the old state reached and
+/// those the new state reaches. A change that only touched stripped fields (status, managedFields)
+/// changes nothing and queues nothing.
+fn apply_update(shared: &Shared, kind: &str, update: Update, queue_affected: bool) {
+    let (object, deleting) = match update {
+        Update::Apply(o) => (o, false),
+        Update::Delete(o) => (o, true),
+    };
+    let meta = object.metadata();
+    let namespace = if object.is_namespaced() { meta.namespace.clone().unwrap_or_default() } else { String::new() };
+    let name = meta.name.clone().unwrap_or_default();
+    let filter_ns = if kind == "Namespace" { name.as_str() } else { namespace.as_str() };
+    if !shared.filter.allows(filter_ns) {
+        return;
+    }
+    let policies = shared.policies.read().expect("policy lock").clone();
+    let mut keys = BTreeSet::new();
+    {
+        let mut index = shared.index.write().expect("index lock");
+        let old = index.get_object(kind, &namespace, &name);
+        if !deleting && old.as_ref() == Some(&object) {
+            return;
+        }
+        if let Some(old) = &old {
+            keys.extend(affected(&index, &policies, old));
+        }
+        if deleting {
+            index.remove(kind, &namespace, &name);
+            if old.is_none() {
+                keys.extend(affected(&index, &policies, &object));
+            }
+        } else {
+            index.insert(object.clone());
+            keys.extend(affected(&index, &policies, &object));
+        }
+    }
+    shared.metrics.watch_events.get_or_create(&metrics_kind(kind)).inc();
+    if queue_affected {
+        shared.queue.extend(keys);
+    }
+}
+
+fn metrics_kind(kind: &str) -> super::metrics::KindLabel {
+    super::metrics::KindLabel { kind: kind.to_string() }
+}
+
+fn to_object<K: serde::Serialize>(object: &K, api_version: &str, kind: &str) -> Option<KubeObject> {
+    let mut value = serde_json::to_value(object).ok()?;
+    if let Some(map) = value.as_object_mut() {
+        map.entry("apiVersion").or_insert_with(|| api_version.into());
+        map.entry("kind").or_insert_with(|| kind.into());
+    }
+    match KubeObject::from_value(value) {
+        Ok(Some(mut o)) => {
+            o.strip();
+            Some(o)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            warn!(kind, error = %e, "object does not match its schema; skipped");
+            None
+        }
+    }
+}
+
+/// Watches one typed kind for as long as the operator runs; relists (410 Gone, restarts) replace the
+/// kind's objects and remove what disappeared.
+async fn watch_typed<K>(api: Api<K>, shared: Arc<Shared>, shutdown: signal::Receiver<bool>)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + serde::Serialize + Debug + Send + Sync + 'static,
+{
+    let kind = K::kind(&()).to_string();
+    let api_version = K::api_version(&()).to_string();
+    let stream = watch_stream(api).map_ok(move |event| map_event(event, |o| to_object(&o, &api_version, &kind)));
+    let kind = K::kind(&()).to_string();
+    drive(stream, &kind, shared, shutdown).await;
+}
+
+/// Converts the object an event carries (kube-runtime's `Event` has no `map`).
+fn map_event<K, T>(event: Event<K>, mut f: impl FnMut(K) -> T) -> Event<T> {
+    match event {
+        Event::Apply(o) => Event::Apply(f(o)),
+        Event::Delete(o) => Event::Delete(f(o)),
+        Event::Init => Event::Init,
+        Event::InitApply(o) => Event::InitApply(f(o)),
+        Event::InitDone => Event::InitDone,
+    }
+}
+
+fn watch_stream<K>(api: Api<K>) -> impl futures::Stream<Item = Result<Event<K>, watcher::Error>> + Send
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    watcher::watcher(api, watcher::Config::default().any_semantic()).default_backoff()
+}
+
+/// Feeds a converted watch stream into the index until shutdown.
+async fn drive<S>(stream: S, kind: &str, shared: Arc<Shared>, mut shutdown: signal::Receiver<bool>)
+where
+    S: futures::Stream<Item = Result<Event<Option<KubeObject>>, watcher::Error>> + Send,
+{
+    futures::pin_mut!(stream);
+    // Keys seen during a relist: what the index holds beyond them was deleted while we were not watching.
+    let mut relist: Option<BTreeSet<(String, String)>> = None;
+    let mut forbidden_logged = false;
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.changed() => return,
+            event = stream.next() => event,
+        };
+        let Some(event) = event else { return };
+        let synced = !shared.syncing.lock().expect("syncing lock").contains(kind);
+        match event {
+            Ok(Event::Init) => relist = Some(BTreeSet::new()),
+            Ok(Event::InitApply(Some(object))) => {
+                if let Some(seen) = relist.as_mut() {
+                    let meta = object.metadata();
+                    seen.insert((meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default()));
+                }
+                // During the first list nothing is queued: the first full pass evaluates everything.
+                apply_update(&shared, kind, Update::Apply(object), synced);
+            }
+            Ok(Event::InitDone) => {
+                if let Some(seen) = relist.take() {
+                    let gone: Vec<_> = {
+                        let mut index = shared.index.write().expect("index lock");
+                        index.keys(kind).into_iter().filter(|k| !seen.contains(k)).collect()
+                    };
+                    for (ns, name) in gone {
+                        let old = shared.index.write().expect("index lock").get_object(kind, &ns, &name);
+                        if let Some(old) = old {
+                            apply_update(&shared, kind, Update::Delete(old), synced);
+                        }
+                    }
+                }
+                if !synced {
+                    info!(kind, "synced");
+                    shared.syncing.lock().expect("syncing lock").remove(kind);
+                }
+                shared.index.write().expect("index lock").unavailable.remove(kind);
+            }
+            Ok(Event::Apply(Some(object))) => apply_update(&shared, kind, Update::Apply(object), synced),
+            Ok(Event::Delete(Some(object))) => apply_update(&shared, kind, Update::Delete(object), synced),
+            Ok(_) => {}
+            Err(error) => {
+                shared.metrics.watch_errors.get_or_create(&metrics_kind(kind)).inc();
+                if is_forbidden(&error) {
+                    if !forbidden_logged {
+                        warn!(kind, %error, "may not list this kind (RBAC): checks that read it report Error");
+                        forbidden_logged = true;
+                    }
+                    // Readiness must not wait for a kind it may never list.
+                    shared
+                        .index
+                        .write()
+                        .expect("index lock")
+                        .unavailable
+                        .insert(kind.to_string(), format!("Vigil may not list {kind}: {error}"));
+                    shared.syncing.lock().expect("syncing lock").remove(kind);
+                } else {
+                    debug!(kind, %error, "watch error; backing off");
+                }
+            }
+        }
+    }
+}
+
+fn is_forbidden(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.is_forbidden(),
+        watcher::Error::WatchError(s) => s.is_forbidden(),
+        _ => false,
+    }
+}
+
+/// Watches CRDs (metadata only: the names tell which are installed) and starts a watcher for each custom
+/// kind Vigil reads when its CRD appears, at start or later.
+async fn watch_crds(client: Client, shared: Arc<Shared>, shutdown: signal::Receiver<bool>) {
+    let api: Api<PartialObjectMeta<CustomResourceDefinition>> = Api::all(client.clone());
+    let started = Arc::new(std::sync::Mutex::new(BTreeSet::<String>::new()));
+    let stream = watch_stream(api).map_ok({
+        let client = client.clone();
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        let started = started.clone();
+        move |event| {
+            map_event(event, |crd| {
+                let name = crd.metadata.name.clone().unwrap_or_default();
+                if let Some((_, group, kind)) = CUSTOM_KINDS.iter().find(|(n, _, _)| *n == name)
+                    && started.lock().expect("started lock").insert(name.clone())
+                {
+                    tokio::spawn(watch_custom(client.clone(), group, kind, shared.clone(), shutdown.clone()));
+                }
+                let value = serde_json::json!({
+                    "apiVersion": "apiextensions.k8s.io/v1",
+                    "kind": "CustomResourceDefinition",
+                    "metadata": {"name": name},
+                });
+                KubeObject::from_value(value).ok().flatten()
+            })
+        }
+    });
+    drive(stream, "CustomResourceDefinition", shared, shutdown).await;
+}
+
+/// Watches one custom kind through discovery (its served version may differ between clusters).
+async fn watch_custom(
+    client: Client,
+    group: &'static str,
+    kind: &'static str,
+    shared: Arc<Shared>,
+    shutdown: signal::Receiver<bool>,
+) {
+    let resource = loop {
+        match kube::discovery::group(&client, group).await {
+            Ok(discovered) => {
+                if let Some((ar, _)) = discovered.recommended_kind(kind) {
+                    break ar;
+                }
+            }
+            Err(error) => debug!(group, %error, "discovery failed; retrying"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        if *shutdown.borrow() {
+            return;
+        }
+    };
+    info!(group, kind, version = %resource.version, "custom kind installed; watching it");
+    let api: Api<DynamicObject> = Api::all_with(client, &resource);
+    let ar: ApiResource = resource.clone();
+    let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .map_ok(move |event| map_event(event, |o| to_object(&o, &ar.api_version, &ar.kind)));
+    drive(stream, kind, shared, shutdown).await;
+}
