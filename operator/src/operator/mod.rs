@@ -10,24 +10,23 @@
 //! Around it: leader election (`leader`), health and metrics (`http`, `metrics`), the periodic full pass
 //! and graceful shutdown (here).
 
-// Queue draining, the leader flag and the write metrics are used by `leader`, `reconcile` and `writer`,
-// which are not committed yet.
-#![allow(dead_code)]
-
 mod http;
-// Not committed yet: `leader` (Lease election), `reconcile` (queue -> `vigil_engine::report_for` -> writer)
-// and `writer` (server-side apply). Until they are, the operator only watches and serves /metrics.
+mod leader;
 mod metrics;
 mod queue;
+mod reconcile;
 mod watch;
+mod writer;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context;
 use tokio::sync::watch as signal;
 use tracing::{info, warn};
-use vigil_engine::{Index, PolicySet};
+use vigil_engine::report::Tally;
+use vigil_engine::subject::SubjectKey;
+use vigil_engine::{Exceptions, Index, PolicySet};
 
 use crate::cli::OperatorArgs;
 
@@ -38,6 +37,10 @@ pub struct Shared {
     pub index: RwLock<Index>,
     /// The policies in force (the built-in default until SecurityPolicies are watched).
     pub policies: RwLock<Arc<PolicySet>>,
+    /// The exceptions in force.
+    pub exceptions: RwLock<Arc<Exceptions>>,
+    /// Each report's contribution to the cluster roll-up, by subject.
+    pub tallies: Mutex<BTreeMap<SubjectKey, Tally>>,
     pub queue: queue::Queue,
     pub metrics: Metrics,
     /// Kinds whose first list has not finished yet; ready when empty.
@@ -48,6 +51,20 @@ pub struct Shared {
 }
 
 impl Shared {
+    pub fn new(filter: NamespaceFilter, leading: signal::Receiver<bool>) -> Self {
+        Shared {
+            index: RwLock::new(Index::new()),
+            policies: RwLock::new(Arc::new(PolicySet::default())),
+            exceptions: RwLock::new(Arc::new(Exceptions::default())),
+            tallies: Mutex::new(BTreeMap::new()),
+            queue: queue::Queue::default(),
+            metrics: Metrics::default(),
+            syncing: Mutex::new(watch::KINDS.iter().map(|k| k.to_string()).collect()),
+            filter,
+            leading,
+        }
+    }
+
     pub fn is_ready(&self) -> bool {
         self.syncing.lock().expect("syncing lock").is_empty()
     }
@@ -84,30 +101,33 @@ fn init_tracing(json: bool) {
 async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default().await.context("no cluster: neither in-cluster config nor a kubeconfig")?;
     let (shutdown_tx, shutdown) = signal::channel(false);
-    // Set by leader election (not committed yet); never leading until then.
-    let (_leading_tx, leading) = signal::channel(false);
-
-    let shared = Arc::new(Shared {
-        index: RwLock::new(Index::new()),
-        policies: RwLock::new(Arc::new(PolicySet::default())),
-        queue: queue::Queue::default(),
-        metrics: Metrics::default(),
-        syncing: Mutex::new(watch::KINDS.iter().map(|k| k.to_string()).collect()),
-        filter: NamespaceFilter {
-            include: args.namespaces.iter().cloned().collect(),
-            exclude: args.exclude_namespaces.iter().cloned().collect(),
-        },
-        leading,
-    });
-    info!("starting");
+    let identity = args.identity.clone().unwrap_or_else(leader::default_identity);
+    let lease_namespace = args.lease_namespace.clone().unwrap_or_else(leader::default_namespace);
+    let (leading_tx, leading) = signal::channel(false);
+    let filter = NamespaceFilter {
+        include: args.namespaces.iter().cloned().collect(),
+        exclude: args.exclude_namespaces.iter().cloned().collect(),
+    };
+    let shared = Arc::new(Shared::new(filter, leading));
+    info!(identity, lease = %format!("{lease_namespace}/{}", args.lease_name), "starting");
 
     let server_version = client.apiserver_version().await.context("reading the API server version")?;
     shared.index.write().expect("index lock").server_version =
         vigil_engine::ServerVersion::parse(&server_version.git_version);
 
+    let writer = Arc::new(writer::Writer::new(client.clone(), args.write_rate, shared.clone()));
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(http::serve(args.metrics_addr, shared.clone(), shutdown.clone()));
+    tasks.spawn(leader::elect(
+        client.clone(),
+        lease_namespace,
+        args.lease_name.clone(),
+        identity,
+        leading_tx,
+        shutdown.clone(),
+    ));
     watch::spawn_all(&mut tasks, client.clone(), shared.clone(), shutdown.clone());
+    tasks.spawn(reconcile::run(shared.clone(), writer, args.clone(), shutdown.clone()));
 
     wait_for_signal().await;
     info!("shutting down");

@@ -1,0 +1,428 @@
+//! The e2e harness: a real API server for each test, and Vigil running against it with exactly the RBAC
+//! `config/rbac` grants.
+//!
+//! Where the API server comes from:
+//! - `VIGIL_E2E_CLUSTER=1`: the cluster of the current `KUBECONFIG` (never touched by accident);
+//! - else `KUBEBUILDER_ASSETS` naming a folder with `kube-apiserver` and `etcd` (the envtest layout): the
+//!   harness starts both on free loopback ports, RBAC on, and stops them afterwards;
+//! - else every test skips with one line saying how to enable it.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::discovery::{ApiResource, Discovery};
+use kube::{Client, Config};
+
+/// Why the e2e tests skip, when they do.
+pub const HOW_TO_ENABLE: &str = "e2e: skipped: set KUBEBUILDER_ASSETS to a folder with kube-apiserver and etcd \
+     (e2e/install-tools.sh installs etcd and kubectl), or VIGIL_E2E_CLUSTER=1 to use the current KUBECONFIG";
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("e2e/ has a parent").to_path_buf()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+}
+
+/// An API server for one test.
+pub struct TestCluster {
+    /// Admin client.
+    pub client: Client,
+    pub server: String,
+    ca_pem: String,
+    admin_token: String,
+    processes: Option<Processes>,
+}
+
+struct Processes {
+    dir: PathBuf,
+    assets: PathBuf,
+    etcd: Child,
+    apiserver: Child,
+    apiserver_port: u16,
+    etcd_port: u16,
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        // API server before etcd, or it logs connection errors while stopping.
+        let _ = self.apiserver.kill();
+        let _ = self.apiserver.wait();
+        let _ = self.etcd.kill();
+        let _ = self.etcd.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl TestCluster {
+    /// Starts (or connects to) an API server; `None` means skip, after printing [`HOW_TO_ENABLE`].
+    pub async fn start() -> anyhow::Result<Option<TestCluster>> {
+        if std::env::var("VIGIL_E2E_CLUSTER").is_ok_and(|v| v == "1") {
+            let config = Config::infer().await.context("VIGIL_E2E_CLUSTER=1 but no usable KUBECONFIG")?;
+            let server = config.cluster_url.to_string();
+            let client = Client::try_from(config)?;
+            return Ok(Some(TestCluster {
+                client,
+                server,
+                ca_pem: String::new(),
+                admin_token: String::new(),
+                processes: None,
+            }));
+        }
+        let Some(assets) = std::env::var_os("KUBEBUILDER_ASSETS").map(PathBuf::from) else {
+            println!("{HOW_TO_ENABLE}");
+            return Ok(None);
+        };
+        if !assets.join("kube-apiserver").exists() || !assets.join("etcd").exists() {
+            println!("{HOW_TO_ENABLE} (KUBEBUILDER_ASSETS={} lacks kube-apiserver or etcd)", assets.display());
+            return Ok(None);
+        }
+        let dir = std::env::temp_dir().join(format!("vigil-e2e-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir)?;
+        let admin_token = format!("admin-{}", free_port());
+        std::fs::write(
+            dir.join("tokens.csv"),
+            format!("{admin_token},vigil-e2e-admin,vigil-e2e-admin,system:masters\n"),
+        )?;
+        openssl(&["genrsa", "-out", "sa.key", "2048"], &dir)?;
+        openssl(&["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"], &dir)?;
+        openssl(
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "-keyout",
+                "serving.key",
+                "-out",
+                "serving.crt",
+            ],
+            &dir,
+        )?;
+        let ca_pem = std::fs::read_to_string(dir.join("serving.crt"))?;
+        let etcd_port = free_port();
+        let etcd = start_etcd(&assets, &dir, etcd_port)?;
+        let apiserver_port = free_port();
+        let apiserver = start_apiserver(&assets, &dir, apiserver_port, etcd_port)?;
+        let server = format!("https://127.0.0.1:{apiserver_port}");
+        let processes = Processes { dir, assets, etcd, apiserver, apiserver_port, etcd_port };
+        let client = client_for(&server, &ca_pem, &admin_token)?;
+        let cluster = TestCluster { client, server, ca_pem, admin_token, processes: Some(processes) };
+        cluster.wait_ready(Duration::from_secs(60)).await?;
+        Ok(Some(cluster))
+    }
+
+    async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let start = Instant::now();
+        loop {
+            let ok = Api::<Namespace>::all(self.client.clone()).get_opt("default").await.is_ok_and(|n| n.is_some());
+            if ok {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                bail!("the API server did not become ready in {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Stops and starts the API server on the same port and etcd (an API server restart mid-run).
+    pub async fn restart_apiserver(&mut self) -> anyhow::Result<()> {
+        let Some(p) = self.processes.as_mut() else { bail!("cannot restart an existing cluster's API server") };
+        let _ = p.apiserver.kill();
+        let _ = p.apiserver.wait();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        p.apiserver = start_apiserver(&p.assets, &p.dir, p.apiserver_port, p.etcd_port)?;
+        self.wait_ready(Duration::from_secs(60)).await
+    }
+
+    /// A kubeconfig for a bearer token, written to `path`.
+    pub fn write_kubeconfig(&self, token: &str, path: &Path) -> anyhow::Result<()> {
+        use std::fmt::Write;
+        let ca = BASE64.encode(self.ca_pem.as_bytes());
+        let mut text = String::new();
+        writeln!(text, "apiVersion: v1\nkind: Config\ncurrent-context: e2e")?;
+        writeln!(
+            text,
+            "clusters:\n- name: e2e\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}",
+            self.server
+        )?;
+        writeln!(text, "users:\n- name: e2e\n  user:\n    token: {token}")?;
+        writeln!(text, "contexts:\n- name: e2e\n  context:\n    cluster: e2e\n    user: e2e")?;
+        std::fs::write(path, text)?;
+        Ok(())
+    }
+
+    /// The admin kubeconfig (for kubectl in tests).
+    pub fn write_admin_kubeconfig(&self, path: &Path) -> anyhow::Result<()> {
+        self.write_kubeconfig(&self.admin_token, path)
+    }
+
+    /// Applies every document of a YAML file or string with server-side apply (as the admin).
+    pub async fn apply_yaml(&self, yaml: &str) -> anyhow::Result<()> {
+        let discovery = Discovery::new(self.client.clone()).run().await?;
+        for doc in serde_saphyr::from_multiple::<serde_json::Value>(yaml)? {
+            if doc.is_null() {
+                continue;
+            }
+            let object: DynamicObject = serde_json::from_value(doc.clone())?;
+            let types = object.types.clone().context("object without apiVersion/kind")?;
+            let (group, version) = types.api_version.rsplit_once('/').unwrap_or(("", &types.api_version));
+            let gvk = kube::api::GroupVersionKind::gvk(group, version, &types.kind);
+            let (resource, caps) =
+                discovery.resolve_gvk(&gvk).with_context(|| format!("unknown kind {}", types.kind))?;
+            let api: Api<DynamicObject> = match (&caps.scope, object.metadata.namespace.as_deref()) {
+                (kube::discovery::Scope::Namespaced, ns) => {
+                    Api::namespaced_with(self.client.clone(), ns.unwrap_or("default"), &resource)
+                }
+                (kube::discovery::Scope::Cluster, _) => Api::all_with(self.client.clone(), &resource),
+            };
+            let name = object.metadata.name.clone().context("object without a name")?;
+            api.patch(&name, &PatchParams::apply("vigil-e2e").force(), &Patch::Apply(&doc))
+                .await
+                .with_context(|| format!("applying {} {name}", types.kind))?;
+        }
+        Ok(())
+    }
+
+    /// A fresh namespace for one test.
+    pub async fn namespace(&self, prefix: &str) -> anyhow::Result<String> {
+        let name = format!("{prefix}-{}", free_port());
+        let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))?;
+        Api::<Namespace>::all(self.client.clone()).create(&PostParams::default(), &ns).await?;
+        Ok(name)
+    }
+
+    pub fn api(&self, resource: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+        match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, resource),
+            None => Api::all_with(self.client.clone(), resource),
+        }
+    }
+}
+
+fn client_for(server: &str, ca_pem: &str, token: &str) -> anyhow::Result<Client> {
+    let mut config = Config::new(server.parse()?);
+    config.root_cert = Some(vec![pem_to_der(ca_pem)?]);
+    config.auth_info.token = Some(token.to_string().into());
+    Ok(Client::try_from(config)?)
+}
+
+fn pem_to_der(pem: &str) -> anyhow::Result<Vec<u8>> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    BASE64.decode(body).context("invalid PEM")
+}
+
+fn openssl(args: &[&str], dir: &Path) -> anyhow::Result<()> {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("openssl is needed to make test certificates")?;
+    if !status.success() {
+        bail!("openssl {args:?} failed");
+    }
+    Ok(())
+}
+
+fn log_file(dir: &Path, name: &str) -> anyhow::Result<Stdio> {
+    Ok(Stdio::from(std::fs::File::create(dir.join(name))?))
+}
+
+fn start_etcd(assets: &Path, dir: &Path, port: u16) -> anyhow::Result<Child> {
+    let peer = free_port();
+    Command::new(assets.join("etcd"))
+        .args(["--name", "vigil-e2e", "--data-dir"])
+        .arg(dir.join("etcd"))
+        .args(["--listen-client-urls", &format!("http://127.0.0.1:{port}")])
+        .args(["--advertise-client-urls", &format!("http://127.0.0.1:{port}")])
+        .args(["--listen-peer-urls", &format!("http://127.0.0.1:{peer}")])
+        .args(["--initial-advertise-peer-urls", &format!("http://127.0.0.1:{peer}")])
+        .args(["--initial-cluster", &format!("vigil-e2e=http://127.0.0.1:{peer}")])
+        .args(["--unsafe-no-fsync", "--log-level", "warn"])
+        .stdout(log_file(dir, "etcd.log")?)
+        .stderr(log_file(dir, "etcd.err")?)
+        .spawn()
+        .context("starting etcd")
+}
+
+fn start_apiserver(assets: &Path, dir: &Path, port: u16, etcd_port: u16) -> anyhow::Result<Child> {
+    let d = |f: &str| dir.join(f).display().to_string();
+    Command::new(assets.join("kube-apiserver"))
+        .args(["--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1"])
+        .args(["--secure-port", &port.to_string()])
+        .args(["--etcd-servers", &format!("http://127.0.0.1:{etcd_port}")])
+        .args([
+            "--cert-dir",
+            &d("certs"),
+            "--tls-cert-file",
+            &d("serving.crt"),
+            "--tls-private-key-file",
+            &d("serving.key"),
+        ])
+        .args(["--authorization-mode", "RBAC", "--token-auth-file", &d("tokens.csv")])
+        .args(["--service-account-issuer", "https://kubernetes.default.svc.cluster.local"])
+        .args(["--service-account-key-file", &d("sa.pub"), "--service-account-signing-key-file", &d("sa.key")])
+        .args(["--service-cluster-ip-range", "10.0.0.0/24", "--disable-admission-plugins", "ServiceAccount"])
+        .args(["--endpoint-reconciler-type", "none", "--allow-privileged=true"])
+        .stdout(log_file(dir, "apiserver.log")?)
+        .stderr(log_file(dir, "apiserver.err")?)
+        .spawn()
+        .context("starting kube-apiserver")
+}
+
+/// The `vigil` binary built with this test run (`VIGIL_BIN` overrides).
+pub fn vigil_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("VIGIL_BIN") {
+        return bin.into();
+    }
+    // Test binaries live in target/<profile>/deps; the vigil binary one level up.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    exe.parent().and_then(Path::parent).map(|d| d.join("vigil")).expect("target/<profile>/vigil")
+}
+
+/// Installs what Vigil needs: its CRDs, its namespace and ServiceAccount, and exactly the RBAC of
+/// `config/rbac`. Returns a token of that ServiceAccount.
+pub async fn install_vigil(cluster: &TestCluster) -> anyhow::Result<String> {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let root = repo_root();
+    for (file, crd) in vigil_crds::all() {
+        let _ = file;
+        cluster.apply_yaml(&serde_json::to_string(&crd)?).await?;
+    }
+    wait_for_crds(cluster).await?;
+    cluster.apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: vigil-system}\n").await?;
+    for file in ["service_account.yaml", "role.yaml", "role_binding.yaml", "leader_election_role.yaml"] {
+        let text = std::fs::read_to_string(root.join("config/rbac").join(file))?;
+        cluster.apply_yaml(&text).await.with_context(|| format!("config/rbac/{file}"))?;
+    }
+    let api: Api<ServiceAccount> = Api::namespaced(cluster.client.clone(), "vigil-system");
+    let request = TokenRequest {
+        spec: TokenRequestSpec { audiences: vec![], expiration_seconds: Some(3600), ..Default::default() },
+        ..Default::default()
+    };
+    let token = api.create_token_request("vigil", &PostParams::default(), &request).await?;
+    token.status.map(|s| s.token).context("no token in the TokenRequest status")
+}
+
+async fn wait_for_crds(cluster: &TestCluster) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let discovery = Discovery::new(cluster.client.clone()).run().await?;
+        let known =
+            discovery.groups().any(|g| g.name() == vigil_crds::GROUP && g.recommended_kind("SecurityReport").is_some());
+        if known {
+            return Ok(());
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            bail!("the vigil.dev CRDs were not served within 30s");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A running `vigil operator`, stopped (SIGTERM, then kill) when dropped.
+pub struct Vigil {
+    child: Child,
+    pub metrics: String,
+    pub log: PathBuf,
+}
+
+impl Vigil {
+    /// Starts the operator with the ServiceAccount's token.
+    pub fn start(cluster: &TestCluster, token: &str, identity: &str, extra: &[&str]) -> anyhow::Result<Vigil> {
+        let dir = std::env::temp_dir().join(format!("vigil-e2e-op-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir)?;
+        let kubeconfig = dir.join("kubeconfig");
+        cluster.write_kubeconfig(token, &kubeconfig)?;
+        let port = free_port();
+        let log = dir.join(format!("{identity}.log"));
+        let child = Command::new(vigil_bin())
+            .args(["operator", "--metrics-addr", &format!("127.0.0.1:{port}"), "--identity", identity])
+            .args(["--lease-namespace", "vigil-system", "--debounce", "100ms", "--full-pass-interval", "30s"])
+            .args(extra)
+            .env("KUBECONFIG", &kubeconfig)
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(Stdio::from(std::fs::File::create(&log)?))
+            .stderr(Stdio::from(std::fs::File::create(dir.join(format!("{identity}.err")))?))
+            .spawn()
+            .with_context(|| format!("starting {}", vigil_bin().display()))?;
+        Ok(Vigil { child, metrics: format!("http://127.0.0.1:{port}"), log })
+    }
+
+    /// The operator's log so far (for assertion messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops the operator with SIGTERM, as the kubelet would.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Vigil {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `probe` until it returns `Some`, or fails after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return Ok(value);
+        }
+        if start.elapsed() > timeout {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A plain HTTP GET on loopback (metrics, readiness): status code and body.
+pub async fn http_get(url: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url.strip_prefix("http://")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut stream = tokio::net::TcpStream::connect(host).await.ok()?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await.ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((status, body))
+}

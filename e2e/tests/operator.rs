@@ -1,0 +1,207 @@
+//! Vigil against a real API server. Each test starts its own API server (or uses the cluster named by
+//! VIGIL_E2E_CLUSTER=1) and works in its own namespace; without one, each test prints why it skipped.
+//! With only an API server there is no controller-manager: no pods from Deployments, no garbage
+//! collection. The assertions hold anyway: Vigil's own orphan cleanup removes reports.
+
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
+use kube::discovery::ApiResource;
+use vigil_e2e::{TestCluster, Vigil, eventually, http_get, install_vigil};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn reports() -> ApiResource {
+    ApiResource {
+        group: "vigil.dev".into(),
+        version: "v1alpha1".into(),
+        api_version: "vigil.dev/v1alpha1".into(),
+        kind: "SecurityReport".into(),
+        plural: "securityreports".into(),
+    }
+}
+
+async fn report(cluster: &TestCluster, ns: &str, name: &str) -> Option<DynamicObject> {
+    cluster.api(&reports(), Some(ns)).get_opt(name).await.ok().flatten()
+}
+
+fn findings(report: &DynamicObject, check: &str) -> Vec<String> {
+    report.data["status"]["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["checkId"] == check)
+        .map(|f| f["result"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn passed(report: &DynamicObject, check: &str) -> bool {
+    report.data["status"]["passed"].as_array().is_some_and(|p| p.iter().any(|c| c == check))
+}
+
+async fn metric(vigil: &Vigil, name: &str) -> f64 {
+    let (_, body) = http_get(&format!("{}/metrics", vigil.metrics)).await.unwrap_or_default();
+    body.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+async fn ready(vigil: &Vigil) -> anyhow::Result<()> {
+    eventually(WAIT, "vigil to be ready", || async {
+        http_get(&format!("{}/readyz", vigil.metrics)).await.filter(|(s, _)| *s == 200)
+    })
+    .await
+    .map(|_| ())
+}
+
+macro_rules! cluster_or_skip {
+    () => {
+        match TestCluster::start().await? {
+            Some(cluster) => cluster,
+            None => return Ok(()),
+        }
+    };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_follow_the_cluster() -> anyhow::Result<()> {
+    let cluster = cluster_or_skip!();
+    let token = install_vigil(&cluster).await?;
+    let ns = cluster.namespace("e2e-life").await?;
+    let vigil = Vigil::start(&cluster, &token, "replica-a", &[])?;
+    ready(&vigil).await?;
+
+    // A privileged bare Pod gets a SecurityReport with privileged-container Fail within seconds.
+    cluster.apply_yaml(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: bad, namespace: {ns}}}\nspec:\n  containers: [{{name: app, image: \"nginx:1.27\", securityContext: {{privileged: true}}}}]\n"
+    )).await?;
+    let r = eventually(WAIT, "the Pod's report", || report(&cluster, &ns, "pod-bad"))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", vigil.log()))?;
+    assert_eq!(findings(&r, "privileged-container"), vec!["Fail"]);
+    assert_eq!(r.metadata.owner_references.as_ref().map(|o| o[0].name.as_str()), Some("bad"));
+
+    // A new pod spec (a Deployment's template changes) updates its report.
+    let deployment = |privileged: bool| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers: [{{name: app, image: \"nginx:1.27\", securityContext: {{privileged: {privileged}}}}}]\n"
+        )
+    };
+    cluster.apply_yaml(&deployment(true)).await?;
+    eventually(WAIT, "the Deployment's report to fail privileged-container", || async {
+        report(&cluster, &ns, "deployment-web").await.filter(|r| findings(r, "privileged-container") == ["Fail"])
+    })
+    .await?;
+    cluster.apply_yaml(&deployment(false)).await?;
+    eventually(WAIT, "the Deployment's report to pass privileged-container", || async {
+        report(&cluster, &ns, "deployment-web").await.filter(|r| passed(r, "privileged-container"))
+    })
+    .await?;
+
+    // A default-deny NetworkPolicy flips the namespace check.
+    let ns_report = format!("namespace-{ns}");
+    eventually(WAIT, "the namespace report to fail default-deny", || async {
+        report(&cluster, &ns, &ns_report).await.filter(|r| findings(r, "network-policy-default-deny") == ["Fail"])
+    })
+    .await?;
+    cluster.apply_yaml(&format!(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: deny, namespace: {ns}}}\nspec: {{podSelector: {{}}, policyTypes: [Ingress]}}\n"
+    )).await?;
+    eventually(WAIT, "the namespace report to pass default-deny", || async {
+        report(&cluster, &ns, &ns_report).await.filter(|r| passed(r, "network-policy-default-deny"))
+    })
+    .await?;
+
+    // `kubectl get securityreports` shows the printer columns.
+    if let Some(kubectl) =
+        std::env::var_os("KUBEBUILDER_ASSETS").map(|a| std::path::Path::new(&a).join("kubectl")).filter(|k| k.exists())
+    {
+        let kubeconfig = std::env::temp_dir().join(format!("vigil-e2e-admin-{ns}"));
+        cluster.write_admin_kubeconfig(&kubeconfig)?;
+        let out = std::process::Command::new(kubectl)
+            .args(["get", "securityreports", "-n", &ns])
+            .env("KUBECONFIG", &kubeconfig)
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let header: Vec<&str> = text.lines().next().unwrap_or("").split_whitespace().collect();
+        assert_eq!(header, ["NAME", "KIND", "SUBJECT", "SCORE", "CRITICAL", "HIGH", "MEDIUM", "LOW", "AGE"], "{text}");
+        assert!(text.lines().any(|l| l.starts_with("pod-bad ") && l.contains(" Pod ")), "{text}");
+    }
+
+    // Deleting the subject removes its report: no garbage collector here, Vigil's own cleanup does it.
+    Api::<k8s_openapi::api::core::v1::Pod>::namespaced(cluster.client.clone(), &ns)
+        .delete("bad", &DeleteParams::default())
+        .await?;
+    eventually(WAIT, "the Pod's report to go", || async {
+        report(&cluster, &ns, "pod-bad").await.is_none().then_some(())
+    })
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_write_nothing_and_api_server_restarts_are_survived() -> anyhow::Result<()> {
+    let mut cluster = cluster_or_skip!();
+    let token = install_vigil(&cluster).await?;
+    let ns = cluster.namespace("e2e-restart").await?;
+    cluster.apply_yaml(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: {ns}}}\nspec:\n  containers: [{{name: app, image: \"nginx:1.27\"}}]\n"
+    )).await?;
+    let mut first = Vigil::start(&cluster, &token, "replica-a", &[])?;
+    ready(&first).await?;
+    let before = eventually(WAIT, "the Pod's report", || report(&cluster, &ns, "pod-p")).await?;
+    eventually(WAIT, "a full pass", || async { (metric(&first, "vigil_full_passes").await >= 1.0).then_some(()) })
+        .await?;
+    first.stop();
+
+    // A restarted operator finds every report already right: zero writes.
+    let second = Vigil::start(&cluster, &token, "replica-b", &[])?;
+    ready(&second).await?;
+    eventually(WAIT, "a full pass after the restart", || async {
+        (metric(&second, "vigil_full_passes").await >= 1.0).then_some(())
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", second.log()))?;
+    assert_eq!(metric(&second, "vigil_report_writes_total{outcome=\"applied\"").await, 0.0, "{}", second.log());
+    let after = report(&cluster, &ns, "pod-p").await.expect("the report");
+    assert_eq!(before.metadata.resource_version, after.metadata.resource_version);
+
+    // The API server restarts mid-run: Vigil backs off, resumes, and sees changes made afterwards.
+    if std::env::var("VIGIL_E2E_CLUSTER").is_err() {
+        cluster.restart_apiserver().await?;
+        cluster.apply_yaml(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: later, namespace: {ns}}}\nspec:\n  containers: [{{name: app, image: \"nginx:1.27\", securityContext: {{privileged: true}}}}]\n"
+        )).await?;
+        let r = eventually(Duration::from_secs(60), "a report after the API server restart", || {
+            report(&cluster, &ns, "pod-later")
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", second.log()))?;
+        assert_eq!(findings(&r, "privileged-container"), vec!["Fail"]);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_replica_stays_standby() -> anyhow::Result<()> {
+    let cluster = cluster_or_skip!();
+    let token = install_vigil(&cluster).await?;
+    let leader = Vigil::start(&cluster, &token, "replica-a", &[])?;
+    ready(&leader).await?;
+    eventually(WAIT, "replica-a to lead", || async { (metric(&leader, "vigil_leader").await == 1.0).then_some(()) })
+        .await?;
+    let standby = Vigil::start(&cluster, &token, "replica-b", &[])?;
+    ready(&standby).await?;
+    let ns = cluster.namespace("e2e-standby").await?;
+    cluster.apply_yaml(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: {ns}}}\nspec:\n  containers: [{{name: app, image: \"nginx:1.27\"}}]\n"
+    )).await?;
+    eventually(WAIT, "the Pod's report", || report(&cluster, &ns, "pod-p")).await?;
+    // The standby is ready, not leading, and wrote nothing.
+    assert_eq!(metric(&standby, "vigil_leader").await, 0.0);
+    assert_eq!(metric(&standby, "vigil_report_writes_total{outcome=\"applied\"").await, 0.0);
+    let lease = Api::<Lease>::namespaced(cluster.client.clone(), "vigil-system").get("vigil-leader").await?;
+    assert_eq!(lease.spec.and_then(|s| s.holder_identity).as_deref(), Some("replica-a"));
+    let all = cluster.api(&reports(), None).list(&ListParams::default()).await?;
+    assert!(!all.items.is_empty());
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! The reconcile loop: drains the queue in debounced batches, evaluates each subject (pure engine calls
+//! under a read lock: evaluate -> build) and hands the report to the writer (apply); runs the full pass.
+//! Only the writer needs a client.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use tokio::sync::watch as signal;
+use tracing::{debug, info, instrument, warn};
+use vigil_engine::Report;
+use vigil_engine::report::{Rollup, Tally};
+use vigil_engine::subject::SubjectKey;
+
+use super::Shared;
+use super::writer::{ReportId, Writer};
+use crate::cli::OperatorArgs;
+
+pub async fn run(shared: Arc<Shared>, writer: Arc<Writer>, args: OperatorArgs, mut shutdown: signal::Receiver<bool>) {
+    // Nothing is judged before every kind has synced: a half-filled index gives wrong answers.
+    while !shared.is_ready() {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+    info!("every watched kind has synced");
+    let mut leading = shared.leading.clone();
+    let mut full_pass = tokio::time::interval(args.full_pass_interval);
+    full_pass.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut was_leading = false;
+    loop {
+        let is_leading = *leading.borrow();
+        shared.metrics.leader.set(is_leading as i64);
+        if is_leading && !was_leading {
+            // A new leader (also at start): learn what the cluster holds, then judge everything once.
+            match writer.load_existing().await {
+                Ok(existing) => info!(reports = existing.len(), "read existing reports"),
+                Err(error) => {
+                    warn!(%error, "cannot list existing reports; retrying");
+                    shared.metrics.api_errors.inc();
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                    continue;
+                }
+            }
+            full_pass_now(&shared, &writer, &args).await;
+            full_pass.reset();
+        }
+        was_leading = is_leading;
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = leading.changed() => {}
+            _ = full_pass.tick(), if is_leading => full_pass_now(&shared, &writer, &args).await,
+            _ = shared.queue.ready() => {
+                // Debounce: let a burst of changes collect, then evaluate each subject once.
+                tokio::time::sleep(args.debounce).await;
+                let keys = shared.queue.drain();
+                if is_leading {
+                    process(&shared, &writer, keys, args.concurrency).await;
+                }
+                // A standby drops the work: when it takes over it judges everything anyway.
+            }
+        }
+    }
+}
+
+/// Every subject and the cluster report, then the orphans: reports whose subject is gone.
+#[instrument(skip_all)]
+async fn full_pass_now(shared: &Arc<Shared>, writer: &Arc<Writer>, args: &OperatorArgs) {
+    let started = Instant::now();
+    let keys: BTreeSet<SubjectKey> = {
+        let index = shared.index.read().expect("index lock");
+        let policies = shared.policies.read().expect("policy lock").clone();
+        vigil_engine::subject::all(&index, &policies).iter().map(|s| s.key()).collect()
+    };
+    let count = keys.len();
+    let orphans: Vec<(ReportId, SubjectKey)> =
+        writer.known().into_iter().filter(|(_, key)| !keys.contains(key)).collect();
+    process(shared, writer, keys.into_iter().collect(), args.concurrency).await;
+    for (id, key) in orphans {
+        debug!(subject = %key, "orphan report");
+        if let Err(error) = writer.delete(&id).await {
+            warn!(report = %id.name, %error, "cannot delete an orphan report");
+            shared.metrics.api_errors.inc();
+        }
+    }
+    shared.metrics.full_passes.inc();
+    info!(subjects = count, seconds = started.elapsed().as_secs_f64(), "full pass done");
+}
+
+/// Reconciles keys with bounded concurrency; the cluster report goes last, so its roll-up sees the others.
+async fn process(shared: &Arc<Shared>, writer: &Arc<Writer>, mut keys: Vec<SubjectKey>, concurrency: usize) {
+    let cluster = SubjectKey::cluster();
+    let had_cluster = keys.iter().any(|k| *k == cluster);
+    keys.retain(|k| *k != cluster);
+    let changed_tallies = futures::stream::iter(keys)
+        .map(|key| reconcile(shared, writer, key))
+        .buffer_unordered(concurrency.max(1))
+        .fold(false, |acc, changed| async move { acc || changed })
+        .await;
+    if had_cluster || changed_tallies {
+        reconcile(shared, writer, cluster).await;
+    }
+}
+
+/// One subject: evaluate, build, apply (or delete when the subject is gone). Returns whether its
+/// contribution to the cluster roll-up changed.
+#[instrument(skip(shared, writer), fields(subject = %key))]
+async fn reconcile(shared: &Arc<Shared>, writer: &Arc<Writer>, key: SubjectKey) -> bool {
+    let started = Instant::now();
+    let now = Timestamp::now();
+    let report: Option<Report> = {
+        let index = shared.index.read().expect("index lock");
+        let policies = shared.policies.read().expect("policy lock").clone();
+        let exceptions = shared.exceptions.read().expect("exceptions lock").clone();
+        let mut report = vigil_engine::report_for(&index, &policies, &exceptions, &key, now);
+        if key == SubjectKey::cluster() {
+            attach_rollup(shared, report.as_mut());
+        }
+        report
+    };
+    let tally_changed = match &report {
+        Some(report) if key != SubjectKey::cluster() => {
+            let policies = shared.policies.read().expect("policy lock").clone();
+            let tally = Tally::of(report, &policies);
+            shared.tallies.lock().expect("tallies lock").insert(key.clone(), tally.clone()) != Some(tally)
+        }
+        Some(_) => false,
+        None => shared.tallies.lock().expect("tallies lock").remove(&key).is_some(),
+    };
+    let result = match report {
+        Some(report) => writer.apply(report, &key).await.map(|_| ()),
+        None => writer.delete(&ReportId::for_subject(&key)).await,
+    };
+    if let Err(error) = result {
+        warn!(%error, "write failed; retrying later");
+        shared.metrics.api_errors.inc();
+        retry_later(shared.clone(), key);
+    }
+    shared.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
+    tally_changed
+}
+
+fn attach_rollup(shared: &Shared, report: Option<&mut Report>) {
+    let Some(report) = report else { return };
+    // The cluster report's own checks count too.
+    let own = Tally::of(report, &shared.policies.read().expect("policy lock"));
+    let mut rollup = Rollup::default();
+    for tally in shared.tallies.lock().expect("tallies lock").values() {
+        rollup.add_tally(tally);
+    }
+    rollup.add_tally(&own);
+    if let Report::Cluster(cluster) = report
+        && let Some(status) = cluster.status.as_mut()
+    {
+        status.cluster = Some(rollup.finish());
+    }
+}
+
+fn retry_later(shared: Arc<Shared>, key: SubjectKey) {
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        shared.queue.push(key);
+    });
+}
