@@ -59,7 +59,9 @@ impl Drop for Processes {
         let _ = self.apiserver.wait();
         let _ = self.etcd.kill();
         let _ = self.etcd.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::env::var_os("VIGIL_E2E_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -95,27 +97,18 @@ impl TestCluster {
         )?;
         openssl(&["genrsa", "-out", "sa.key", "2048"], &dir)?;
         openssl(&["rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub"], &dir)?;
-        openssl(
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "1",
-                "-subj",
-                "/CN=127.0.0.1",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1,DNS:localhost",
-                "-keyout",
-                "serving.key",
-                "-out",
-                "serving.crt",
-            ],
-            &dir,
+        // A CA and a serving certificate it signs (rustls refuses a self-signed CA as a server's own).
+        let ca = "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=vigil-e2e-ca -keyout ca.key -out ca.crt";
+        let csr = "req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout serving.key -out serving.csr";
+        let sign = "x509 -req -in serving.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 1 -extfile serving.ext -out serving.crt";
+        std::fs::write(
+            dir.join("serving.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
         )?;
-        let ca_pem = std::fs::read_to_string(dir.join("serving.crt"))?;
+        for step in [ca, csr, sign] {
+            openssl(&step.split(' ').collect::<Vec<_>>(), &dir)?;
+        }
+        let ca_pem = std::fs::read_to_string(dir.join("ca.crt"))?;
         let etcd_port = free_port();
         let etcd = start_etcd(&assets, &dir, etcd_port)?;
         let apiserver_port = free_port();
@@ -131,12 +124,25 @@ impl TestCluster {
     async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
         let start = Instant::now();
         loop {
-            let ok = Api::<Namespace>::all(self.client.clone()).get_opt("default").await.is_ok_and(|n| n.is_some());
-            if ok {
-                return Ok(());
-            }
+            // /readyz covers the post-start hooks (RBAC bootstrap roles among them).
+            let request = http::Request::get("/readyz").body(Vec::new())?;
+            let ready = self.client.request_text(request).await.is_ok_and(|body| body.trim() == "ok");
+            let last = match Api::<Namespace>::all(self.client.clone()).get_opt("default").await {
+                Ok(Some(_)) if ready => return Ok(()),
+                Ok(Some(_)) => "/readyz is not ok yet".to_string(),
+                Ok(None) => "no default namespace yet".to_string(),
+                Err(e) => {
+                    let mut chain = e.to_string();
+                    let mut source = std::error::Error::source(&e);
+                    while let Some(s) = source {
+                        chain.push_str(&format!(": {s}"));
+                        source = s.source();
+                    }
+                    chain
+                }
+            };
             if start.elapsed() > timeout {
-                bail!("the API server did not become ready in {timeout:?}");
+                bail!("the API server did not become ready in {timeout:?}: {last}");
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -376,7 +382,10 @@ impl Vigil {
 
     /// Stops the operator with SIGTERM, as the kubelet would.
     pub fn stop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).stderr(Stdio::null()).status();
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {

@@ -111,9 +111,14 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
     let shared = Arc::new(Shared::new(filter, leading));
     info!(identity, lease = %format!("{lease_namespace}/{}", args.lease_name), "starting");
 
-    let server_version = client.apiserver_version().await.context("reading the API server version")?;
-    shared.index.write().expect("index lock").server_version =
-        vigil_engine::ServerVersion::parse(&server_version.git_version);
+    match client.apiserver_version().await {
+        Ok(version) => {
+            shared.index.write().expect("index lock").server_version =
+                vigil_engine::ServerVersion::parse(&version.git_version)
+        }
+        // Version checks then say NotApplicable; everything else goes on.
+        Err(error) => warn!(%error, "cannot read the API server version"),
+    }
 
     let writer = Arc::new(writer::Writer::new(client.clone(), args.write_rate, shared.clone()));
     let mut tasks = tokio::task::JoinSet::new();
