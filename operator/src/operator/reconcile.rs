@@ -93,7 +93,7 @@ async fn full_pass_now(shared: &Arc<Shared>, writer: &Arc<Writer>, args: &Operat
 /// Reconciles keys with bounded concurrency; the cluster report goes last, so its roll-up sees the others.
 async fn process(shared: &Arc<Shared>, writer: &Arc<Writer>, mut keys: Vec<SubjectKey>, concurrency: usize) {
     let cluster = SubjectKey::cluster();
-    let had_cluster = keys.iter().any(|k| *k == cluster);
+    let had_cluster = keys.contains(&cluster);
     keys.retain(|k| *k != cluster);
     let changed_tallies = futures::stream::iter(keys)
         .map(|key| reconcile(shared, writer, key))
