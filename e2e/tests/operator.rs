@@ -205,3 +205,83 @@ async fn a_second_replica_stays_standby() -> anyhow::Result<()> {
     assert!(!all.items.is_empty());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_and_exceptions_take_effect_and_exceptions_expire() -> anyhow::Result<()> {
+    let cluster = cluster_or_skip!();
+    let token = install_vigil(&cluster).await?;
+    let ns = cluster.namespace("e2e-policy").await?;
+    let vigil = Vigil::start(&cluster, &token, "replica-a", &[])?;
+    ready(&vigil).await?;
+    cluster.apply_yaml(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: {ns}}}\nspec:\n  containers: [{{name: app, image: \"nginx:1.27\", securityContext: {{privileged: true}}}}]\n"
+    )).await?;
+    eventually(WAIT, "privileged-container to fail", || async {
+        report(&cluster, &ns, "pod-p").await.filter(|r| findings(r, "privileged-container") == ["Fail"])
+    })
+    .await?;
+
+    // A SecurityPolicy that switches the check off for this namespace re-evaluates the report.
+    cluster.apply_yaml(&format!(
+        "apiVersion: vigil.dev/v1alpha1\nkind: SecurityPolicy\nmetadata: {{name: lenient}}\nspec:\n  priority: 10\n  namespaceSelector: {{matchLabels: {{kubernetes.io/metadata.name: {ns}}}}}\n  checks:\n    disabled: {{ids: [privileged-container]}}\n"
+    )).await?;
+    let r = eventually(WAIT, "the policy to switch privileged-container off", || async {
+        report(&cluster, &ns, "pod-p")
+            .await
+            .filter(|r| findings(r, "privileged-container").is_empty() && !passed(r, "privileged-container"))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", vigil.log()))?;
+    assert_eq!(r.data["status"]["policy"], "lenient");
+    let policy = cluster
+        .api(&ApiResource { kind: "SecurityPolicy".into(), plural: "securitypolicies".into(), ..reports() }, None);
+    eventually(WAIT, "the policy's Accepted condition", || async {
+        policy.get("lenient").await.ok().filter(|p| p.data["status"]["conditions"][0]["status"] == "True")
+    })
+    .await?;
+    policy.delete("lenient", &DeleteParams::default()).await?;
+    eventually(WAIT, "privileged-container to fail again", || async {
+        report(&cluster, &ns, "pod-p").await.filter(|r| findings(r, "privileged-container") == ["Fail"])
+    })
+    .await?;
+
+    // A time-boxed SecurityException waives the finding, then expires on time.
+    let expires_text =
+        (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(12)).strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let expires: jiff::Timestamp = expires_text.parse()?;
+    cluster.apply_yaml(&format!(
+        "apiVersion: vigil.dev/v1alpha1\nkind: SecurityException\nmetadata: {{name: debug-pod, namespace: {ns}}}\nspec:\n  checks: [privileged-container]\n  match: {{kinds: [Pod], names: [\"p*\"]}}\n  reason: debugging a kernel module\n  owner: sre@example.com\n  expiresAt: \"{}\"\n",
+        expires_text
+    )).await?;
+    let r = eventually(WAIT, "the exception to waive the finding", || async {
+        report(&cluster, &ns, "pod-p").await.filter(|r| findings(r, "privileged-container") == ["Waived"])
+    })
+    .await?;
+    let waived = r.data["status"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["checkId"] == "privileged-container")
+        .unwrap()
+        .clone();
+    assert_eq!(waived["waivedBy"], format!("{ns}/debug-pod"));
+    let exceptions = cluster.api(
+        &ApiResource { kind: "SecurityException".into(), plural: "securityexceptions".into(), ..reports() },
+        Some(&ns),
+    );
+    eventually(WAIT, "the exception status to count the waiver", || async {
+        exceptions.get("debug-pod").await.ok().filter(|e| e.data["status"]["waivedFindings"] == 1)
+    })
+    .await?;
+    eventually(WAIT, "the finding to fail again at expiry", || async {
+        report(&cluster, &ns, "pod-p").await.filter(|r| findings(r, "privileged-container") == ["Fail"])
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", vigil.log()))?;
+    assert!(jiff::Timestamp::now() >= expires);
+    eventually(WAIT, "the exception status to say Expired", || async {
+        exceptions.get("debug-pod").await.ok().filter(|e| e.data["status"]["conditions"][0]["reason"] == "Expired")
+    })
+    .await?;
+    Ok(())
+}

@@ -13,6 +13,7 @@
 mod http;
 mod leader;
 mod metrics;
+mod policies;
 mod queue;
 mod reconcile;
 mod watch;
@@ -41,6 +42,10 @@ pub struct Shared {
     pub exceptions: RwLock<Arc<Exceptions>>,
     /// Each report's contribution to the cluster roll-up, by subject.
     pub tallies: Mutex<BTreeMap<SubjectKey, Tally>>,
+    /// Findings each report has waived, by exception (`waivedBy`), by subject: exception statuses count them.
+    pub waived: Mutex<BTreeMap<SubjectKey, BTreeMap<String, u32>>>,
+    /// Asks the reconcile loop for a full pass (a policy or exception changed or expired).
+    pub full_pass: tokio::sync::Notify,
     pub queue: queue::Queue,
     pub metrics: Metrics,
     /// Kinds whose first list has not finished yet; ready when empty.
@@ -57,12 +62,25 @@ impl Shared {
             policies: RwLock::new(Arc::new(PolicySet::default())),
             exceptions: RwLock::new(Arc::new(Exceptions::default())),
             tallies: Mutex::new(BTreeMap::new()),
+            waived: Mutex::new(BTreeMap::new()),
+            full_pass: tokio::sync::Notify::new(),
             queue: queue::Queue::default(),
             metrics: Metrics::default(),
-            syncing: Mutex::new(watch::KINDS.iter().map(|k| k.to_string()).collect()),
+            syncing: Mutex::new(watch::KINDS.iter().chain(policies::KINDS).map(|k| k.to_string()).collect()),
             filter,
             leading,
         }
+    }
+
+    /// Findings waived now, by exception.
+    pub fn waived_totals(&self) -> BTreeMap<String, u32> {
+        let mut totals = BTreeMap::new();
+        for counts in self.waived.lock().expect("waived lock").values() {
+            for (exception, n) in counts {
+                *totals.entry(exception.clone()).or_insert(0) += n;
+            }
+        }
+        totals
     }
 
     pub fn is_ready(&self) -> bool {
@@ -132,7 +150,8 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
         shutdown.clone(),
     ));
     watch::spawn_all(&mut tasks, client.clone(), shared.clone(), shutdown.clone());
-    tasks.spawn(reconcile::run(shared.clone(), writer, args.clone(), shutdown.clone()));
+    let policy_state = policies::spawn_all(&mut tasks, client.clone(), shared.clone(), shutdown.clone());
+    tasks.spawn(reconcile::run(shared.clone(), writer, client.clone(), policy_state, args.clone(), shutdown.clone()));
 
     wait_for_signal().await;
     info!("shutting down");

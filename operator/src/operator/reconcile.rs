@@ -15,10 +15,18 @@ use vigil_engine::report::{Rollup, Tally};
 use vigil_engine::subject::SubjectKey;
 
 use super::Shared;
+use super::policies::{SharedPolicyState, write_statuses};
 use super::writer::{ReportId, Writer};
 use crate::cli::OperatorArgs;
 
-pub async fn run(shared: Arc<Shared>, writer: Arc<Writer>, args: OperatorArgs, mut shutdown: signal::Receiver<bool>) {
+pub async fn run(
+    shared: Arc<Shared>,
+    writer: Arc<Writer>,
+    client: kube::Client,
+    policy_state: SharedPolicyState,
+    args: OperatorArgs,
+    mut shutdown: signal::Receiver<bool>,
+) {
     // Nothing is judged before every kind has synced: a half-filled index gives wrong answers.
     while !shared.is_ready() {
         tokio::select! {
@@ -46,19 +54,29 @@ pub async fn run(shared: Arc<Shared>, writer: Arc<Writer>, args: OperatorArgs, m
                 }
             }
             full_pass_now(&shared, &writer, &args).await;
+            write_statuses(&client, &shared, &policy_state).await;
             full_pass.reset();
         }
         was_leading = is_leading;
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = leading.changed() => {}
-            _ = full_pass.tick(), if is_leading => full_pass_now(&shared, &writer, &args).await,
+            _ = full_pass.tick(), if is_leading => {
+                full_pass_now(&shared, &writer, &args).await;
+                write_statuses(&client, &shared, &policy_state).await;
+            }
+            // A policy or exception changed or expired: judge everything again now.
+            _ = shared.full_pass.notified(), if is_leading => {
+                full_pass_now(&shared, &writer, &args).await;
+                write_statuses(&client, &shared, &policy_state).await;
+            }
             _ = shared.queue.ready() => {
                 // Debounce: let a burst of changes collect, then evaluate each subject once.
                 tokio::time::sleep(args.debounce).await;
                 let keys = shared.queue.drain();
                 if is_leading {
                     process(&shared, &writer, keys, args.concurrency).await;
+                    write_statuses(&client, &shared, &policy_state).await;
                 }
                 // A standby drops the work: when it takes over it judges everything anyway.
             }
@@ -130,6 +148,13 @@ async fn reconcile(shared: &Arc<Shared>, writer: &Arc<Writer>, key: SubjectKey) 
         Some(_) => false,
         None => shared.tallies.lock().expect("tallies lock").remove(&key).is_some(),
     };
+    {
+        let mut waived = shared.waived.lock().expect("waived lock");
+        match &report {
+            Some(report) => drop(waived.insert(key.clone(), vigil_engine::waived_counts([report]))),
+            None => drop(waived.remove(&key)),
+        }
+    }
     let result = match report {
         Some(report) => writer.apply(report, &key).await.map(|_| ()),
         None => writer.delete(&ReportId::for_subject(&key)).await,
