@@ -285,3 +285,59 @@ async fn policies_and_exceptions_take_effect_and_exceptions_expire() -> anyhow::
     .await?;
     Ok(())
 }
+
+/// The same manifests give the same reports through `vigil scan` and through the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_and_operator_agree_on_the_examples() -> anyhow::Result<()> {
+    let cluster = cluster_or_skip!();
+    if std::env::var("VIGIL_E2E_CLUSTER").is_ok() {
+        return Ok(()); // an existing cluster holds more than the examples
+    }
+    let token = install_vigil(&cluster).await?;
+    let root = vigil_e2e::repo_root();
+    // The examples, minus kinds whose CRDs this API server lacks (Kyverno).
+    let mut documents = Vec::new();
+    for file in [
+        "examples/insecure-app/storefront.yaml",
+        "examples/insecure-app/rbac.yaml",
+        "examples/insecure-app/nightly-report.yaml",
+        "examples/hardened-app/payments.yaml",
+    ] {
+        let text = std::fs::read_to_string(root.join(file))?;
+        documents.extend(text.split("\n---\n").map(str::to_string));
+    }
+    let manifests = documents.join("\n---\n");
+    cluster.apply_yaml(&manifests).await?;
+    let vigil = Vigil::start(&cluster, &token, "replica-a", &[])?;
+    ready(&vigil).await?;
+    eventually(WAIT, "a full pass", || async { (metric(&vigil, "vigil_full_passes").await >= 1.0).then_some(()) })
+        .await?;
+
+    let file = std::env::temp_dir().join(format!("vigil-e2e-examples-{}.yaml", std::process::id()));
+    std::fs::write(&file, &manifests)?;
+    let out = std::process::Command::new(vigil_e2e::vigil_bin()).args(["scan", "-o", "json"]).arg(&file).output()?;
+    let scanned: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let mut compared = 0;
+    for item in scanned["items"].as_array().unwrap() {
+        if item["kind"] != "SecurityReport" {
+            continue; // cluster-scoped reports see the API server's built-in RBAC and version
+        }
+        let ns = item["metadata"]["namespace"].as_str().unwrap();
+        let name = item["metadata"]["name"].as_str().unwrap();
+        let live = report(&cluster, ns, name).await.unwrap_or_else(|| panic!("no live report {ns}/{name}"));
+        let key = |v: &serde_json::Value| {
+            let mut findings: Vec<String> = v["status"]["findings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|f| format!("{} {} {}", f["checkId"], f["result"], f["message"]))
+                .collect();
+            findings.sort();
+            (findings, v["status"]["passed"].clone(), v["status"]["score"].clone())
+        };
+        assert_eq!(key(item), key(&live.data), "{ns}/{name} differs between scan and operator");
+        compared += 1;
+    }
+    assert!(compared >= 10, "compared only {compared} reports");
+    Ok(())
+}

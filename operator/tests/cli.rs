@@ -237,3 +237,28 @@ fn an_invalid_policy_exits_2_with_the_compiler_message() {
         stderr(&schema)
     );
 }
+
+/// Vigil's own installation passes Vigil's own audit: no failing finding on any subject of `config/`
+/// (the `cluster` report judges the whole cluster, not these manifests).
+#[test]
+fn vigils_own_manifests_pass_its_audit() {
+    let out = vigil(&["scan", "config", "crds", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut subjects = 0;
+    for item in list["items"].as_array().unwrap() {
+        if item["metadata"]["name"] == "cluster" {
+            continue;
+        }
+        subjects += 1;
+        let failing: Vec<&serde_json::Value> =
+            item["status"]["findings"].as_array().into_iter().flatten().filter(|f| f["result"] == "Fail").collect();
+        assert!(
+            failing.is_empty(),
+            "{} {} fails: {failing:?}",
+            item["spec"]["subject"]["kind"],
+            item["spec"]["subject"]["name"]
+        );
+    }
+    assert!(subjects >= 6, "only {subjects} subjects in config/");
+}
