@@ -138,6 +138,9 @@ pub struct Check {
     /// How to fix a failure.
     pub remediation: &'static str,
     pub enabled_by_default: bool,
+    /// Kinds the check reads beyond its subject: when the operator may not list one of them (RBAC), the
+    /// check reports `Error` with the reason instead of judging from a partial view.
+    pub reads: &'static [&'static str],
     pub evaluators: &'static [Evaluator],
 }
 

@@ -38,7 +38,10 @@ pub fn evaluate(ctx: &Ctx, subject: &SubjectEntry) -> Vec<CheckResult> {
     let mut results = Vec::new();
     for check in catalog().iter().copied().filter(|c| ctx.policy.is_enabled(c)) {
         for evaluator in check.evaluators.iter().filter(|e| e.subject_kind() == kind) {
-            let outcome = run(ctx, evaluator, &subject.object);
+            let outcome = match unavailable_input(ctx, check) {
+                Some(reason) => Outcome::Error(reason),
+                None => run(ctx, evaluator, &subject.object),
+            };
             results.push(CheckResult {
                 id: Cow::Borrowed(check.id),
                 check: Some(check),
@@ -51,6 +54,11 @@ pub fn evaluate(ctx: &Ctx, subject: &SubjectEntry) -> Vec<CheckResult> {
         evaluate_custom(ctx, subject, &mut results);
     }
     results
+}
+
+/// Why a check cannot be judged: a kind it reads that the index could not fill (missing RBAC).
+fn unavailable_input(ctx: &Ctx, check: &Check) -> Option<String> {
+    check.reads.iter().find_map(|kind| ctx.index.unavailable.get(*kind).cloned())
 }
 
 fn evaluate_custom(ctx: &Ctx, subject: &SubjectEntry, results: &mut Vec<CheckResult>) {
@@ -91,5 +99,35 @@ fn run(ctx: &Ctx, evaluator: &Evaluator, object: &SubjectObject) -> Outcome {
         (Evaluator::Cluster(f), SubjectObject::Cluster) => f(ctx),
         // `evaluate` only pairs evaluators with subjects of their kind.
         _ => Outcome::Error("internal: evaluator and subject kinds differ".into()),
+    }
+}
+
+#[cfg(test)]
+mod unavailable_tests {
+    use super::*;
+    use crate::loader::Loaded;
+    use crate::subject;
+
+    #[test]
+    fn a_kind_vigil_may_not_list_makes_the_checks_that_read_it_error() {
+        let mut loaded = Loaded::default();
+        loaded.add_text("t.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n");
+        let mut index = Index::new();
+        for (o, _) in loaded.objects {
+            index.insert(o);
+        }
+        let reason = "Vigil may not list NetworkPolicy: forbidden";
+        index.unavailable.insert("NetworkPolicy".into(), reason.into());
+        let policy = Policy::default();
+        let ctx = Ctx { index: &index, policy: &policy, now: "2026-11-27T00:00:00Z".parse().unwrap() };
+        let namespace = subject::all(&index, &crate::PolicySet::default())
+            .into_iter()
+            .find(|s| s.reference.kind == "Namespace")
+            .unwrap();
+        let results = evaluate(&ctx, &namespace);
+        let outcome = |id: &str| results.iter().find(|r| r.id == id).map(|r| r.outcome.clone()).unwrap();
+        assert_eq!(outcome("network-policy-default-deny"), Outcome::Error(reason.into()));
+        // Checks that do not read NetworkPolicies are judged as usual.
+        assert!(matches!(outcome("resource-quota"), Outcome::Fail(_)));
     }
 }

@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     remediation: "Upgrade the control plane to a supported minor version, or enrol the cluster in a release channel \
                   that upgrades it on time.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Cluster(evaluate)],
 };
 

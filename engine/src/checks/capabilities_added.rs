@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     fails_when: "a container's `capabilities.add` holds a capability outside the policy's allowed list (default: only `NET_BIND_SERVICE`)",
     remediation: "Remove the extra capabilities from `capabilities.add`, or allow them in the policy's `allowedCapabilities` if truly needed.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "a container's `securityContext.capabilities.drop` does not contain `ALL`",
     remediation: "Set `capabilities.drop: [ALL]` and add back only the capabilities the container needs.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "the workload is in the `default` namespace (a manifest without a namespace lands there)",
     remediation: "Move the workload to a namespace of its own, with its own network policies, RBAC and quotas.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "the pod spec sets `hostIPC: true`",
     remediation: "Remove `hostIPC: true`; a pod sharing host IPC can read other processes' shared memory.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "the pod spec sets `hostNetwork: true`",
     remediation: "Remove `hostNetwork: true`; expose the pod through a Service instead.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

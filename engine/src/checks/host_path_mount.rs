@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "the pod uses a `hostPath` volume, unless its path is under one the policy allows and every mount of it is read-only",
     remediation: "Replace the `hostPath` volume with an emptyDir, ConfigMap or PersistentVolumeClaim; if it must stay, allow its path in the policy and mount it `readOnly: true`.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "the pod spec sets `hostPID: true`",
     remediation: "Remove `hostPID: true`; a pod that sees host processes can signal and inspect them.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "a container port sets a non-zero `hostPort`",
     remediation: "Remove `hostPort` and expose the container through a Service.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     fails_when: "a container's image is not pinned by an `@sha256:` digest, so what was scanned and signed may not be what runs",
     remediation: "Reference images by digest (`app:1.4.2@sha256:...`), e.g. resolved by CI or an admission webhook.",
     enabled_by_default: false,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

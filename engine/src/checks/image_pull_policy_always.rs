@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     fails_when: "a container's effective imagePullPolicy is not Always (unset defaults to Always only for `:latest` or untagged images)",
     remediation: "Set `imagePullPolicy: Always` so the registry's access control is checked on every pod start.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

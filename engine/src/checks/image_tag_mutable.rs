@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     fails_when: "a container's image has neither a tag nor a digest, or its tag is one of the policy's mutable tags (default `latest`, `dev`, `master`, `main`); an image pinned by digest passes",
     remediation: "Use a versioned tag such as `app:1.4.2`, or pin the image by `@sha256:` digest.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     fails_when: "an Ingress serves a host (or every host, through a rule without host or a default backend) without a `tls` entry covering it",
     remediation: "Add a `tls` entry listing each rule's host (a `*.example.com` wildcard covers one label) with its certificate Secret.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Ingress(evaluate)],
 };
 

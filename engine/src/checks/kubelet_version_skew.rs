@@ -15,6 +15,7 @@ pub static CHECK: Check = Check {
                  more than 3 minors",
     remediation: "Upgrade the node (or its node pool) to the control plane's minor version.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Node(evaluate)],
 };
 

@@ -14,6 +14,7 @@ pub static CHECK: Check = Check {
     remediation: "Move the node pool to a minimal, hardened container OS, or list your hardened image in the \
                   policy's `hardenedOs` parameter.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Node(evaluate)],
 };
 

@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "the owner annotation named by the policy (default `owner`) is missing or empty on the workload and its pod template, or is not one e-mail address",
     remediation: "Annotate the workload with its owner's e-mail address, e.g. `owner: team-payments@example.com`.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

@@ -15,6 +15,7 @@ pub static CHECK: Check = Check {
     fails_when: "the label `pod-security.kubernetes.io/enforce` is missing, unknown, or weaker than the policy's required level (default `baseline`)",
     remediation: "Label the namespace `pod-security.kubernetes.io/enforce` with the required level (`baseline` or `restricted`).",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Namespace(evaluate)],
 };
 

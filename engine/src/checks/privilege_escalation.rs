@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     fails_when: "a container does not set `allowPrivilegeEscalation: false`, or is privileged or adds CAP_SYS_ADMIN (which imply it is true)",
     remediation: "Set `allowPrivilegeEscalation: false`, and drop `privileged: true` and `SYS_ADMIN` from the container.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

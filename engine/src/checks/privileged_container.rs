@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "a container sets `securityContext.privileged: true`",
     remediation: "Remove `privileged: true`; grant only the capabilities the container needs.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

@@ -13,6 +13,7 @@ pub static CHECK: Check = Check {
         `system:basic-user`, `system:public-info-viewer`)",
     remediation: "Remove these subjects from the binding and bind the role to the groups that need it.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Binding(evaluate)],
 };
 

@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     fails_when: "a RoleBinding or ClusterRoleBinding has a subject of kind User whose name does not start with `system:`",
     remediation: "Bind the role to a Group from your identity provider (SRE, Dev, ...) and manage membership there.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Binding(evaluate)],
 };
 

@@ -13,6 +13,7 @@ pub static CHECK: Check = Check {
     remediation: "Create a dedicated ServiceAccount for the workload that needs the role, bind it, and set \
         `serviceAccountName`; every pod that sets none runs as `default`.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Binding(evaluate)],
 };
 

@@ -13,6 +13,7 @@ pub static CHECK: Check = Check {
     remediation: "Remove pods/exec and pods/attach from the role; give break-glass debugging access through a \
         separate, audited role bound only when needed.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Role(evaluate)],
 };
 

@@ -16,6 +16,7 @@ pub static CHECK: Check = Check {
     remediation: "Remove the escalation verbs and token, node proxy and CSR approval grants; split pod creation and \
         ServiceAccount access into roles held by different subjects.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Role(evaluate)],
 };
 

@@ -13,6 +13,7 @@ pub static CHECK: Check = Check {
     remediation: "Drop secrets from the role, or limit it to `get` on the named Secrets the holder needs; mount \
         Secrets into pods instead of reading them through the API.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Role(evaluate)],
 };
 

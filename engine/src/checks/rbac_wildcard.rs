@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     remediation: "List the verbs, API groups and resources the holder needs instead of `*`; wildcards also grant \
         resources and verbs added to the cluster later.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Role(evaluate)],
 };
 

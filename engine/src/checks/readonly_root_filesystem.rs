@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "a container does not set `securityContext.readOnlyRootFilesystem: true`",
     remediation: "Set `readOnlyRootFilesystem: true` and mount an `emptyDir` volume where the container must write.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

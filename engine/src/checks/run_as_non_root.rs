@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "neither `runAsNonRoot: true` nor `runAsUser > 0` applies to a container (container settings override the pod's), or `runAsUser: 0` is set",
     remediation: "Set `runAsNonRoot: true` and a non-zero `runAsUser` in the pod or container securityContext.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "the pod's `runtimeClassName` is unset or not one of the policy's sandbox runtime classes (default gVisor and Kata names)",
     remediation: "Set `spec.runtimeClassName` to a sandboxed RuntimeClass such as gVisor (`runsc`) or Kata Containers.",
     enabled_by_default: false,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

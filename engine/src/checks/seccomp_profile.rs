@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     fails_when: "no `RuntimeDefault` or `Localhost` seccomp profile applies to a container (container settings override the pod's; the legacy annotations count when no field is set), or `Unconfined` is set",
     remediation: "Set `securityContext.seccompProfile.type: RuntimeDefault` on the pod (or `Localhost` with a profile).",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "a container env var whose upper-cased name contains PASSWORD, PASSWD, SECRET, TOKEN, API_KEY, APIKEY, PRIVATE_KEY, ACCESS_KEY or CREDENTIAL has a non-empty literal `value` (any such name counts, e.g. `TOKEN_TTL_SECONDS` too)",
     remediation: "Keep the value in a Secret and reference it with `valueFrom.secretKeyRef` (or mount it as a file).",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

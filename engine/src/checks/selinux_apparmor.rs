@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     fails_when: "pod or container `seLinuxOptions` sets a `user` or `role`, or a `type` outside the PSS baseline set, or an AppArmor profile (field or annotation) is `Unconfined`",
     remediation: "Remove custom SELinux `user`/`role`, use a `container_t`-family type, and use the `RuntimeDefault` or a `Localhost` AppArmor profile.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

@@ -15,6 +15,7 @@ pub static CHECK: Check = Check {
     fails_when: "a Service of type LoadBalancer has no `loadBalancerSourceRanges` (or allows 0.0.0.0/0 or ::/0), or a Service is of type NodePort, or sets `externalIPs`",
     remediation: "Restrict LoadBalancer Services with `loadBalancerSourceRanges`, expose NodePort services through an Ingress or LoadBalancer instead, and drop `externalIPs`.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Service(evaluate)],
 };
 

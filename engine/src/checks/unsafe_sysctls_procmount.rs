@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "the pod sets a sysctl outside the PSS safe set, or a container sets `procMount: Unmasked`",
     remediation: "Remove unsafe sysctls (tune them on the node instead) and remove `procMount: Unmasked`.",
     enabled_by_default: true,
+    reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

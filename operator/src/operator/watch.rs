@@ -259,6 +259,11 @@ where
                         warn!(kind, %error, "may not list this kind (RBAC): checks that read it report Error");
                         forbidden_logged = true;
                     }
+                    // Checks that read this kind now say Error: judge everything again.
+                    let newly = !shared.index.read().expect("index lock").unavailable.contains_key(kind);
+                    if newly {
+                        shared.full_pass.notify_one();
+                    }
                     // Readiness must not wait for a kind it may never list.
                     shared
                         .index
