@@ -96,6 +96,17 @@ async fn reports_follow_the_cluster() -> anyhow::Result<()> {
         report(&cluster, &ns, "deployment-web").await.filter(|r| passed(r, "privileged-container"))
     })
     .await?;
+    // The recovery of a critical check is announced once, as an Event on the subject.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(cluster.client.clone(), &ns);
+    let recovered = eventually(WAIT, "a CheckRecovered Event", || async {
+        events.list(&ListParams::default()).await.ok()?.items.into_iter().find(|e| {
+            e.reason.as_deref() == Some("CheckRecovered")
+                && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("web")
+        })
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", vigil.log()))?;
+    assert!(recovered.note.unwrap_or_default().contains("privileged-container"));
 
     // A default-deny NetworkPolicy flips the namespace check.
     let ns_report = format!("namespace-{ns}");

@@ -318,7 +318,7 @@ struct NamespaceTally {
     high: u32,
 }
 
-fn score_of(evaluated_risk: u64, failed_risk: u64) -> u8 {
+pub fn score_of(evaluated_risk: u64, failed_risk: u64) -> u8 {
     if evaluated_risk == 0 {
         return 100;
     }

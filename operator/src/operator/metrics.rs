@@ -14,6 +14,18 @@ pub struct KindLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FindingLabels {
+    pub check: String,
+    pub severity: String,
+    pub namespace: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NamespaceLabel {
+    pub namespace: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
     pub outcome: String,
 }
@@ -28,6 +40,10 @@ pub struct Metrics {
     pub full_passes: Counter,
     pub queue_depth: Gauge,
     pub leader: Gauge,
+    pub failing_findings: Family<FindingLabels, Gauge>,
+    pub cluster_score: Gauge,
+    pub namespace_score: Family<NamespaceLabel, Gauge>,
+    pub exceptions: Family<OutcomeLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -41,6 +57,10 @@ impl Default for Metrics {
         let full_passes = Counter::default();
         let queue_depth = Gauge::default();
         let leader = Gauge::default();
+        let failing_findings = Family::<FindingLabels, Gauge>::default();
+        let cluster_score = Gauge::default();
+        let namespace_score = Family::<NamespaceLabel, Gauge>::default();
+        let exceptions = Family::<OutcomeLabel, Gauge>::default();
         registry.register("watch_events", "Watch events that changed the index, by kind", watch_events.clone());
         registry.register("watch_errors", "Watch errors (restarts, backoffs), by kind", watch_errors.clone());
         registry.register("report_writes", "Report writes by outcome: applied, unchanged, deleted", writes.clone());
@@ -53,6 +73,14 @@ impl Default for Metrics {
         registry.register("full_passes", "Completed full passes", full_passes.clone());
         registry.register("queue_depth", "Subjects waiting to be evaluated", queue_depth.clone());
         registry.register("leader", "1 while this replica holds the Lease", leader.clone());
+        registry.register(
+            "failing_findings",
+            "Failing findings by check, severity and namespace (empty namespace: cluster-scoped subjects)",
+            failing_findings.clone(),
+        );
+        registry.register("cluster_score", "The cluster score (0-100) of the `cluster` report", cluster_score.clone());
+        registry.register("namespace_score", "Score (0-100) over each namespace's reports", namespace_score.clone());
+        registry.register("exceptions", "Exceptions by state: active, expired, invalid", exceptions.clone());
         Metrics {
             registry,
             watch_events,
@@ -63,6 +91,10 @@ impl Default for Metrics {
             full_passes,
             queue_depth,
             leader,
+            failing_findings,
+            cluster_score,
+            namespace_score,
+            exceptions,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! Around it: leader election (`leader`), health and metrics (`http`, `metrics`), the periodic full pass
 //! and graceful shutdown (here).
 
+mod alerts;
 mod http;
 mod leader;
 mod metrics;
@@ -120,6 +121,7 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
     let client = kube::Client::try_default().await.context("no cluster: neither in-cluster config nor a kubeconfig")?;
     let (shutdown_tx, shutdown) = signal::channel(false);
     let identity = args.identity.clone().unwrap_or_else(leader::default_identity);
+    let identity_for_events = identity.clone();
     let lease_namespace = args.lease_namespace.clone().unwrap_or_else(leader::default_namespace);
     let (leading_tx, leading) = signal::channel(false);
     let filter = NamespaceFilter {
@@ -151,7 +153,16 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
     ));
     watch::spawn_all(&mut tasks, client.clone(), shared.clone(), shutdown.clone());
     let policy_state = policies::spawn_all(&mut tasks, client.clone(), shared.clone(), shutdown.clone());
-    tasks.spawn(reconcile::run(shared.clone(), writer, client.clone(), policy_state, args.clone(), shutdown.clone()));
+    let alerts = Arc::new(alerts::Alerts::new(client.clone(), identity_for_events));
+    tasks.spawn(reconcile::run(
+        shared.clone(),
+        writer,
+        alerts,
+        client.clone(),
+        policy_state,
+        args.clone(),
+        shutdown.clone(),
+    ));
 
     wait_for_signal().await;
     info!("shutting down");

@@ -264,6 +264,21 @@ pub async fn write_statuses(client: &Client, shared: &Arc<Shared>, state: &Arc<M
             }
         }
     }
+    {
+        let state = state.lock().expect("policy state lock");
+        let mut counts: BTreeMap<&str, i64> = BTreeMap::from([("active", 0), ("expired", 0), ("invalid", 0)]);
+        for entry in state.exceptions.values() {
+            let state = match &entry.compiled {
+                Err(_) => "invalid",
+                Ok(e) if e.is_active(now) => "active",
+                Ok(_) => "expired",
+            };
+            *counts.entry(state).or_default() += 1;
+        }
+        for (outcome, n) in counts {
+            shared.metrics.exceptions.get_or_create(&super::metrics::OutcomeLabel { outcome: outcome.into() }).set(n);
+        }
+    }
     let params = PatchParams::apply(FIELD_MANAGER).force();
     for (name, status) in policy_updates {
         let body =

@@ -15,6 +15,7 @@ use vigil_engine::report::{Rollup, Tally};
 use vigil_engine::subject::SubjectKey;
 
 use super::Shared;
+use super::alerts::Alerts;
 use super::policies::{SharedPolicyState, write_statuses};
 use super::writer::{ReportId, Writer};
 use crate::cli::OperatorArgs;
@@ -22,6 +23,7 @@ use crate::cli::OperatorArgs;
 pub async fn run(
     shared: Arc<Shared>,
     writer: Arc<Writer>,
+    alerts: Arc<Alerts>,
     client: kube::Client,
     policy_state: SharedPolicyState,
     args: OperatorArgs,
@@ -45,7 +47,23 @@ pub async fn run(
         if is_leading && !was_leading {
             // A new leader (also at start): learn what the cluster holds, then judge everything once.
             match writer.load_existing().await {
-                Ok(existing) => info!(reports = existing.len(), "read existing reports"),
+                Ok(existing) => {
+                    info!(reports = existing.len(), "read existing reports");
+                    for (_, key, report) in &existing {
+                        // Reports without a status (not Vigil's) are left to the full pass.
+                        if let Report::Namespaced(r) = report
+                            && r.status.is_none()
+                        {
+                            continue;
+                        }
+                        if let Report::Cluster(r) = report
+                            && r.status.is_none()
+                        {
+                            continue;
+                        }
+                        alerts.seed(key, report, &shared.metrics);
+                    }
+                }
                 Err(error) => {
                     warn!(%error, "cannot list existing reports; retrying");
                     shared.metrics.api_errors.inc();
@@ -53,7 +71,7 @@ pub async fn run(
                     continue;
                 }
             }
-            full_pass_now(&shared, &writer, &args).await;
+            full_pass_now(&shared, &writer, &alerts, &args).await;
             write_statuses(&client, &shared, &policy_state).await;
             full_pass.reset();
         }
@@ -62,12 +80,12 @@ pub async fn run(
             _ = shutdown.changed() => return,
             _ = leading.changed() => {}
             _ = full_pass.tick(), if is_leading => {
-                full_pass_now(&shared, &writer, &args).await;
+                full_pass_now(&shared, &writer, &alerts, &args).await;
                 write_statuses(&client, &shared, &policy_state).await;
             }
             // A policy or exception changed or expired: judge everything again now.
             _ = shared.full_pass.notified(), if is_leading => {
-                full_pass_now(&shared, &writer, &args).await;
+                full_pass_now(&shared, &writer, &alerts, &args).await;
                 write_statuses(&client, &shared, &policy_state).await;
             }
             _ = shared.queue.ready() => {
@@ -75,7 +93,7 @@ pub async fn run(
                 tokio::time::sleep(args.debounce).await;
                 let keys = shared.queue.drain();
                 if is_leading {
-                    process(&shared, &writer, keys, args.concurrency).await;
+                    process(&shared, &writer, &alerts, keys, args.concurrency).await;
                     write_statuses(&client, &shared, &policy_state).await;
                 }
                 // A standby drops the work: when it takes over it judges everything anyway.
@@ -86,7 +104,7 @@ pub async fn run(
 
 /// Every subject and the cluster report, then the orphans: reports whose subject is gone.
 #[instrument(skip_all)]
-async fn full_pass_now(shared: &Arc<Shared>, writer: &Arc<Writer>, args: &OperatorArgs) {
+async fn full_pass_now(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<Alerts>, args: &OperatorArgs) {
     let started = Instant::now();
     let keys: BTreeSet<SubjectKey> = {
         let index = shared.index.read().expect("index lock");
@@ -96,7 +114,7 @@ async fn full_pass_now(shared: &Arc<Shared>, writer: &Arc<Writer>, args: &Operat
     let count = keys.len();
     let orphans: Vec<(ReportId, SubjectKey)> =
         writer.known().into_iter().filter(|(_, key)| !keys.contains(key)).collect();
-    process(shared, writer, keys.into_iter().collect(), args.concurrency).await;
+    process(shared, writer, alerts, keys.into_iter().collect(), args.concurrency).await;
     for (id, key) in orphans {
         debug!(subject = %key, "orphan report");
         if let Err(error) = writer.delete(&id).await {
@@ -109,24 +127,30 @@ async fn full_pass_now(shared: &Arc<Shared>, writer: &Arc<Writer>, args: &Operat
 }
 
 /// Reconciles keys with bounded concurrency; the cluster report goes last, so its roll-up sees the others.
-async fn process(shared: &Arc<Shared>, writer: &Arc<Writer>, mut keys: Vec<SubjectKey>, concurrency: usize) {
+async fn process(
+    shared: &Arc<Shared>,
+    writer: &Arc<Writer>,
+    alerts: &Arc<Alerts>,
+    mut keys: Vec<SubjectKey>,
+    concurrency: usize,
+) {
     let cluster = SubjectKey::cluster();
     let had_cluster = keys.contains(&cluster);
     keys.retain(|k| *k != cluster);
     let changed_tallies = futures::stream::iter(keys)
-        .map(|key| reconcile(shared, writer, key))
+        .map(|key| reconcile(shared, writer, alerts, key))
         .buffer_unordered(concurrency.max(1))
         .fold(false, |acc, changed| async move { acc || changed })
         .await;
     if had_cluster || changed_tallies {
-        reconcile(shared, writer, cluster).await;
+        reconcile(shared, writer, alerts, cluster).await;
     }
 }
 
 /// One subject: evaluate, build, apply (or delete when the subject is gone). Returns whether its
 /// contribution to the cluster roll-up changed.
-#[instrument(skip(shared, writer), fields(subject = %key))]
-async fn reconcile(shared: &Arc<Shared>, writer: &Arc<Writer>, key: SubjectKey) -> bool {
+#[instrument(skip(shared, writer, alerts), fields(subject = %key))]
+async fn reconcile(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<Alerts>, key: SubjectKey) -> bool {
     let started = Instant::now();
     let now = Timestamp::now();
     let report: Option<Report> = {
@@ -155,6 +179,8 @@ async fn reconcile(shared: &Arc<Shared>, writer: &Arc<Writer>, key: SubjectKey) 
             None => drop(waived.remove(&key)),
         }
     }
+    let leading = *shared.leading.borrow();
+    alerts.observe(&key, report.as_ref(), &shared.metrics, leading).await;
     let result = match report {
         Some(report) => writer.apply(report, &key).await.map(|_| ()),
         None => writer.delete(&ReportId::for_subject(&key)).await,
@@ -177,10 +203,35 @@ fn attach_rollup(shared: &Shared, report: Option<&mut Report>) {
         rollup.add_tally(tally);
     }
     rollup.add_tally(&own);
+    publish_scores(shared, &own);
     if let Report::Cluster(cluster) = report
         && let Some(status) = cluster.status.as_mut()
     {
         status.cluster = Some(rollup.finish());
+    }
+}
+
+/// The cluster score and one score per namespace, for `/metrics`.
+fn publish_scores(shared: &Shared, own: &Tally) {
+    let mut cluster = (own.evaluated_risk, own.failed_risk);
+    let mut namespaces: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    for tally in shared.tallies.lock().expect("tallies lock").values() {
+        cluster.0 += tally.evaluated_risk;
+        cluster.1 += tally.failed_risk;
+        if let Some(ns) = &tally.namespace {
+            let entry = namespaces.entry(ns.clone()).or_default();
+            entry.0 += tally.evaluated_risk;
+            entry.1 += tally.failed_risk;
+        }
+    }
+    shared.metrics.cluster_score.set(vigil_engine::report::score_of(cluster.0, cluster.1) as i64);
+    for (namespace, (evaluated, failed)) in namespaces {
+        let label = super::metrics::NamespaceLabel { namespace };
+        shared
+            .metrics
+            .namespace_score
+            .get_or_create(&label)
+            .set(vigil_engine::report::score_of(evaluated, failed) as i64);
     }
 }
 

@@ -90,7 +90,7 @@ impl Writer {
 
     /// Lists the reports Vigil wrote before (a restart, another replica): their content is what the next
     /// pass compares with, so an unchanged cluster gets no writes. Returns them with their subjects.
-    pub async fn load_existing(&self) -> kube::Result<Vec<(ReportId, SubjectKey)>> {
+    pub async fn load_existing(&self) -> kube::Result<Vec<(ReportId, SubjectKey, Report)>> {
         let params = ListParams::default().labels(&format!("{}=vigil", labels::MANAGED_BY));
         let namespaced: Api<SecurityReport> = Api::all(self.client.clone());
         let cluster: Api<ClusterSecurityReport> = Api::all(self.client.clone());
@@ -106,7 +106,7 @@ impl Writer {
         Ok(found)
     }
 
-    fn remember_existing(&self, report: Report) -> (ReportId, SubjectKey) {
+    fn remember_existing(&self, report: Report) -> (ReportId, SubjectKey, Report) {
         let id = ReportId::of(&report);
         let subject = report.subject();
         let key_ns = if subject.kind == "Namespace" { "" } else { subject.namespace.as_deref().unwrap_or("") };
@@ -118,7 +118,7 @@ impl Writer {
         let written =
             Written { fingerprint: fingerprint(&report, &id), compliant: compliant_of(status), subject: key.clone() };
         self.written.lock().expect("written lock").insert(id.clone(), written);
-        (id, key)
+        (id, key, report)
     }
 
     /// Every report Vigil knows is in the cluster, with its subject.

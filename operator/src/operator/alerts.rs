@@ -1,0 +1,143 @@
+//! Alerting: Kubernetes Events when a critical or high check starts failing on a subject and when it
+//! recovers (never one per pass), and the finding gauges behind `/metrics`. Events need a client.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Client;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use tracing::warn;
+use vigil_crds::{FindingResult, Severity};
+use vigil_engine::Report;
+use vigil_engine::subject::SubjectKey;
+
+use super::metrics::{FindingLabels, Metrics};
+
+/// What one report contributes to alerting.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Alerting {
+    /// Failing checks at critical or high severity, with their first message.
+    serious: BTreeMap<String, (Severity, String)>,
+    /// Failing findings by (check, severity).
+    failing: BTreeMap<(String, Severity), i64>,
+    namespace: String,
+}
+
+impl Alerting {
+    fn of(report: &Report) -> Alerting {
+        let mut a =
+            Alerting { namespace: report.subject().namespace.clone().unwrap_or_default(), ..Default::default() };
+        for f in report.status().findings.iter().filter(|f| f.result == FindingResult::Fail) {
+            *a.failing.entry((f.check_id.clone(), f.severity)).or_default() += 1;
+            if f.severity >= Severity::High {
+                a.serious.entry(f.check_id.clone()).or_insert((f.severity, f.message.clone()));
+            }
+        }
+        a
+    }
+}
+
+pub struct Alerts {
+    recorder: Recorder,
+    /// Per subject: what its last report said. Seeded from the reports found at start, so a restart
+    /// publishes no Events for what was already failing.
+    known: Mutex<BTreeMap<SubjectKey, Alerting>>,
+}
+
+impl Alerts {
+    pub fn new(client: Client, instance: String) -> Self {
+        let reporter = Reporter { controller: "vigil".into(), instance: Some(instance) };
+        Alerts { recorder: Recorder::new(client, reporter), known: Mutex::new(BTreeMap::new()) }
+    }
+
+    /// Remembers a report found at start without publishing anything.
+    pub fn seed(&self, key: &SubjectKey, report: &Report, metrics: &Metrics) {
+        let alerting = Alerting::of(report);
+        update_gauges(metrics, None, Some(&alerting));
+        self.known.lock().expect("alerts lock").insert(key.clone(), alerting);
+    }
+
+    /// Records a new report (or `None`: the subject is gone): updates the gauges, and publishes Events
+    /// for serious checks that started failing or recovered when `publish` (the leader) is set.
+    pub async fn observe(&self, key: &SubjectKey, report: Option<&Report>, metrics: &Metrics, publish: bool) {
+        let new = report.map(Alerting::of);
+        let old = {
+            let mut known = self.known.lock().expect("alerts lock");
+            match &new {
+                Some(n) => known.insert(key.clone(), n.clone()),
+                None => known.remove(key),
+            }
+        };
+        update_gauges(metrics, old.as_ref(), new.as_ref());
+        let (Some(report), true) = (report, publish) else { return };
+        // A subject seen for the first time since start has no "before": only changes are announced.
+        let Some(old) = old else { return };
+        let new = new.unwrap_or_default();
+        let started: BTreeSet<&String> = new.serious.keys().filter(|c| !old.serious.contains_key(*c)).collect();
+        let recovered: BTreeSet<&String> = old.serious.keys().filter(|c| !new.serious.contains_key(*c)).collect();
+        if started.is_empty() && recovered.is_empty() {
+            return;
+        }
+        let reference = object_reference(report);
+        for check in started {
+            let (severity, message) = &new.serious[check];
+            let event = Event {
+                type_: EventType::Warning,
+                reason: "CheckFailing".into(),
+                note: Some(truncate(&format!("{check} ({severity}) started failing: {message}"))),
+                action: "Audit".into(),
+                secondary: None,
+            };
+            self.publish(&event, &reference).await;
+        }
+        for check in recovered {
+            let event = Event {
+                type_: EventType::Normal,
+                reason: "CheckRecovered".into(),
+                note: Some(truncate(&format!("{check} passes again"))),
+                action: "Audit".into(),
+                secondary: None,
+            };
+            self.publish(&event, &reference).await;
+        }
+    }
+
+    async fn publish(&self, event: &Event, reference: &ObjectReference) {
+        if let Err(error) = self.recorder.publish(event, reference).await {
+            warn!(%error, reason = %event.reason, "cannot publish an Event");
+        }
+    }
+}
+
+/// Event notes are limited to 1 KiB.
+fn truncate(text: &str) -> String {
+    text.chars().take(1000).collect()
+}
+
+fn object_reference(report: &Report) -> ObjectReference {
+    let s = report.subject();
+    ObjectReference {
+        api_version: Some(s.api_version.clone()),
+        kind: Some(s.kind.clone()),
+        name: Some(s.name.clone()),
+        namespace: if s.kind == "Namespace" { None } else { s.namespace.clone() },
+        uid: s.uid.clone(),
+        ..ObjectReference::default()
+    }
+}
+
+/// Failing findings by check, severity and namespace: bounded by checks x namespaces, never per object.
+fn update_gauges(metrics: &Metrics, old: Option<&Alerting>, new: Option<&Alerting>) {
+    for (a, sign) in [(old, -1i64), (new, 1)] {
+        let Some(a) = a else { continue };
+        for ((check, severity), n) in &a.failing {
+            let labels = FindingLabels {
+                check: check.clone(),
+                severity: severity.as_str().into(),
+                namespace: a.namespace.clone(),
+            };
+            metrics.failing_findings.get_or_create(&labels).inc_by(sign * n);
+        }
+    }
+}
