@@ -110,3 +110,30 @@ impl Metrics {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_are_labelled_by_check_severity_and_namespace_only() {
+        let metrics = Metrics::default();
+        let labels = FindingLabels {
+            check: "privileged-container".into(),
+            severity: "critical".into(),
+            namespace: "shop".into(),
+        };
+        metrics.failing_findings.get_or_create(&labels).inc_by(2);
+        metrics.cluster_score.set(87);
+        metrics.write("applied");
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                "vigil_failing_findings{check=\"privileged-container\",severity=\"critical\",namespace=\"shop\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("vigil_cluster_score 87"), "{text}");
+        assert!(text.contains("vigil_report_writes_total{outcome=\"applied\"} 1"), "{text}");
+    }
+}
