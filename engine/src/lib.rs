@@ -18,6 +18,7 @@ pub mod object;
 pub mod outcome;
 pub mod pod;
 pub mod policy;
+pub mod policy_report;
 pub mod policy_set;
 pub mod rbac;
 pub mod releases;

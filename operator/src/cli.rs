@@ -60,6 +60,10 @@ pub struct OperatorArgs {
     /// Log as JSON lines.
     #[arg(long, env = "VIGIL_LOG_JSON")]
     pub log_json: bool,
+    /// Also write each report as a wg-policy PolicyReport / ClusterPolicyReport (wgpolicyk8s.io/v1alpha2),
+    /// for Policy Reporter; needs that CRD installed.
+    #[arg(long, env = "VIGIL_POLICY_REPORTS")]
+    pub policy_reports: bool,
 }
 
 /// `10m`, `30s`, `500ms`, `1h`.
@@ -114,6 +118,8 @@ pub enum ScanFormat {
     Json,
     Yaml,
     Sarif,
+    /// wg-policy PolicyReport / ClusterPolicyReport objects (YAML), for Policy Reporter.
+    Policyreport,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

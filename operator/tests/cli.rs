@@ -262,3 +262,23 @@ fn vigils_own_manifests_pass_its_audit() {
     }
     assert!(subjects >= 6, "only {subjects} subjects in config/");
 }
+
+#[test]
+fn policyreport_output_lists_wg_policy_reports() {
+    let out = vigil(&["scan", "examples/insecure-app", "-o", "policyreport"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let list: serde_json::Value = serde_saphyr::from_str(&stdout(&out)).unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert!(items.iter().all(|i| i["apiVersion"] == "wgpolicyk8s.io/v1alpha2"));
+    let storefront =
+        items.iter().find(|i| i["metadata"]["name"] == "vigil-deployment-storefront").expect("the Deployment's report");
+    assert_eq!(storefront["kind"], "PolicyReport");
+    assert!(
+        storefront["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["policy"] == "privileged-container" && r["result"] == "fail")
+    );
+    assert!(items.iter().any(|i| i["kind"] == "ClusterPolicyReport"));
+}

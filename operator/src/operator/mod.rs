@@ -140,7 +140,7 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
         Err(error) => warn!(%error, "cannot read the API server version"),
     }
 
-    let writer = Arc::new(writer::Writer::new(client.clone(), args.write_rate, shared.clone()));
+    let writer = Arc::new(writer::Writer::new(client.clone(), args.write_rate, shared.clone(), args.policy_reports));
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(http::serve(args.metrics_addr, shared.clone(), shutdown.clone()));
     tasks.spawn(leader::elect(

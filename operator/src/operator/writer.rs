@@ -67,6 +67,8 @@ pub struct Writer {
     shared: Arc<Shared>,
     limiter: tokio::sync::Mutex<tokio::time::Interval>,
     written: Mutex<HashMap<ReportId, Written>>,
+    /// Also write wg-policy PolicyReports (`--policy-reports`); switched off when their CRD is missing.
+    policy_reports: std::sync::atomic::AtomicBool,
 }
 
 /// The outcome of one apply.
@@ -77,11 +79,17 @@ pub enum Applied {
 }
 
 impl Writer {
-    pub fn new(client: Client, writes_per_second: f64, shared: Arc<Shared>) -> Self {
+    pub fn new(client: Client, writes_per_second: f64, shared: Arc<Shared>, policy_reports: bool) -> Self {
         let period = std::time::Duration::from_secs_f64(1.0 / writes_per_second.max(0.01));
         let mut interval = tokio::time::interval(period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Writer { client, shared, limiter: tokio::sync::Mutex::new(interval), written: Mutex::new(HashMap::new()) }
+        Writer {
+            client,
+            shared,
+            limiter: tokio::sync::Mutex::new(interval),
+            written: Mutex::new(HashMap::new()),
+            policy_reports: std::sync::atomic::AtomicBool::new(policy_reports),
+        }
     }
 
     async fn wait_for_turn(&self) {
@@ -154,6 +162,7 @@ impl Writer {
             }
         }
         debug!(report = %id.name, namespace = ?id.namespace, "applied");
+        self.apply_policy_report(&report).await;
         self.shared.metrics.write("applied");
         let compliant = compliant_of(Some(report.status()));
         self.written
@@ -189,7 +198,49 @@ impl Writer {
         }
         self.shared.metrics.write("deleted");
         self.written.lock().expect("written lock").remove(id);
+        if self.policy_reports.load(std::sync::atomic::Ordering::Relaxed) {
+            let name = format!("vigil-{}", id.name);
+            let _ = self.policy_report_api(id.namespace.as_deref()).delete(&name, &DeleteParams::default()).await;
+        }
         Ok(())
+    }
+
+    fn policy_report_api(&self, namespace: Option<&str>) -> Api<kube::api::DynamicObject> {
+        let (kind, plural) = if namespace.is_some() {
+            ("PolicyReport", "policyreports")
+        } else {
+            ("ClusterPolicyReport", "clusterpolicyreports")
+        };
+        let resource = kube::api::ApiResource {
+            group: "wgpolicyk8s.io".into(),
+            version: "v1alpha2".into(),
+            api_version: vigil_engine::policy_report::API_VERSION.into(),
+            kind: kind.into(),
+            plural: plural.into(),
+        };
+        match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+            None => Api::all_with(self.client.clone(), &resource),
+        }
+    }
+
+    /// Mirrors a written report as a PolicyReport. Best effort: a missing CRD switches the feature off
+    /// (logged once); other failures are logged.
+    async fn apply_policy_report(&self, report: &Report) {
+        if !self.policy_reports.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let body = vigil_engine::policy_report::policy_report(report);
+        let name = body["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let api = self.policy_report_api(report.metadata().namespace.as_deref());
+        match api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                tracing::warn!("the wgpolicyk8s.io PolicyReport CRD is not installed: --policy-reports is off");
+                self.policy_reports.store(false, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(error) => tracing::warn!(%error, report = %name, "cannot write the PolicyReport"),
+        }
     }
 }
 
@@ -290,7 +341,7 @@ mod tests {
         let client = Client::new(service, "default");
         let (leading_tx, leading) = signal::channel(true);
         let shared = Arc::new(Shared::new(Default::default(), leading));
-        (Writer::new(client, 1000.0, shared), handle, leading_tx)
+        (Writer::new(client, 1000.0, shared, false), handle, leading_tx)
     }
 
     fn report(privileged: bool, now: &str) -> Report {

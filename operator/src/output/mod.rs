@@ -37,7 +37,7 @@ impl<'a> Printer<'a> {
         // JSON and YAML print a `kind: List` of reports, each exactly as the operator writes it.
         match self.format {
             ScanFormat::Json => write!(out, "{{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [")?,
-            ScanFormat::Yaml => write!(out, "apiVersion: v1\nkind: List\nitems:")?,
+            ScanFormat::Yaml | ScanFormat::Policyreport => write!(out, "apiVersion: v1\nkind: List\nitems:")?,
             ScanFormat::Table | ScanFormat::Sarif => {}
         }
         Ok(())
@@ -58,8 +58,12 @@ impl<'a> Printer<'a> {
                 let mut ser = serde_json::Serializer::pretty(&mut *out);
                 serde::Serialize::serialize(report, &mut ser)?;
             }
-            ScanFormat::Yaml => {
-                let text = serde_saphyr::to_string(report)?;
+            ScanFormat::Yaml | ScanFormat::Policyreport => {
+                let text = if self.format == ScanFormat::Yaml {
+                    serde_saphyr::to_string(report)?
+                } else {
+                    serde_saphyr::to_string(&vigil_engine::policy_report::policy_report(report))?
+                };
                 for (i, line) in text.lines().enumerate() {
                     let prefix = if i == 0 {
                         "- "
@@ -85,7 +89,9 @@ impl<'a> Printer<'a> {
         match self.format {
             ScanFormat::Table => table::write_footer(out, self.rollup.as_ref(), skipped, unreadable, self.color)?,
             ScanFormat::Json => writeln!(out, "{}]\n}}", if self.items == 0 { "" } else { "\n  " })?,
-            ScanFormat::Yaml => writeln!(out, "{}", if self.items == 0 { " []" } else { "" })?,
+            ScanFormat::Yaml | ScanFormat::Policyreport => {
+                writeln!(out, "{}", if self.items == 0 { " []" } else { "" })?
+            }
             ScanFormat::Sarif => {
                 let results = std::mem::take(&mut self.sarif_results);
                 serde_json::to_writer_pretty(&mut *out, &sarif::document(&self.sarif_rules, results))?;
