@@ -1,0 +1,165 @@
+//! The kustomize tree under config/ and crds/ is consistent: every entry a kustomization names exists,
+//! every manifest beside a kustomization is named by it, and (when a kubectl with kustomize is at hand)
+//! `kubectl kustomize config/default` renders the CRDs, the ClusterRole and the Deployment.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+}
+
+const KUSTOMIZATION_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+fn kustomization_in(dir: &Path) -> Option<PathBuf> {
+    KUSTOMIZATION_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+/// Every kustomization file under config/, and crds/'s.
+fn kustomizations() -> Vec<PathBuf> {
+    let root = root();
+    let mut found: Vec<PathBuf> = walkdir::WalkDir::new(root.join("config"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file() && KUSTOMIZATION_NAMES.contains(&e.file_name().to_str().unwrap_or("")))
+        .map(|e| e.into_path())
+        .collect();
+    found.push(root.join("crds/kustomization.yaml"));
+    found.sort();
+    found
+}
+
+fn yaml(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value.as_array().into_iter().flatten().filter_map(|v| v.as_str().map(str::to_string)).collect()
+}
+
+/// Local paths a kustomization names: resources, components, patch files.
+fn references(k: &Value) -> Vec<String> {
+    let mut out = strings(&k["resources"]);
+    out.extend(strings(&k["components"]));
+    out.extend(strings(&k["patchesStrategicMerge"]));
+    out.extend(k["patches"].as_array().into_iter().flatten().filter_map(|p| p["path"].as_str().map(str::to_string)));
+    out.retain(|r| !r.contains("://") && !r.starts_with("github.com/"));
+    out
+}
+
+#[test]
+fn every_kustomization_entry_exists() {
+    let all = kustomizations();
+    assert!(all.len() >= 5, "only {} kustomizations found: {all:?}", all.len());
+    let mut problems = Vec::new();
+    for file in &all {
+        let k = yaml(file);
+        let dir = file.parent().unwrap();
+        let resources = strings(&k["resources"]);
+        if resources.is_empty() {
+            problems.push(format!("{}: no resources", file.display()));
+        }
+        for entry in references(&k) {
+            let path = dir.join(&entry);
+            if path.is_dir() {
+                if kustomization_in(&path).is_none() {
+                    problems.push(format!("{}: `{entry}` is a directory without a kustomization", file.display()));
+                }
+            } else if !path.is_file() {
+                problems.push(format!("{}: `{entry}` does not exist", file.display()));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// A manifest in a kustomize directory that its kustomization does not name is never installed (as the
+/// policy and exception CRDs once were not).
+#[test]
+fn every_manifest_beside_a_kustomization_is_named_by_it() {
+    let mut problems = Vec::new();
+    for file in kustomizations() {
+        let dir = file.parent().unwrap();
+        let named: BTreeSet<PathBuf> =
+            references(&yaml(&file)).iter().filter_map(|r| dir.join(r).canonicalize().ok()).collect();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"));
+            if !is_yaml || path == file || named.contains(&path.canonicalize().unwrap()) {
+                continue;
+            }
+            problems.push(format!("{} is not named by {}", path.display(), file.display()));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The envtest kubectl (the one on PATH may be a gcloud dispatcher without kustomize).
+fn kubectl() -> Option<PathBuf> {
+    let assets = std::env::var_os("KUBEBUILDER_ASSETS").map(|d| PathBuf::from(d).join("kubectl"));
+    assets.into_iter().chain([PathBuf::from("/opt/vigil-envtest/bin/kubectl")]).find(|p| p.is_file())
+}
+
+fn documents(text: &str) -> Vec<Value> {
+    let mut docs = Vec::new();
+    let mut current = String::new();
+    for line in text.lines().chain(["---"]) {
+        if line == "---" {
+            if !current.trim().is_empty() {
+                docs.push(serde_saphyr::from_str(&current).unwrap_or_else(|e| panic!("{e}\n{current}")));
+            }
+            current.clear();
+        } else {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    docs
+}
+
+#[test]
+fn default_renders_crds_rbac_and_the_deployment() {
+    let Some(kubectl) = kubectl() else {
+        println!(
+            "skipping `kubectl kustomize config/default`: no kubectl at $KUBEBUILDER_ASSETS or /opt/vigil-envtest/bin"
+        );
+        return;
+    };
+    let out = Command::new(&kubectl).args(["kustomize", "config/default"]).current_dir(root()).output().unwrap();
+    assert!(out.status.success(), "{} kustomize: {}", kubectl.display(), String::from_utf8_lossy(&out.stderr));
+    let rendered: BTreeSet<(String, String)> = documents(&String::from_utf8(out.stdout).unwrap())
+        .iter()
+        .map(|d| {
+            (d["kind"].as_str().unwrap_or("").to_string(), d["metadata"]["name"].as_str().unwrap_or("").to_string())
+        })
+        .collect();
+
+    // Every CRD generated under crds/.
+    let mut crds = Vec::new();
+    for entry in std::fs::read_dir(root().join("crds")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let doc = yaml(&path);
+        if doc["kind"] == "CustomResourceDefinition" {
+            crds.push(doc["metadata"]["name"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(crds.len() >= 5, "only {crds:?} under crds/");
+    let mut expected: Vec<(&str, &str)> = crds.iter().map(|n| ("CustomResourceDefinition", n.as_str())).collect();
+    expected.extend([
+        ("Namespace", "vigil-system"),
+        ("ServiceAccount", "vigil"),
+        ("ClusterRole", "vigil"),
+        ("ClusterRoleBinding", "vigil"),
+        ("Deployment", "vigil"),
+    ]);
+    let missing: Vec<_> =
+        expected.iter().filter(|(k, n)| !rendered.contains(&(k.to_string(), n.to_string()))).collect();
+    assert!(missing.is_empty(), "config/default does not render {missing:?}; it renders {rendered:?}");
+}
