@@ -114,6 +114,8 @@ pub enum ScanFormat {
     Json,
     Yaml,
     Sarif,
+    /// One self-contained HTML page: score, charts, findings table.
+    Html,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
