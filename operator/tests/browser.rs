@@ -150,7 +150,7 @@ fn the_page_renders_in_chromium_without_console_errors() {
     assert!(loaded.console.is_empty(), "console messages:\n{}", loaded.console.join("\n"));
 
     // The script ran to its end.
-    assert!(dom.contains("<html lang=\"en\" class=\"js\" data-rendered=\"true\">"), "{dom}");
+    assert!(dom.contains("<html lang=\"en\" data-rendered=\"true\">"), "{dom}");
     // The charts and the score are in the rendered document.
     for chart in ["<svg id=\"chart-severity\"", "<svg id=\"chart-namespace\"", "<svg class=\"gauge\""] {
         assert!(dom.contains(chart), "{chart} missing");

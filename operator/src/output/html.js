@@ -5,7 +5,6 @@
 // (#severity=critical&namespace=shop&result=Fail&q=text), so a filtered view can be bookmarked.
 (() => {
   const root = document.documentElement;
-  root.classList.add("js");
   const table = document.getElementById("findings");
   if (!table) {
     root.dataset.rendered = "true";
@@ -13,7 +12,7 @@
   }
   const body = table.tBodies[0];
   const rows = Array.from(body.rows);
-  rows.forEach((row, i) => { row.dataset.order = String(i); });
+  const order = new Map(rows.map((row, i) => [row, i]));
   const form = document.getElementById("filters");
   const { q, severity, result, namespace } = form.elements;
   const selects = { severity, result, namespace };
@@ -80,8 +79,8 @@
       rows.sort((a, b) => {
         const x = key(a, col, numeric);
         const y = key(b, col, numeric);
-        const order = numeric ? x - y : x.localeCompare(y);
-        return dir * order || Number(a.dataset.order) - Number(b.dataset.order);
+        const cmp = numeric ? x - y : x.localeCompare(y);
+        return dir * cmp || order.get(a) - order.get(b);
       });
       body.append(...rows);
     });
@@ -89,6 +88,7 @@
 
   // A bar of a chart shows the failing findings it counts: its severity or namespace alone.
   for (const bar of document.querySelectorAll(".bar[data-severity], .bar[data-namespace]")) {
+    bar.classList.add("live");
     bar.addEventListener("click", () => {
       const params = new URLSearchParams({ result: "Fail" });
       for (const name of ["severity", "namespace"]) {

@@ -294,7 +294,8 @@ impl Page {
         writeln!(out, "</select></label>\n<output id=\"shown\" aria-live=\"polite\"></output></form>")?;
         writeln!(
             out,
-            "<div class=\"scroll\"><table id=\"findings\">\n<thead><tr>\
+            "<div class=\"scroll\"><table id=\"findings\">\n<colgroup><col class=\"c-severity\"><col class=\"c-result\">\
+             <col class=\"c-kind\"><col class=\"c-namespace\"><col class=\"c-name\"><col class=\"c-check\"><col></colgroup>\n<thead><tr>\
              <th data-sort=\"number\">Severity</th><th data-sort=\"number\">Result</th><th data-sort=\"text\">Kind</th>\
              <th data-sort=\"text\">Namespace</th><th data-sort=\"text\">Name</th><th data-sort=\"text\">Check</th>\
              <th data-sort=\"text\">Message</th></tr></thead>\n<tbody>"
@@ -443,7 +444,8 @@ fn severity_chart(out: &mut impl Write, counts: [u32; 4]) -> std::io::Result<()>
     writeln!(out, "</svg>")
 }
 
-/// Stacked bars, one per namespace (worst first), cluster-scoped subjects as one more.
+/// Stacked bars, one per namespace (worst first; cluster-scoped subjects as one more), at most
+/// [`CHART_NAMESPACES`]; the rest are summed in one line of text, so that they do not dwarf the bars.
 fn namespace_chart(
     out: &mut impl Write,
     namespaces: &[(&str, [u32; 4])],
@@ -456,27 +458,16 @@ fn namespace_chart(
     if namespaces.is_empty() {
         return writeln!(out, "<p id=\"chart-namespace\" class=\"empty\">No failing findings.</p>");
     }
-    let mut bars: Vec<(Option<&str>, [u32; 4])> =
-        namespaces.iter().take(CHART_NAMESPACES).map(|(ns, counts)| (Some(*ns), *counts)).collect();
-    let rest = &namespaces[bars.len()..];
-    if !rest.is_empty() {
-        let mut counts = [0u32; 4];
-        for (_, c) in rest {
-            for (sum, n) in counts.iter_mut().zip(c) {
-                *sum += n;
-            }
-        }
-        bars.push((None, counts));
-    }
+    let (bars, rest) = namespaces.split_at(namespaces.len().min(CHART_NAMESPACES));
     let bar_area = WIDTH - LABEL - 50.0;
     let max = bars.iter().map(|(_, c)| c.iter().sum::<u32>()).max().unwrap_or(0).max(1);
-    let height = LEGEND + ROW * bars.len() as f64 + 4.0;
+    let lines = bars.len() + usize::from(!rest.is_empty());
+    let height = LEGEND + ROW * lines as f64 + 4.0;
     writeln!(
         out,
         "<svg id=\"chart-namespace\" class=\"chart-svg\" viewBox=\"0 0 {WIDTH} {height}\" role=\"img\" \
          aria-label=\"Failing findings by namespace\">"
     )?;
-    // Legend.
     for (i, severity) in SEVERITIES.iter().enumerate() {
         let x = LABEL + 90.0 * i as f64;
         writeln!(
@@ -490,27 +481,17 @@ fn namespace_chart(
     for (i, (namespace, counts)) in bars.iter().enumerate() {
         let y = LEGEND + ROW * i as f64;
         let total: u32 = counts.iter().sum();
-        let (label, filter, class) = match namespace {
-            Some("") => ("cluster-scoped".to_string(), Some(""), "label cluster"),
-            Some(ns) => (shorten(ns, 22), Some(*ns), "label"),
-            None => (format!("{} more namespaces", rest.len()), None, "label cluster"),
-        };
-        let tooltip = match namespace {
-            Some("") => "cluster-scoped subjects".to_string(),
-            Some(ns) => match scores.get(ns) {
-                Some(score) => format!("{ns} (namespace score {score})"),
-                None => ns.to_string(),
-            },
-            None => format!("{} more namespaces", rest.len()),
+        let (label, class, tooltip) = match (*namespace, scores.get(namespace)) {
+            ("", _) => ("cluster-scoped".to_string(), "label cluster", "cluster-scoped subjects".to_string()),
+            (ns, Some(score)) => (shorten(ns, 22), "label", format!("{ns} (namespace score {score})")),
+            (ns, None) => (shorten(ns, 22), "label", ns.to_string()),
         };
         let breakdown: Vec<String> = SEVERITIES.iter().zip(counts).map(|(s, n)| format!("{n} {s}")).collect();
-        match filter {
-            Some(ns) => write!(out, "<g class=\"bar\" data-namespace=\"{}\">", Esc(ns))?,
-            None => write!(out, "<g>")?,
-        }
         write!(
             out,
-            "<title>{}: {}</title><text class=\"{class}\" x=\"{lx}\" y=\"{ty:.1}\" text-anchor=\"end\">{}</text>",
+            "<g class=\"bar\" data-namespace=\"{}\"><title>{}: {}</title>\
+             <text class=\"{class}\" x=\"{lx}\" y=\"{ty:.1}\" text-anchor=\"end\">{}</text>",
+            Esc(namespace),
             Esc(&tooltip),
             breakdown.join(", "),
             Esc(&label),
@@ -531,6 +512,15 @@ fn namespace_chart(
             x += w;
         }
         writeln!(out, "<text class=\"value\" x=\"{:.1}\" y=\"{:.1}\">{total}</text></g>", x + 6.0, y + 15.0)?;
+    }
+    if !rest.is_empty() {
+        let total: u32 = rest.iter().flat_map(|(_, c)| c).sum();
+        writeln!(
+            out,
+            "<text class=\"label cluster\" x=\"{LABEL}\" y=\"{:.1}\">and {} more namespaces: {total} failing findings</text>",
+            LEGEND + ROW * bars.len() as f64 + 15.0,
+            rest.len(),
+        )?;
     }
     writeln!(out, "</svg>")
 }
@@ -620,7 +610,7 @@ mod tests {
         namespace_chart(&mut out, &namespaces, &HashMap::new()).unwrap();
         let svg = String::from_utf8(out).unwrap();
         assert_eq!(svg.matches("<g class=\"bar\"").count(), CHART_NAMESPACES);
-        assert!(svg.contains("8 more namespaces"), "{svg}");
+        assert!(svg.contains("and 8 more namespaces: 8 failing findings"), "{svg}");
     }
 
     #[test]
