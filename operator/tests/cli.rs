@@ -364,3 +364,19 @@ fn html_is_one_self_contained_page_that_escapes_the_input() {
     // The catalog explains each check in the table.
     assert!(page.contains("<dt id=\"check-privileged-container\"><code>privileged-container</code>"));
 }
+
+#[test]
+fn html_shows_waivers_and_custom_checks() {
+    let dir = "operator/tests/policy";
+    let (shop, policy, exceptions) =
+        (format!("{dir}/shop.yaml"), format!("{dir}/policy.yaml"), format!("{dir}/exceptions.yaml"));
+    let out = vigil(&["scan", &shop, "--policy", &policy, "--exceptions", &exceptions, "-o", "html"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let page = stdout(&out);
+    let waived = page.lines().find(|l| l.contains("data-result=\"Waived\"") && l.contains("#check-team-label"));
+    assert!(waived.is_some_and(|l| l.contains("(waived by shop/legacy-agent)")), "{waived:?}");
+    // A custom check is explained by its policy: title and expression.
+    assert!(page.contains("<dt id=\"check-team-label\"><code>team-label</code>"), "{page}");
+    assert!(page.contains("Workloads name their team</dt>"));
+    assert!(page.contains("(a custom check of SecurityPolicy <code>prod</code>)"));
+}

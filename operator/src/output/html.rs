@@ -83,10 +83,17 @@ struct Row {
 }
 
 /// What the page says about a check.
-struct CheckDoc {
+struct CheckDoc<'a> {
+    title: &'a str,
+    fails_when: &'a str,
+    /// None for custom checks: a policy says what fails, not how to fix it.
+    remediation: Option<&'a str>,
+}
+
+/// A custom check's [`CheckDoc`].
+struct CustomDoc {
     title: String,
     fails_when: String,
-    remediation: String,
 }
 
 /// Collects what the page needs while reports stream by; [`Page::write`] prints it at the end.
@@ -97,19 +104,23 @@ pub struct Page {
     rollup: Option<ClusterRollup>,
     evaluated_at: Option<String>,
     /// The policies' custom checks (the catalog's are looked up by id); the first in precedence wins.
-    custom: HashMap<String, CheckDoc>,
+    custom: HashMap<String, CustomDoc>,
 }
 
 impl Page {
     pub fn new(policies: &PolicySet) -> Page {
         let mut custom = HashMap::new();
         let in_precedence = policies.policies().iter().chain(std::iter::once(policies.fallback()));
-        for check in in_precedence.flat_map(|p| &p.custom_checks) {
-            custom.entry(check.id.clone()).or_insert_with(|| CheckDoc {
-                title: check.title.clone(),
-                fails_when: format!("the custom check's expression `{}` is false", check.expression),
-                remediation: check.message.clone(),
-            });
+        for policy in in_precedence {
+            for check in &policy.custom_checks {
+                custom.entry(check.id.clone()).or_insert_with(|| CustomDoc {
+                    title: check.title.clone(),
+                    fails_when: format!(
+                        "`{}` is false (a custom check of SecurityPolicy `{}`)",
+                        check.expression, policy.name
+                    ),
+                });
+            }
         }
         Page { subjects: Vec::new(), rows: Vec::new(), reports: 0, rollup: None, evaluated_at: None, custom }
     }
@@ -143,19 +154,12 @@ impl Page {
         }));
     }
 
-    fn doc(&self, id: &str) -> Option<CheckDoc> {
+    /// The catalog's words on a check, or the policy's for a custom check.
+    fn doc(&self, id: &str) -> Option<CheckDoc<'_>> {
         if let Some(c) = catalog::find(id) {
-            return Some(CheckDoc {
-                title: c.title.to_string(),
-                fails_when: c.fails_when.to_string(),
-                remediation: c.remediation.to_string(),
-            });
+            return Some(CheckDoc { title: c.title, fails_when: c.fails_when, remediation: Some(c.remediation) });
         }
-        self.custom.get(id).map(|c| CheckDoc {
-            title: c.title.clone(),
-            fails_when: c.fails_when.clone(),
-            remediation: c.remediation.clone(),
-        })
+        self.custom.get(id).map(|c| CheckDoc { title: &c.title, fails_when: &c.fails_when, remediation: None })
     }
 
     /// Prints the page; `skipped` and `unreadable` as the table's footer has them.
@@ -167,17 +171,11 @@ impl Page {
     ) -> std::io::Result<()> {
         // Worst first, as the table printer orders a subject's findings; then by subject and check.
         let subjects = &self.subjects;
-        self.rows.sort_by(|a, b| {
-            let (sa, sb) = (&subjects[a.subject], &subjects[b.subject]);
-            (result_rank(a.result), severity_rank(a), &sa.namespace, &sa.kind, &sa.name, &a.check_id).cmp(&(
-                result_rank(b.result),
-                severity_rank(b),
-                &sb.namespace,
-                &sb.kind,
-                &sb.name,
-                &b.check_id,
-            ))
-        });
+        let key = |r: &Row| {
+            let s = &subjects[r.subject];
+            (result_rank(r.result), severity_rank(r), s.namespace.as_str(), s.kind.as_str(), s.name.as_str())
+        };
+        self.rows.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.check_id.cmp(&b.check_id)));
         write_head(out)?;
         writeln!(out, "<body>\n<main>")?;
         writeln!(out, "<header class=\"top\"><h1>Vigil security report</h1>")?;
@@ -317,7 +315,7 @@ impl Page {
                 Esc(&subject.namespace).to_string()
             };
             let title = titles.entry(&row.check_id).or_insert_with(|| self.doc(&row.check_id));
-            let check_title = title.as_ref().map(|d| format!(" title=\"{}\"", Esc(&d.title))).unwrap_or_default();
+            let check_title = title.as_ref().map(|d| format!(" title=\"{}\"", Esc(d.title))).unwrap_or_default();
             writeln!(
                 out,
                 "<tr data-severity=\"{severity_value}\" data-result=\"{result}\" data-namespace=\"{ns}\">\
@@ -358,13 +356,13 @@ impl Page {
                 severity.map(|s| format!(" <span class=\"badge {s}\">{s}</span>", s = s.as_str())).unwrap_or_default();
             write!(out, "<dt id=\"check-{id}\"><code>{id}</code>{badge}", id = Esc(id))?;
             match self.doc(id) {
-                Some(doc) => writeln!(
-                    out,
-                    " {}</dt><dd><p><b>Fails when</b> {}</p><p><b>Fix</b> {}</p></dd>",
-                    Prose(&doc.title),
-                    Prose(&doc.fails_when),
-                    Prose(&doc.remediation)
-                )?,
+                Some(doc) => {
+                    write!(out, " {}</dt><dd><p><b>Fails when</b> {}</p>", Prose(doc.title), Prose(doc.fails_when))?;
+                    if let Some(fix) = doc.remediation {
+                        write!(out, "<p><b>Fix</b> {}</p>", Prose(fix))?;
+                    }
+                    writeln!(out, "</dd>")?;
+                }
                 None => writeln!(out, "</dt><dd></dd>")?,
             }
         }
