@@ -120,6 +120,8 @@ pub enum ScanFormat {
     Sarif,
     /// wg-policy PolicyReport / ClusterPolicyReport objects (YAML), for Policy Reporter.
     Policyreport,
+    /// One self-contained HTML page: score, charts, findings table.
+    Html,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -282,3 +282,146 @@ fn policyreport_output_lists_wg_policy_reports() {
     );
     assert!(items.iter().any(|i| i["kind"] == "ClusterPolicyReport"));
 }
+
+/// Start tags of an HTML page as (name, attributes), skipping the raw text of `<script>` and `<style>`; a
+/// small tokenizer, enough for the page `vigil scan -o html` writes.
+fn html_tags(html: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut tags = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find('<') {
+        rest = &rest[at + 1..];
+        let name_len = rest.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(rest.len());
+        if name_len == 0 || !rest.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            continue;
+        }
+        let name = rest[..name_len].to_ascii_lowercase();
+        rest = &rest[name_len..];
+        let mut attributes = Vec::new();
+        loop {
+            rest = rest.trim_start();
+            if rest.starts_with('>') || rest.starts_with("/>") || rest.is_empty() {
+                break;
+            }
+            let key_len = rest.find(|c: char| c.is_whitespace() || "=>/".contains(c)).unwrap_or(rest.len()).max(1);
+            let key = rest[..key_len].to_ascii_lowercase();
+            rest = &rest[key_len..];
+            let value = match rest.strip_prefix('=') {
+                Some(after) => {
+                    let (value, after) = match after.chars().next() {
+                        Some(quote @ ('"' | '\'')) => {
+                            let end = after[1..].find(quote).expect("a closing quote") + 1;
+                            (&after[1..end], &after[end + 1..])
+                        }
+                        _ => after.split_at(after.find(|c: char| c.is_whitespace() || c == '>').unwrap_or(after.len())),
+                    };
+                    rest = after;
+                    value.to_string()
+                }
+                None => String::new(),
+            };
+            attributes.push((key, value));
+        }
+        if name == "script" || name == "style" {
+            let end = rest.find(&format!("</{name}>")).expect("a closed raw text element");
+            rest = &rest[end..];
+        }
+        tags.push((name, attributes));
+    }
+    tags
+}
+
+#[test]
+fn html_is_one_self_contained_page_that_escapes_the_input() {
+    let args = ["scan", "examples", "operator/tests/html/hostile.yaml"];
+    let out = vigil(&[&args[..], &["-o", "html"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let page = stdout(&out);
+    assert!(page.starts_with("<!DOCTYPE html>\n<html lang=\"en\">") && page.ends_with("</html>\n"));
+
+    // Self-contained: nothing to fetch, and a policy that forbids fetching anything.
+    let tags = html_tags(&page);
+    for (name, attributes) in &tags {
+        assert!(
+            !["link", "img", "iframe", "object", "embed", "base", "image", "use"].contains(&name.as_str()),
+            "<{name}>"
+        );
+        for (key, value) in attributes {
+            assert!(key != "src" && key != "xlink:href", "<{name} {key}={value:?}> loads something");
+            assert!(!key.starts_with("on"), "<{name} {key}={value:?}>: an inline event handler");
+            if key == "href" || key == "action" {
+                assert!(value.starts_with('#'), "<{name} {key}={value:?}> leaves the page");
+            }
+            assert!(!value.contains("http://") && !value.contains("https://") || key == "http-equiv", "{value}");
+        }
+    }
+    assert!(!page.contains("@import") && !page.contains("url("), "the stylesheet loads something");
+    assert!(page.contains("content=\"default-src 'none'; style-src 'sha256-"), "no Content-Security-Policy");
+    assert_eq!(tags.iter().filter(|(name, _)| name == "script").count(), 1, "only the page's own script");
+    assert_eq!(tags.iter().filter(|(name, _)| name == "style").count(), 1);
+
+    // Hostile names and messages are text, never markup (no `<img>`, no `on…` attribute: checked above).
+    assert!(page.contains("<td class=\"name\">&lt;script&gt;alert(1)&lt;/script&gt;</td>"));
+    assert!(page.contains("<td data-key=\"&quot;&gt;&lt;img src=x onerror=alert(2)&gt;\">"));
+    assert!(page.contains("container &quot;&lt;/td&gt;&lt;b onmouseover=alert(3)&gt;c&amp;amp;&quot; sets"));
+    assert!(page.contains("<g class=\"bar\" data-namespace=\"&quot;&gt;&lt;img src=x onerror=alert(2)&gt;\">"));
+
+    // The score and failing counts of the cluster roll-up, as `-o json` has them.
+    let json: serde_json::Value =
+        serde_json::from_slice(&vigil(&[&args[..], &["-o", "json"]].concat()).stdout).unwrap();
+    let rollup = &json_report(&json, "Cluster", "cluster")["status"]["cluster"];
+    let score = rollup["score"].as_u64().unwrap();
+    assert!(page.contains(&format!("data-score=\"{score}\"")), "score {score}");
+    assert!(
+        page.contains(&format!("<text class=\"gauge-text\" x=\"60\" y=\"70\" text-anchor=\"middle\">{score}</text>"))
+    );
+    for severity in ["critical", "high", "medium", "low"] {
+        let count = rollup["failing"][severity].as_u64().unwrap();
+        assert!(page.contains(&format!("<div class=\"big\">{count}</div><div>{severity}</div>")), "{severity} {count}");
+    }
+
+    // The charts, drawn as SVG.
+    assert!(page.contains("<svg id=\"chart-severity\""));
+    assert!(page.contains("<svg id=\"chart-namespace\""));
+    let fails = |severity: &str| {
+        let items = json["items"].as_array().unwrap();
+        let findings = items.iter().flat_map(|i| i["status"]["findings"].as_array().into_iter().flatten());
+        findings
+            .filter(|f| f["result"] == "Fail" && f["severity"].as_str().unwrap().eq_ignore_ascii_case(severity))
+            .count()
+    };
+    let critical = fails("critical");
+    assert!(page.contains(&format!("<title>critical: {critical} failing findings</title>")), "{critical}");
+    assert!(page.contains("<g class=\"bar\" data-namespace=\"shop\">"));
+
+    // One table row per finding; known ones among them.
+    let findings: usize =
+        json["items"].as_array().unwrap().iter().map(|i| i["status"]["findings"].as_array().map_or(0, Vec::len)).sum();
+    assert_eq!(page.matches("<tr data-severity=").count(), findings);
+    let row = |text: &[&str]| page.lines().any(|l| l.starts_with("<tr ") && text.iter().all(|t| l.contains(t)));
+    assert!(row(&[
+        "data-severity=\"critical\" data-result=\"Fail\" data-namespace=\"shop\"",
+        "<td>Deployment</td>",
+        "<td class=\"name\">storefront</td>",
+        "href=\"#check-privileged-container\"",
+        "container &quot;web&quot; sets securityContext.privileged: true",
+    ]));
+    assert!(row(&["data-result=\"NotApplicable\"", "<td>Cluster</td>", "#check-container-runtime-uniform"]));
+    // The catalog explains each check in the table.
+    assert!(page.contains("<dt id=\"check-privileged-container\"><code>privileged-container</code>"));
+}
+
+#[test]
+fn html_shows_waivers_and_custom_checks() {
+    let dir = "operator/tests/policy";
+    let (shop, policy, exceptions) =
+        (format!("{dir}/shop.yaml"), format!("{dir}/policy.yaml"), format!("{dir}/exceptions.yaml"));
+    let out = vigil(&["scan", &shop, "--policy", &policy, "--exceptions", &exceptions, "-o", "html"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let page = stdout(&out);
+    let waived = page.lines().find(|l| l.contains("data-result=\"Waived\"") && l.contains("#check-team-label"));
+    assert!(waived.is_some_and(|l| l.contains("(waived by shop/legacy-agent)")), "{waived:?}");
+    // A custom check is explained by its policy: title and expression.
+    assert!(page.contains("<dt id=\"check-team-label\"><code>team-label</code>"), "{page}");
+    assert!(page.contains("Workloads name their team</dt>"));
+    assert!(page.contains("(a custom check of SecurityPolicy <code>prod</code>)"));
+}

@@ -1,6 +1,7 @@
 //! Printers for `vigil scan` and `vigil checks`.
 
 pub mod checks;
+pub mod html;
 pub mod sarif;
 pub mod table;
 
@@ -24,13 +25,16 @@ pub struct Printer<'a> {
     /// The SARIF rules (catalog and custom checks) that results refer to.
     sarif_rules: sarif::Rules,
     sarif_results: Vec<serde_json::Value>,
+    /// What the HTML page needs: one small row per finding.
+    html: Option<html::Page>,
 }
 
 impl<'a> Printer<'a> {
     /// `policies`: the policies in force, whose custom checks become SARIF rules.
     pub fn new(format: ScanFormat, color: bool, origins: &'a Origins, policies: &PolicySet) -> Self {
         let sarif_rules = sarif::Rules::new(policies);
-        Printer { format, color, origins, items: 0, rollup: None, sarif_rules, sarif_results: Vec::new() }
+        let html = (format == ScanFormat::Html).then(|| html::Page::new(policies));
+        Printer { format, color, origins, items: 0, rollup: None, sarif_rules, sarif_results: Vec::new(), html }
     }
 
     pub fn begin(&mut self, out: &mut impl Write) -> anyhow::Result<()> {
@@ -38,7 +42,7 @@ impl<'a> Printer<'a> {
         match self.format {
             ScanFormat::Json => write!(out, "{{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [")?,
             ScanFormat::Yaml | ScanFormat::Policyreport => write!(out, "apiVersion: v1\nkind: List\nitems:")?,
-            ScanFormat::Table | ScanFormat::Sarif => {}
+            ScanFormat::Table | ScanFormat::Sarif | ScanFormat::Html => {}
         }
         Ok(())
     }
@@ -76,6 +80,7 @@ impl<'a> Printer<'a> {
                 }
             }
             ScanFormat::Sarif => self.sarif_results.extend(sarif::results(report, self.origins, &self.sarif_rules)),
+            ScanFormat::Html => self.html.as_mut().expect("made for the html format").add(report),
         }
         Ok(())
     }
@@ -96,6 +101,9 @@ impl<'a> Printer<'a> {
                 let results = std::mem::take(&mut self.sarif_results);
                 serde_json::to_writer_pretty(&mut *out, &sarif::document(&self.sarif_rules, results))?;
                 writeln!(out)?;
+            }
+            ScanFormat::Html => {
+                self.html.as_mut().expect("made for the html format").write(out, skipped, unreadable)?
             }
         }
         Ok(())
