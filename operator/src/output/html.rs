@@ -481,8 +481,8 @@ fn namespace_chart(
         let total: u32 = counts.iter().sum();
         let (label, class, tooltip) = match (*namespace, scores.get(namespace)) {
             ("", _) => ("cluster-scoped".to_string(), "label cluster", "cluster-scoped subjects".to_string()),
-            (ns, Some(score)) => (shorten(ns, 22), "label", format!("{ns} (namespace score {score})")),
-            (ns, None) => (shorten(ns, 22), "label", ns.to_string()),
+            (ns, Some(score)) => (shorten(ns, 18), "label", format!("{ns} (namespace score {score})")),
+            (ns, None) => (shorten(ns, 18), "label", ns.to_string()),
         };
         let breakdown: Vec<String> = SEVERITIES.iter().zip(counts).map(|(s, n)| format!("{n} {s}")).collect();
         write!(
