@@ -287,7 +287,7 @@ fn start_apiserver(assets: &Path, dir: &Path, port: u16, etcd_port: u16) -> anyh
         .args(["--authorization-mode", "RBAC", "--token-auth-file", &d("tokens.csv")])
         .args(["--service-account-issuer", "https://kubernetes.default.svc.cluster.local"])
         .args(["--service-account-key-file", &d("sa.pub"), "--service-account-signing-key-file", &d("sa.key")])
-        .args(["--service-cluster-ip-range", "10.0.0.0/24", "--disable-admission-plugins", "ServiceAccount"])
+        .args(["--service-cluster-ip-range", "10.0.0.0/16", "--disable-admission-plugins", "ServiceAccount"])
         .args(["--endpoint-reconciler-type", "none", "--allow-privileged=true"])
         .stdout(log_file(dir, "apiserver.log")?)
         .stderr(log_file(dir, "apiserver.err")?)
@@ -362,9 +362,16 @@ impl Vigil {
         cluster.write_kubeconfig(token, &kubeconfig)?;
         let port = free_port();
         let log = dir.join(format!("{identity}.log"));
+        // The harness's defaults, unless `extra` sets the flag itself (clap refuses a flag given twice).
+        let mut defaults: Vec<&str> = vec!["--lease-namespace", "vigil-system"];
+        for (flag, value) in [("--debounce", "100ms"), ("--full-pass-interval", "30s")] {
+            if !extra.contains(&flag) {
+                defaults.extend([flag, value]);
+            }
+        }
         let child = Command::new(vigil_bin())
             .args(["operator", "--metrics-addr", &format!("127.0.0.1:{port}"), "--identity", identity])
-            .args(["--lease-namespace", "vigil-system", "--debounce", "100ms", "--full-pass-interval", "30s"])
+            .args(defaults)
             .args(extra)
             .env("KUBECONFIG", &kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
@@ -373,6 +380,11 @@ impl Vigil {
             .spawn()
             .with_context(|| format!("starting {}", vigil_bin().display()))?;
         Ok(Vigil { child, metrics: format!("http://127.0.0.1:{port}"), log })
+    }
+
+    /// The operator's process id (to read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The operator's log so far (for assertion messages).
