@@ -7,7 +7,7 @@ VIGIL_ENVTEST_DIR ?= /opt/vigil-envtest
 KUBEBUILDER_ASSETS ?= $(shell test -x $(VIGIL_ENVTEST_DIR)/bin/kube-apiserver && echo $(VIGIL_ENVTEST_DIR)/bin)
 export KUBEBUILDER_ASSETS
 
-.PHONY: all test fmt-check clippy unit e2e demo crds docs bench golden
+.PHONY: all test fmt-check clippy unit e2e demo crds docs bench bench-operator golden
 
 all: test
 
@@ -48,3 +48,12 @@ golden:
 bench:
 	$(CARGO) build --release --locked -p vigil -p vigil-bench
 	./target/release/vigil-bench
+
+## `vigil operator` against a real API server (KUBEBUILDER_ASSETS): memory per watched object, writes in a
+## steady full pass, report size, change-to-report latency. Figures go to docs/performance.md ("Operator").
+## BENCH_OPERATOR_ARGS: e.g. `--namespaces 200 --pods-per-namespace 10 --changes 100`.
+BENCH_OPERATOR_ARGS ?=
+bench-operator:
+	@test -n "$(KUBEBUILDER_ASSETS)" || { echo "bench-operator needs kube-apiserver and etcd: set KUBEBUILDER_ASSETS (e2e/install-tools.sh)"; exit 2; }
+	$(CARGO) build --release --locked -p vigil -p vigil-bench
+	VIGIL_BIN=$${CARGO_TARGET_DIR:-target}/release/vigil $${CARGO_TARGET_DIR:-target}/release/vigil-bench operator $(BENCH_OPERATOR_ARGS)

@@ -7,7 +7,11 @@
 //!
 //! Usage: `vigil-bench [--namespaces N] [--per-namespace N] [--vigil PATH]`;
 //! `vigil-bench parse-json FILE` is the child used for the JSON baseline.
+//!
+//! `vigil-bench operator [--namespaces N] [--pods-per-namespace N] [--changes N] ...` benchmarks
+//! `vigil operator` against a real API server instead (see `operator.rs`; needs `KUBEBUILDER_ASSETS`).
 
+mod operator;
 mod synthetic;
 
 use std::path::{Path, PathBuf};
@@ -107,6 +111,9 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
 }
 
 fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("operator") {
+        return operator::run(operator::parse_args(std::env::args().skip(2))?);
+    }
     let Some(args) = parse_args()? else { return Ok(()) };
     let dir = std::env::temp_dir().join(format!("vigil-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

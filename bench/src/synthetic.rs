@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 const ENVS: [&str; 3] = ["prod", "staging", "dev"];
 
-fn deployment(ns: &str, i: usize, n: usize) -> Value {
+/// The pod template of workload `app-{i}` in namespace number `n`.
+fn pod_template(ns: &str, i: usize, n: usize) -> Value {
     let name = format!("app-{i}");
     let hardened = !(i + n).is_multiple_of(3);
     let security = if hardened {
@@ -20,7 +21,7 @@ fn deployment(ns: &str, i: usize, n: usize) -> Value {
     } else {
         format!("docker.io/library/nginx:{}", if i.is_multiple_of(2) { "latest" } else { "1.27" })
     };
-    let template = json!({
+    json!({
         "metadata": {"labels": {"app": name, "tier": "backend", "version": "v1"},
                      "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9090"}},
         "spec": {
@@ -52,7 +53,12 @@ fn deployment(ns: &str, i: usize, n: usize) -> Value {
             "dnsPolicy": "ClusterFirst",
             "terminationGracePeriodSeconds": 30,
         }
-    });
+    })
+}
+
+fn deployment(ns: &str, i: usize, n: usize) -> Value {
+    let name = format!("app-{i}");
+    let template = pod_template(ns, i, n);
     let last_applied = json!({"apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns}, "spec": {"replicas": 2, "template": template}});
     json!({
@@ -79,7 +85,31 @@ fn deployment(ns: &str, i: usize, n: usize) -> Value {
     })
 }
 
+/// A bare Pod `app-{i}` in namespace number `n` (its own subject), as `kubectl apply` creates it: the
+/// workload's pod template with the `last-applied-configuration` annotation.
+pub fn pod(i: usize, n: usize) -> Value {
+    let ns = format!("ns-{n}");
+    let template = pod_template(&ns, i, n);
+    let mut metadata = template["metadata"].clone();
+    metadata["name"] = json!(format!("app-{i}"));
+    metadata["namespace"] = json!(ns);
+    let mut pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]});
+    let last_applied = pod.to_string();
+    pod["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = json!(last_applied);
+    pod
+}
+
 fn namespace_objects(n: usize, per_namespace: usize, items: &mut Vec<Value>) {
+    namespace_support(n, items);
+    let ns = format!("ns-{n}");
+    for i in 0..per_namespace {
+        items.push(deployment(&ns, i, n));
+    }
+}
+
+/// Namespace number `n` and what it holds besides workloads: NetworkPolicies, ServiceAccounts, a Role
+/// and a RoleBinding, a LimitRange and a ResourceQuota (odd namespaces) and a Service.
+pub fn namespace_support(n: usize, items: &mut Vec<Value>) {
     let ns = format!("ns-{n}");
     let env = ENVS[n % 3];
     let mut labels = json!({"kubernetes.io/metadata.name": ns, "env": env});
@@ -118,9 +148,6 @@ fn namespace_objects(n: usize, per_namespace: usize, items: &mut Vec<Value>) {
     items.push(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "app-0", "namespace": ns},
         "spec": {"type": if n.is_multiple_of(10) { "LoadBalancer" } else { "ClusterIP" }, "selector": {"app": "app-0"},
                  "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}}));
-    for i in 0..per_namespace {
-        items.push(deployment(&ns, i, n));
-    }
 }
 
 /// The whole cluster as a `kind: List`.
@@ -129,6 +156,13 @@ pub fn cluster(namespaces: usize, per_namespace: usize) -> Value {
     for n in 0..namespaces {
         namespace_objects(n, per_namespace, &mut items);
     }
+    items.extend(cluster_scoped());
+    json!({"apiVersion": "v1", "kind": "List", "items": items})
+}
+
+/// 20 ClusterRoles and ClusterRoleBindings and 50 Nodes.
+pub fn cluster_scoped() -> Vec<Value> {
+    let mut items = Vec::new();
     for c in 0..20 {
         let verbs = if c == 0 { json!(["*"]) } else { json!(["get", "list", "watch"]) };
         items.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
@@ -146,5 +180,5 @@ pub fn cluster(namespaces: usize, per_namespace: usize) -> Value {
                 "kubeletVersion": "v1.31.4", "containerRuntimeVersion": "containerd://1.7.22",
                 "kernelVersion": "6.1.0", "operatingSystem": "linux", "architecture": "amd64"}}}));
     }
-    json!({"apiVersion": "v1", "kind": "List", "items": items})
+    items
 }

@@ -182,7 +182,7 @@ impl TestCluster {
 
     /// Applies every document of a YAML file or string with server-side apply (as the admin).
     pub async fn apply_yaml(&self, yaml: &str) -> anyhow::Result<()> {
-        let discovery = Discovery::new(self.client.clone()).run().await?;
+        let discovery = self.discover().await?;
         for doc in serde_saphyr::from_multiple::<serde_json::Value>(yaml)? {
             if doc.is_null() {
                 continue;
@@ -205,6 +205,21 @@ impl TestCluster {
                 .with_context(|| format!("applying {} {name}", types.kind))?;
         }
         Ok(())
+    }
+
+    /// API discovery, retried: right after a CRD is created a group can answer 404 for a moment.
+    async fn discover(&self) -> anyhow::Result<Discovery> {
+        let mut attempt = 0;
+        loop {
+            match Discovery::new(self.client.clone()).run().await {
+                Ok(discovery) => return Ok(discovery),
+                Err(_) if attempt < 20 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
     }
 
     /// A fresh namespace for one test.
@@ -287,7 +302,7 @@ fn start_apiserver(assets: &Path, dir: &Path, port: u16, etcd_port: u16) -> anyh
         .args(["--authorization-mode", "RBAC", "--token-auth-file", &d("tokens.csv")])
         .args(["--service-account-issuer", "https://kubernetes.default.svc.cluster.local"])
         .args(["--service-account-key-file", &d("sa.pub"), "--service-account-signing-key-file", &d("sa.key")])
-        .args(["--service-cluster-ip-range", "10.0.0.0/24", "--disable-admission-plugins", "ServiceAccount"])
+        .args(["--service-cluster-ip-range", "10.0.0.0/16", "--disable-admission-plugins", "ServiceAccount"])
         .args(["--endpoint-reconciler-type", "none", "--allow-privileged=true"])
         .stdout(log_file(dir, "apiserver.log")?)
         .stderr(log_file(dir, "apiserver.err")?)
@@ -333,7 +348,7 @@ pub async fn install_vigil(cluster: &TestCluster) -> anyhow::Result<String> {
 async fn wait_for_crds(cluster: &TestCluster) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
-        let discovery = Discovery::new(cluster.client.clone()).run().await?;
+        let discovery = cluster.discover().await?;
         let known =
             discovery.groups().any(|g| g.name() == vigil_crds::GROUP && g.recommended_kind("SecurityReport").is_some());
         if known {
@@ -362,9 +377,16 @@ impl Vigil {
         cluster.write_kubeconfig(token, &kubeconfig)?;
         let port = free_port();
         let log = dir.join(format!("{identity}.log"));
+        // The harness's defaults, unless `extra` sets the flag itself (clap refuses a flag given twice).
+        let mut defaults: Vec<&str> = vec!["--lease-namespace", "vigil-system"];
+        for (flag, value) in [("--debounce", "100ms"), ("--full-pass-interval", "30s")] {
+            if !extra.contains(&flag) {
+                defaults.extend([flag, value]);
+            }
+        }
         let child = Command::new(vigil_bin())
             .args(["operator", "--metrics-addr", &format!("127.0.0.1:{port}"), "--identity", identity])
-            .args(["--lease-namespace", "vigil-system", "--debounce", "100ms", "--full-pass-interval", "30s"])
+            .args(defaults)
             .args(extra)
             .env("KUBECONFIG", &kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
@@ -373,6 +395,11 @@ impl Vigil {
             .spawn()
             .with_context(|| format!("starting {}", vigil_bin().display()))?;
         Ok(Vigil { child, metrics: format!("http://127.0.0.1:{port}"), log })
+    }
+
+    /// The operator's process id (to read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The operator's log so far (for assertion messages).

@@ -361,7 +361,10 @@ pub fn find<'a>(index: &'a Index, policies: &PolicySet, key: &SubjectKey) -> Opt
         }
         "Pod" => index.pods.get(ns, name).filter(|o| workload_ns() && top(&o.metadata)).map(|o| pod(o)),
         "Cluster" => Some(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster }),
-        _ => others(index, policies).into_iter().find(|e| e.key() == *key),
+        // Only the candidates of the key's own scope: a Namespace and what is in it, or the
+        // cluster-scoped subjects. (Building every subject per lookup made a full pass quadratic.)
+        "Namespace" => other_entries(index, policies, Some(name)).into_iter().find(|e| e.key() == *key),
+        _ => other_entries(index, policies, Some(ns)).into_iter().find(|e| e.key() == *key),
     }?;
     attach_live_pods(index, &mut entry);
     Some(entry)
@@ -389,7 +392,7 @@ pub fn others_in<'a>(index: &'a Index, policies: &PolicySet, namespace: &str) ->
 }
 
 /// The subjects that are not workloads and not the cluster: all, or (`Some(namespace)`) one namespace's,
-/// cluster-scoped ones left out.
+/// cluster-scoped ones left out, or (`Some("")`) the cluster-scoped ones alone.
 fn other_entries<'a>(index: &'a Index, policies: &PolicySet, scoped: Option<&str>) -> Vec<SubjectEntry<'a>> {
     // Built-in `system:` RBAC objects are left out unless the policy judging them includes them.
     let system_rbac = |namespace: Option<&str>, name: &str| {
@@ -433,7 +436,7 @@ fn other_entries<'a>(index: &'a Index, policies: &PolicySet, scoped: Option<&str
             SubjectEntry { reference: reference(RBAC, "Role", &r.metadata, true), object: SubjectObject::Role(view) }
         });
     // Cluster-scoped subjects belong to no namespace.
-    let cluster_scoped = scoped.is_none();
+    let cluster_scoped = scoped.is_none_or(str::is_empty);
     let cluster_roles = index
         .cluster_roles
         .iter()

@@ -755,3 +755,34 @@ fn report_for_and_tallies_agree_with_the_streamed_audit() {
     let by_default = vigil_engine::report::Tally::by(shop, &Policy::default());
     assert_ne!(by_default, vigil_engine::report::Tally::of(shop, &s.policies));
 }
+
+#[test]
+fn find_names_every_subject_all_lists() {
+    // The operator looks each subject up by key (`subject::find`, only the key's own scope); it must find
+    // exactly what `all` lists, namespaced and cluster-scoped alike.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut yaml = String::new();
+    for file in ["insecure-app/storefront.yaml", "insecure-app/rbac.yaml", "hardened-app/payments.yaml"] {
+        yaml.push_str(&std::fs::read_to_string(root.join(file)).unwrap());
+        yaml.push_str("\n---\n");
+    }
+    yaml.push_str(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: reader}\nrules: []\n---\n\
+         apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n---\n",
+    );
+    let s = scenario(&yaml);
+    let all = vigil_engine::subject::all(&s.index, &s.policies);
+    let kinds: std::collections::BTreeSet<&str> = all.iter().map(|e| e.reference.kind.as_str()).collect();
+    for kind in ["Namespace", "Service", "Ingress", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "Node"]
+    {
+        assert!(kinds.contains(kind), "the fixture lacks a {kind} subject: {kinds:?}");
+    }
+    for entry in &all {
+        let key = entry.key();
+        let found = vigil_engine::subject::find(&s.index, &s.policies, &key).unwrap_or_else(|| panic!("{key}"));
+        assert_eq!(found.key(), key);
+        assert_eq!(found.reference, entry.reference, "{key}");
+    }
+    let missing = vigil_engine::subject::SubjectKey::new("ClusterRole", "", "no-such-role");
+    assert!(vigil_engine::subject::find(&s.index, &s.policies, &missing).is_none());
+}

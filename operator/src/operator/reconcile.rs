@@ -102,7 +102,13 @@ pub async fn run(
     }
 }
 
+/// Subjects a full pass evaluates between two looks at the queue.
+const FULL_PASS_CHUNK: usize = 256;
+
 /// Every subject and the cluster report, then the orphans: reports whose subject is gone.
+///
+/// The pass goes in chunks and evaluates what was queued meanwhile between two chunks: on a large cluster a
+/// pass takes seconds, and a change must not wait for it.
 #[instrument(skip_all)]
 async fn full_pass_now(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<Alerts>, args: &OperatorArgs) {
     let started = Instant::now();
@@ -114,7 +120,17 @@ async fn full_pass_now(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<
     let count = keys.len();
     let orphans: Vec<(ReportId, SubjectKey)> =
         writer.known().into_iter().filter(|(_, key)| !keys.contains(key)).collect();
-    process(shared, writer, alerts, keys.into_iter().collect(), args.concurrency).await;
+    let cluster = SubjectKey::cluster();
+    let keys: Vec<SubjectKey> = keys.into_iter().filter(|k| *k != cluster).collect();
+    for chunk in keys.chunks(FULL_PASS_CHUNK) {
+        process_subjects(shared, writer, alerts, chunk.to_vec(), args.concurrency).await;
+        if shared.queue.len() > 0 {
+            // Changes first; the cluster report, last in this pass, sees their tallies too.
+            let queued: Vec<SubjectKey> = shared.queue.drain().into_iter().filter(|k| *k != cluster).collect();
+            process_subjects(shared, writer, alerts, queued, args.concurrency).await;
+        }
+    }
+    reconcile(shared, writer, alerts, cluster).await;
     for (id, key) in orphans {
         debug!(subject = %key, "orphan report");
         if let Err(error) = writer.delete(&id).await {
@@ -137,14 +153,25 @@ async fn process(
     let cluster = SubjectKey::cluster();
     let had_cluster = keys.contains(&cluster);
     keys.retain(|k| *k != cluster);
-    let changed_tallies = futures::stream::iter(keys)
-        .map(|key| reconcile(shared, writer, alerts, key))
-        .buffer_unordered(concurrency.max(1))
-        .fold(false, |acc, changed| async move { acc || changed })
-        .await;
+    let changed_tallies = process_subjects(shared, writer, alerts, keys, concurrency).await;
     if had_cluster || changed_tallies {
         reconcile(shared, writer, alerts, cluster).await;
     }
+}
+
+/// Reconciles subjects other than the cluster with bounded concurrency; returns whether a tally changed.
+async fn process_subjects(
+    shared: &Arc<Shared>,
+    writer: &Arc<Writer>,
+    alerts: &Arc<Alerts>,
+    keys: Vec<SubjectKey>,
+    concurrency: usize,
+) -> bool {
+    futures::stream::iter(keys)
+        .map(|key| reconcile(shared, writer, alerts, key))
+        .buffer_unordered(concurrency.max(1))
+        .fold(false, |acc, changed| async move { acc || changed })
+        .await
 }
 
 /// One subject: evaluate, build, apply (or delete when the subject is gone). Returns whether its

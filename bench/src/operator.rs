@@ -1,0 +1,608 @@
+//! `vigil-bench operator`: the release `vigil operator` against a real API server (kube-apiserver + etcd
+//! from `KUBEBUILDER_ASSETS`, started by the e2e harness, with exactly config/rbac's RBAC), on a cluster of
+//! bare Pods (each its own subject) in many namespaces with NetworkPolicies, ServiceAccounts, RBAC,
+//! LimitRanges, quotas and Services.
+//!
+//! Measures, and prints as Markdown:
+//! - resident memory of the operator (`/proc/<pid>/status`: VmRSS, VmHWM) on an empty cluster, then on the
+//!   full cluster once every kind has synced and the first full pass is done, per watched object;
+//! - writes during a full pass when nothing changed (`vigil_report_writes_total{outcome="applied"}`);
+//! - median and largest SecurityReport size (JSON as listed, without the server's `managedFields`);
+//! - change-to-report latency: pods created or deleted and re-created with a privileged container, one at
+//!   a time; the time from the API call until a watch on SecurityReports delivers the report that shows it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::admissionregistration::v1::{
+    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{
+    LimitRange, Namespace, Node, Pod, ReplicationController, ResourceQuota, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, WatchEvent, WatchParams};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use vigil_e2e::{TestCluster, Vigil, http_get, install_vigil};
+
+use crate::synthetic;
+
+pub struct Args {
+    pub namespaces: usize,
+    pub pods_per_namespace: usize,
+    /// Changes timed for the latency figures.
+    pub changes: usize,
+    /// Creates in flight while the cluster is filled.
+    pub in_flight: usize,
+    /// The operator's `--write-rate` (its default, 20/s, makes the first pass of 10,000 reports take 10 min).
+    pub write_rate: String,
+    pub full_pass_interval: String,
+    /// The operator's `--debounce` (its default).
+    pub debounce: String,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args {
+            namespaces: 1000,
+            pods_per_namespace: 10,
+            changes: 200,
+            in_flight: 16,
+            write_rate: "200".into(),
+            full_pass_interval: "20s".into(),
+            debounce: "500ms".into(),
+        }
+    }
+}
+
+pub fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args> {
+    let mut parsed = Args::default();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--namespaces" => parsed.namespaces = value("--namespaces")?.parse()?,
+            "--pods-per-namespace" => parsed.pods_per_namespace = value("--pods-per-namespace")?.parse()?,
+            "--changes" => parsed.changes = value("--changes")?.parse()?,
+            "--in-flight" => parsed.in_flight = value("--in-flight")?.parse()?,
+            "--write-rate" => parsed.write_rate = value("--write-rate")?,
+            "--full-pass-interval" => parsed.full_pass_interval = value("--full-pass-interval")?,
+            "--debounce" => parsed.debounce = value("--debounce")?,
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    Ok(parsed)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if std::env::var_os("VIGIL_BIN").is_none() {
+        // The harness's default looks beside a test binary; the bench's `vigil` is its own sibling.
+        let vigil = std::env::current_exe()?.with_file_name("vigil");
+        // SAFETY: no other thread runs yet (the runtime starts below).
+        unsafe { std::env::set_var("VIGIL_BIN", vigil) };
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(run_async(args))
+}
+
+fn reports_resource() -> ApiResource {
+    ApiResource::erase::<vigil_crds::SecurityReport>(&())
+}
+
+/// Resident memory of a process, from `/proc/<pid>/status`: (VmRSS, VmHWM) in KiB.
+fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .with_context(|| format!("no {name} in /proc/{pid}/status"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+async fn metric(vigil: &Vigil, name: &str) -> f64 {
+    let (_, body) = http_get(&format!("{}/metrics", vigil.metrics)).await.unwrap_or_default();
+    body.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+}
+
+const FULL_PASSES: &str = "vigil_full_passes_total";
+const APPLIED: &str = "vigil_report_writes_total{outcome=\"applied\"}";
+const UNCHANGED: &str = "vigil_report_writes_total{outcome=\"unchanged\"}";
+
+/// Waits until `vigil_full_passes_total` reaches `passes`; fails if the operator exits or time runs out.
+async fn wait_for_passes(vigil: &Vigil, passes: f64, timeout: Duration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while metric(vigil, FULL_PASSES).await < passes {
+        if std::fs::metadata(format!("/proc/{}", vigil.pid())).is_err() {
+            bail!("the operator exited:\n{}", vigil.log());
+        }
+        if start.elapsed() > timeout {
+            bail!("no full pass #{passes} within {timeout:?}:\n{}", tail(&vigil.log(), 20));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
+async fn wait_ready(vigil: &Vigil, timeout: Duration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while http_get(&format!("{}/readyz", vigil.metrics)).await.is_none_or(|(s, _)| s != 200) {
+        if start.elapsed() > timeout {
+            bail!("the operator was not ready within {timeout:?}:\n{}", tail(&vigil.log(), 20));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn resource_of(object: &Value) -> anyhow::Result<ApiResource> {
+    let kind = object["kind"].as_str().context("no kind")?;
+    Ok(match kind {
+        "Namespace" => ApiResource::erase::<Namespace>(&()),
+        "Pod" => ApiResource::erase::<Pod>(&()),
+        "NetworkPolicy" => ApiResource::erase::<NetworkPolicy>(&()),
+        "ServiceAccount" => ApiResource::erase::<ServiceAccount>(&()),
+        "Role" => ApiResource::erase::<Role>(&()),
+        "RoleBinding" => ApiResource::erase::<RoleBinding>(&()),
+        "ClusterRole" => ApiResource::erase::<ClusterRole>(&()),
+        "ClusterRoleBinding" => ApiResource::erase::<ClusterRoleBinding>(&()),
+        "LimitRange" => ApiResource::erase::<LimitRange>(&()),
+        "ResourceQuota" => ApiResource::erase::<ResourceQuota>(&()),
+        "Service" => ApiResource::erase::<Service>(&()),
+        "Node" => ApiResource::erase::<Node>(&()),
+        other => bail!("the bench does not create {other}"),
+    })
+}
+
+/// Creates one object; retries what a busy API server may answer (429, 5xx, timeouts); an object that
+/// exists already is fine. Returns the created object's uid.
+async fn create(client: &Client, object: &Value) -> anyhow::Result<String> {
+    let resource = resource_of(object)?;
+    let api: Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    let dynamic: DynamicObject = serde_json::from_value(object.clone())?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match api.create(&PostParams::default(), &dynamic).await {
+            Ok(created) => return Ok(created.metadata.uid.unwrap_or_default()),
+            Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "AlreadyExists" && attempt == 1 => {
+                return Ok(String::new());
+            }
+            Err(e) if attempt < 20 => {
+                let retry = match &e {
+                    kube::Error::Api(s) => s.code == 409 || s.code == 429 || s.code >= 500,
+                    _ => true,
+                };
+                if !retry {
+                    return Err(e).with_context(|| format!("creating {}", object["metadata"]));
+                }
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
+            Err(e) => return Err(e).with_context(|| format!("creating {}", object["metadata"])),
+        }
+    }
+}
+
+async fn create_all(client: &Client, objects: &[Value], in_flight: usize) -> anyhow::Result<()> {
+    futures::stream::iter(objects)
+        .map(|o| create(client, o))
+        .buffer_unordered(in_flight.max(1))
+        .try_for_each(|_| async { Ok(()) })
+        .await
+}
+
+/// Every kind `vigil operator` watches (operator/src/operator/watch.rs, KINDS), to count watched objects.
+fn watched_kinds() -> Vec<ApiResource> {
+    vec![
+        ApiResource::erase::<Pod>(&()),
+        ApiResource::erase::<Deployment>(&()),
+        ApiResource::erase::<StatefulSet>(&()),
+        ApiResource::erase::<DaemonSet>(&()),
+        ApiResource::erase::<ReplicaSet>(&()),
+        ApiResource::erase::<Job>(&()),
+        ApiResource::erase::<CronJob>(&()),
+        ApiResource::erase::<ReplicationController>(&()),
+        ApiResource::erase::<Namespace>(&()),
+        ApiResource::erase::<NetworkPolicy>(&()),
+        ApiResource::erase::<ResourceQuota>(&()),
+        ApiResource::erase::<LimitRange>(&()),
+        ApiResource::erase::<ServiceAccount>(&()),
+        ApiResource::erase::<Service>(&()),
+        ApiResource::erase::<Ingress>(&()),
+        ApiResource::erase::<Role>(&()),
+        ApiResource::erase::<ClusterRole>(&()),
+        ApiResource::erase::<RoleBinding>(&()),
+        ApiResource::erase::<ClusterRoleBinding>(&()),
+        ApiResource::erase::<Node>(&()),
+        ApiResource::erase::<ValidatingWebhookConfiguration>(&()),
+        ApiResource::erase::<ValidatingAdmissionPolicy>(&()),
+        ApiResource::erase::<ValidatingAdmissionPolicyBinding>(&()),
+        ApiResource::erase::<CustomResourceDefinition>(&()),
+    ]
+}
+
+/// Every object of a kind, paged.
+async fn list_all(client: &Client, resource: &ApiResource) -> anyhow::Result<Vec<DynamicObject>> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
+    let mut params = ListParams::default().limit(500);
+    let mut items = Vec::new();
+    loop {
+        let page = api.list(&params).await.with_context(|| format!("listing {}", resource.plural))?;
+        items.extend(page.items);
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => return Ok(items),
+        }
+    }
+}
+
+/// Watched objects by kind.
+async fn count_watched(client: &Client) -> anyhow::Result<BTreeMap<String, usize>> {
+    let mut counts = BTreeMap::new();
+    for resource in watched_kinds() {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+        let mut params = ListParams::default().limit(500);
+        let mut n = 0;
+        loop {
+            let page = api.list_metadata(&params).await.with_context(|| format!("listing {}", resource.plural))?;
+            n += page.items.len();
+            match page.metadata.continue_ {
+                Some(token) if !token.is_empty() => params = params.continue_token(&token),
+                _ => break,
+            }
+        }
+        counts.insert(resource.kind.clone(), n);
+    }
+    Ok(counts)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// A SecurityReport as the watch delivered it: when, which, for which subject uid, and whether it shows
+/// `privileged-container` failing.
+struct Seen {
+    at: Instant,
+    namespace: String,
+    name: String,
+    subject_uid: String,
+    privileged_fails: bool,
+}
+
+/// Watches every SecurityReport from now on and sends each added or modified one, stamped on arrival.
+async fn watch_reports(client: Client, tx: mpsc::UnboundedSender<Seen>) -> anyhow::Result<()> {
+    let api: Api<DynamicObject> = Api::all_with(client, &reports_resource());
+    let mut version = api.list_metadata(&ListParams::default().limit(1)).await?.metadata.resource_version;
+    loop {
+        let rv = version.clone().unwrap_or_else(|| "0".into());
+        let stream = api.watch(&WatchParams::default().timeout(290), &rv).await?;
+        futures::pin_mut!(stream);
+        while let Some(event) = stream.try_next().await? {
+            match event {
+                WatchEvent::Added(o) | WatchEvent::Modified(o) => {
+                    let at = Instant::now();
+                    version = o.metadata.resource_version.clone();
+                    let privileged_fails = o.data["status"]["findings"].as_array().is_some_and(|f| {
+                        f.iter().any(|f| f["checkId"] == "privileged-container" && f["result"] == "Fail")
+                    });
+                    let seen = Seen {
+                        at,
+                        namespace: o.metadata.namespace.clone().unwrap_or_default(),
+                        name: o.metadata.name.clone().unwrap_or_default(),
+                        subject_uid: o.data["spec"]["subject"]["uid"].as_str().unwrap_or_default().to_string(),
+                        privileged_fails,
+                    };
+                    if tx.send(seen).is_err() {
+                        return Ok(());
+                    }
+                }
+                WatchEvent::Bookmark(b) => version = Some(b.metadata.resource_version),
+                WatchEvent::Deleted(o) => version = o.metadata.resource_version.clone(),
+                WatchEvent::Error(e) if e.code == 410 => {
+                    version = api.list_metadata(&ListParams::default().limit(1)).await?.metadata.resource_version;
+                    break;
+                }
+                WatchEvent::Error(e) => bail!("watching SecurityReports: {e:?}"),
+            }
+        }
+    }
+}
+
+/// A privileged variant of the bench's Pod `app-{i}` in namespace number `n`, named `name`.
+fn privileged_pod(name: &str, i: usize, n: usize) -> Value {
+    let mut pod = synthetic::pod(i, n);
+    pod["metadata"]["name"] = json!(name);
+    pod["metadata"]["annotations"] = json!({"bench": "latency"});
+    pod["spec"]["containers"][0]["securityContext"] = json!({"privileged": true});
+    pod
+}
+
+struct Latencies {
+    created: Vec<Duration>,
+    recreated: Vec<Duration>,
+}
+
+/// Times `changes` changes one at a time: even ones create a new privileged Pod, odd ones delete an
+/// existing Pod and create it again privileged. Each is timed from just before the create call until the
+/// watch delivers the Pod's report failing `privileged-container` for the new Pod's uid.
+async fn time_changes(client: &Client, args: &Args) -> anyhow::Result<Latencies> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let watcher = tokio::spawn(watch_reports(client.clone(), tx));
+    // Let the watch start before the first change.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut latencies = Latencies { created: Vec::new(), recreated: Vec::new() };
+    for c in 0..args.changes {
+        let n = (c * 7919) % args.namespaces;
+        let ns = format!("ns-{n}");
+        let recreate = c % 2 == 1 && args.pods_per_namespace > 0;
+        let i = c % args.pods_per_namespace.max(1);
+        let name = if recreate { format!("app-{i}") } else { format!("lat-{c}") };
+        if recreate {
+            // Not scheduled, so deleted at once (no kubelet to wait for).
+            Api::<Pod>::namespaced(client.clone(), &ns).delete(&name, &DeleteParams::default().grace_period(0)).await?;
+        }
+        let pod = privileged_pod(&name, i, n);
+        let start = Instant::now();
+        let uid = create(client, &pod).await?;
+        let report = format!("pod-{name}");
+        let deadline = start + Duration::from_secs(120);
+        let elapsed = loop {
+            let seen = tokio::time::timeout_at(deadline.into(), rx.recv())
+                .await
+                .with_context(|| format!("no report for {ns}/{name} within 120 s"))?
+                .context("the report watch ended")?;
+            if seen.namespace == ns && seen.name == report && seen.subject_uid == uid && seen.privileged_fails {
+                break seen.at.saturating_duration_since(start);
+            }
+        };
+        if recreate {
+            latencies.recreated.push(elapsed)
+        } else {
+            latencies.created.push(elapsed)
+        }
+        // Spread the changes a little, as a cluster's changes are.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    watcher.abort();
+    Ok(latencies)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+async fn run_async(args: Args) -> anyhow::Result<()> {
+    let bench_start = Instant::now();
+    let Some(cluster) = TestCluster::start().await? else {
+        bail!("vigil-bench operator needs an API server: set KUBEBUILDER_ASSETS (see e2e/install-tools.sh)");
+    };
+    let client = cluster.client.clone();
+    let token = install_vigil(&cluster).await?;
+    let extra: Vec<&str> = vec![
+        "--full-pass-interval",
+        &args.full_pass_interval,
+        "--write-rate",
+        &args.write_rate,
+        "--debounce",
+        &args.debounce,
+    ];
+    let pass_timeout = Duration::from_secs(3600);
+    eprintln!("vigil-bench operator: API server up; operator: {}", vigil_e2e::vigil_bin().display());
+
+    // The operator on an empty cluster: the baseline.
+    let (empty_rss, empty_hwm, empty_watched) = {
+        let vigil = Vigil::start(&cluster, &token, "bench-empty", &extra)?;
+        wait_ready(&vigil, Duration::from_secs(60)).await?;
+        wait_for_passes(&vigil, 1.0, pass_timeout).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let (rss, hwm) = memory_kib(vigil.pid())?;
+        (rss, hwm, count_watched(&client).await?.values().sum::<usize>())
+    };
+    eprintln!("baseline: {:.1} MiB with {empty_watched} watched objects", mib(empty_rss));
+
+    // Fill the cluster: namespaces first, then everything in them, a bounded number of creates in flight.
+    let setup_start = Instant::now();
+    let mut namespaced = Vec::new();
+    for n in 0..args.namespaces {
+        synthetic::namespace_support(n, &mut namespaced);
+    }
+    let (mut namespaces, mut rest): (Vec<Value>, Vec<Value>) =
+        namespaced.into_iter().partition(|o| o["kind"] == "Namespace");
+    // The API server enforces Pod Security: a namespace that enforces `baseline` would refuse the bench's
+    // unhardened and privileged Pods, so the bench's namespaces only warn.
+    for ns in &mut namespaces {
+        if let Some(labels) = ns["metadata"]["labels"].as_object_mut()
+            && let Some(level) = labels.remove("pod-security.kubernetes.io/enforce")
+        {
+            labels.insert("pod-security.kubernetes.io/warn".into(), level);
+        }
+    }
+    rest.extend(synthetic::cluster_scoped());
+    for n in 0..args.namespaces {
+        for i in 0..args.pods_per_namespace {
+            rest.push(synthetic::pod(i, n));
+        }
+    }
+    create_all(&client, &namespaces, args.in_flight).await?;
+    create_all(&client, &rest, args.in_flight).await?;
+    let setup = setup_start.elapsed();
+    let created = namespaces.len() + rest.len();
+    drop((namespaces, rest));
+    let watched = count_watched(&client).await?;
+    let watched_total: usize = watched.values().sum();
+    eprintln!("created {created} objects in {:.0} s; {watched_total} watched objects", setup.as_secs_f64());
+
+    // The operator on the full cluster: sync, first full pass (writes every report), memory.
+    let load_before = load_average();
+    let start = Instant::now();
+    let vigil = Vigil::start(&cluster, &token, "bench", &extra)?;
+    wait_ready(&vigil, Duration::from_secs(600)).await?;
+    let synced = start.elapsed();
+    wait_for_passes(&vigil, 1.0, pass_timeout).await?;
+    let first_pass = start.elapsed();
+    let first_pass_writes = metric(&vigil, APPLIED).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (rss, hwm) = memory_kib(vigil.pid())?;
+    eprintln!(
+        "synced in {:.1} s, first pass done at {:.1} s ({first_pass_writes} writes); RSS {:.1} MiB, peak {:.1} MiB",
+        synced.as_secs_f64(),
+        first_pass.as_secs_f64(),
+        mib(rss),
+        mib(hwm)
+    );
+
+    // A full pass with nothing changed: no writes expected.
+    let passes = metric(&vigil, FULL_PASSES).await;
+    let (applied_before, unchanged_before) = (metric(&vigil, APPLIED).await, metric(&vigil, UNCHANGED).await);
+    let steady_start = Instant::now();
+    wait_for_passes(&vigil, passes + 1.0, pass_timeout).await?;
+    let steady_writes = metric(&vigil, APPLIED).await - applied_before;
+    let steady_unchanged = metric(&vigil, UNCHANGED).await - unchanged_before;
+    let (steady_rss, steady_hwm) = memory_kib(vigil.pid())?;
+    let pass_seconds = pass_duration(&vigil.log());
+    eprintln!("steady pass: {steady_writes} writes, {steady_unchanged} unchanged ({:?})", steady_start.elapsed());
+
+    // Report sizes, as the API server holds them (without its managedFields).
+    let reports = list_all(&client, &reports_resource()).await?;
+    let cluster_reports = list_all(&client, &ApiResource::erase::<vigil_crds::ClusterSecurityReport>(&())).await?;
+    let mut sizes: Vec<usize> = reports
+        .iter()
+        .chain(&cluster_reports)
+        .map(|r| {
+            let mut r = r.clone();
+            r.metadata.managed_fields = None;
+            serde_json::to_vec(&r).map_or(0, |b| b.len())
+        })
+        .collect();
+    sizes.sort_unstable();
+    let median_size = sizes.get(sizes.len() / 2).copied().unwrap_or(0);
+    let max_size = sizes.last().copied().unwrap_or(0);
+    let report_count = sizes.len();
+    drop((reports, cluster_reports));
+
+    // Change-to-report latency, one change at a time.
+    let latency_load = load_average();
+    let latencies = time_changes(&client, &args).await?;
+    let (end_rss, end_hwm) = memory_kib(vigil.pid())?;
+    let api_errors = metric(&vigil, "vigil_api_errors_total").await + 0.0;
+    let watch_errors = metric(&vigil, "vigil_watch_errors_total").await + 0.0;
+    drop(vigil);
+
+    let per_object = |kib: u64| mib(kib) / watched_total as f64;
+    let secs = |d: Duration| d.as_secs_f64();
+    let mut all: Vec<Duration> = latencies.created.iter().chain(&latencies.recreated).copied().collect();
+    all.sort_unstable();
+    let mut created_sorted = latencies.created.clone();
+    created_sorted.sort_unstable();
+    let mut recreated_sorted = latencies.recreated.clone();
+    recreated_sorted.sort_unstable();
+
+    println!(
+        "## Operator ({} namespaces x {} pods; {watched_total} watched objects; {report_count} reports)\n",
+        args.namespaces, args.pods_per_namespace
+    );
+    println!(
+        "Operator flags: `--write-rate {} --full-pass-interval {} --debounce {}`. Load average {load_before} when \
+         the operator started, {latency_load} before the latency run.\n",
+        args.write_rate, args.full_pass_interval, args.debounce
+    );
+    println!("| measure | value |\n| --- | --- |");
+    let kinds: Vec<String> = watched.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
+    println!("| watched objects | {watched_total} ({}) |", kinds.join(", "));
+    println!("| objects created by the bench | {created} in {:.0} s ({} in flight) |", secs(setup), args.in_flight);
+    println!(
+        "| RSS on an empty cluster ({empty_watched} watched objects) | {:.1} MiB (peak {:.1} MiB) |",
+        mib(empty_rss),
+        mib(empty_hwm)
+    );
+    println!("| start to ready (every kind listed) | {:.1} s |", secs(synced));
+    println!("| start to first full pass done | {:.1} s ({first_pass_writes} writes) |", secs(first_pass));
+    println!("| RSS after the first full pass | {:.1} MiB |", mib(rss));
+    println!("| peak RSS (VmHWM) until then | {:.1} MiB |", mib(hwm));
+    println!(
+        "| **RSS per watched object** | **{:.4} MiB** ({:.1} KiB; above the empty baseline: {:.1} KiB) |",
+        per_object(rss),
+        per_object(rss) * 1024.0,
+        mib(rss.saturating_sub(empty_rss)) * 1024.0 / watched_total as f64
+    );
+    println!("| peak RSS per watched object | {:.4} MiB |", per_object(hwm));
+    println!(
+        "| RSS after the steady pass / at the end | {:.1} / {:.1} MiB (peak {:.1} / {:.1} MiB) |",
+        mib(steady_rss),
+        mib(end_rss),
+        mib(steady_hwm),
+        mib(end_hwm)
+    );
+    println!(
+        "| **writes during a full pass with no changes** | **{steady_writes}** ({steady_unchanged} reports unchanged{}) |",
+        pass_seconds.map(|s| format!("; the pass took {s:.2} s")).unwrap_or_default()
+    );
+    println!("| **median report size** (JSON, without managedFields) | **{:.2} KiB** |", median_size as f64 / 1024.0);
+    println!("| largest report size | {:.2} KiB |", max_size as f64 / 1024.0);
+    let line = |label: &str, sorted: &[Duration]| {
+        println!(
+            "| {label} ({} changes) p50 / p95 / p99 / max | {:.3} / {:.3} / {:.3} / {:.3} s |",
+            sorted.len(),
+            secs(percentile(sorted, 50.0)),
+            secs(percentile(sorted, 95.0)),
+            secs(percentile(sorted, 99.0)),
+            secs(sorted.last().copied().unwrap_or_default()),
+        )
+    };
+    line("**change-to-report latency**, all", &all);
+    line("new privileged Pod", &created_sorted);
+    line("Pod deleted and re-created privileged", &recreated_sorted);
+    println!("| operator API errors / watch errors | {api_errors} / {watch_errors} |");
+    println!("| bench wall time | {:.0} s |", secs(bench_start.elapsed()));
+    Ok(())
+}
+
+/// The duration of the last full pass, from the operator's log line `full pass done ... seconds=X`.
+fn pass_duration(log: &str) -> Option<f64> {
+    let line = log.lines().rev().find(|l| l.contains("full pass done"))?;
+    // The log may be coloured: drop the escape sequences.
+    let mut plain = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    let line = plain;
+    let value = line.split("seconds=").nth(1)?;
+    value.split_whitespace().next()?.trim_end_matches(|c: char| !c.is_ascii_digit()).parse().ok()
+}
