@@ -20,9 +20,10 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
+# Doc tests first: nextest's summary is the run's closing line.
 unit:
-	$(CARGO) nextest run --workspace --locked --no-fail-fast
 	$(CARGO) test --workspace --doc --locked
+	$(CARGO) nextest run --workspace --locked --no-fail-fast
 
 ## The real-API-server suite alone (also part of `unit`).
 e2e:
