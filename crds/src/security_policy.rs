@@ -112,6 +112,36 @@ pub enum CheckCategory {
     Cluster,
 }
 
+impl CheckCategory {
+    pub const ALL: [CheckCategory; 8] = [
+        CheckCategory::PodSecurity,
+        CheckCategory::Images,
+        CheckCategory::Network,
+        CheckCategory::Rbac,
+        CheckCategory::Resources,
+        CheckCategory::Governance,
+        CheckCategory::Mesh,
+        CheckCategory::Cluster,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckCategory::PodSecurity => "pod-security",
+            CheckCategory::Images => "images",
+            CheckCategory::Network => "network",
+            CheckCategory::Rbac => "rbac",
+            CheckCategory::Resources => "resources",
+            CheckCategory::Governance => "governance",
+            CheckCategory::Mesh => "mesh",
+            CheckCategory::Cluster => "cluster",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<CheckCategory> {
+        CheckCategory::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
 /// A check's risk under this policy.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]

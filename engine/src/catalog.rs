@@ -39,49 +39,8 @@ impl SubjectKind {
     }
 }
 
-/// Groups of checks a policy can switch on or off together.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Category {
-    PodSecurity,
-    Images,
-    Network,
-    Rbac,
-    Resources,
-    Governance,
-    Mesh,
-    Cluster,
-}
-
-impl Category {
-    pub const ALL: [Category; 8] = [
-        Category::PodSecurity,
-        Category::Images,
-        Category::Network,
-        Category::Rbac,
-        Category::Resources,
-        Category::Governance,
-        Category::Mesh,
-        Category::Cluster,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::PodSecurity => "pod-security",
-            Category::Images => "images",
-            Category::Network => "network",
-            Category::Rbac => "rbac",
-            Category::Resources => "resources",
-            Category::Governance => "governance",
-            Category::Mesh => "mesh",
-            Category::Cluster => "cluster",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Category> {
-        Category::ALL.into_iter().find(|c| c.as_str() == text)
-    }
-}
+/// Groups of checks a policy can switch on or off together: the same type the SecurityPolicy CRD names.
+pub use vigil_crds::CheckCategory as Category;
 
 /// Where a check's risk comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
-use vigil_crds::{CheckCategory, CheckSet, SecurityPolicy, SecurityPolicyStatus, Severity, Subject};
+use vigil_crds::{CheckSet, SecurityPolicy, SecurityPolicyStatus, Severity, Subject};
 
 use crate::catalog::{Category, catalog};
 use crate::conditions::condition;
@@ -78,19 +78,6 @@ impl PolicyError {
     }
 }
 
-fn category(c: CheckCategory) -> Category {
-    match c {
-        CheckCategory::PodSecurity => Category::PodSecurity,
-        CheckCategory::Images => Category::Images,
-        CheckCategory::Network => Category::Network,
-        CheckCategory::Rbac => Category::Rbac,
-        CheckCategory::Resources => Category::Resources,
-        CheckCategory::Governance => Category::Governance,
-        CheckCategory::Mesh => Category::Mesh,
-        CheckCategory::Cluster => Category::Cluster,
-    }
-}
-
 /// A set's categories and severities, for quick membership tests.
 struct Groups {
     categories: BTreeSet<Category>,
@@ -100,7 +87,7 @@ struct Groups {
 impl Groups {
     fn of(set: &CheckSet) -> Groups {
         Groups {
-            categories: set.categories.iter().copied().map(category).collect(),
+            categories: set.categories.iter().copied().collect(),
             severities: set.severities.iter().copied().collect(),
         }
     }
@@ -367,10 +354,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_category_has_a_crd_value() {
+    fn category_names_are_what_policies_write() {
         for c in Category::ALL {
-            let crd: CheckCategory = serde_json::from_value(serde_json::json!(c.as_str())).unwrap();
-            assert_eq!(category(crd), c);
+            let parsed: Category = serde_json::from_value(serde_json::json!(c.as_str())).unwrap();
+            assert_eq!(parsed, c);
+            assert_eq!(Category::parse(c.as_str()), Some(c));
         }
     }
 
