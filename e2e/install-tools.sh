@@ -1,16 +1,41 @@
 #!/usr/bin/env bash
-# Installs the e2e tools that come from Debian packages into an envtest-layout folder:
-#   ${VIGIL_ENVTEST_DIR:-/opt/vigil-envtest}/bin/{etcd,kubectl}
-# etcd (3.5) and kubectl (1.32) are taken from Debian's trixie suite: its .debs are downloaded
-# and unpacked with `dpkg -x`, never installed, so no system package is touched. The trixie
-# apt source is pinned at -1, so apt never installs or upgrades anything from it by itself.
-# kube-apiserver is on no package registry: this script never builds or downloads it; it only
-# reports whether it is in the folder (the e2e harness skips its tests without it).
-# Idempotent: a tool that is already present and runs is skipped. Quiet unless something fails.
+# Installs the e2e control plane into an envtest-layout folder, outside the project tree:
+#   ${VIGIL_ENVTEST_DIR:-/opt/vigil-envtest}/bin/{kube-apiserver,kube-controller-manager,etcd,kubectl}
+# - kube-apiserver and kube-controller-manager (v1.32) are unpacked from the xz files in
+#   ${VIGIL_SHARED_ENVTEST:-<repo>/../shared/envtest} when missing or when their sha256 differs from
+#   the one that folder's README gives (no package registry serves them).
+# - etcd (3.5) and kubectl (1.32) are taken from Debian's trixie suite: its .debs are downloaded
+#   and unpacked with `dpkg -x`, never installed, so no system package is touched. The trixie
+#   apt source is pinned at -1, so apt never installs or upgrades anything from it by itself.
+# Idempotent: a tool that is already present and right is skipped. Exits non-zero, naming the tool,
+# when any of the four cannot be installed. Quiet unless something fails.
 set -euo pipefail
 
 ENVTEST_DIR="${VIGIL_ENVTEST_DIR:-/opt/vigil-envtest}"
 BIN="$ENVTEST_DIR/bin"
+SHARED="${VIGIL_SHARED_ENVTEST:-$(cd "$(dirname "$0")/.." && pwd)/../shared/envtest}"
+
+# The control-plane binaries from shared/envtest: unpack when missing or not the pinned build.
+# The expected sha256 is read from that folder's README table (one row per binary).
+for tool in kube-apiserver kube-controller-manager; do
+  want=$(awk -v f="\`$tool.xz\`" -F'|' '$2 ~ f { gsub(/[ `]/, "", $4); print $4 }' "$SHARED/README.md" 2>/dev/null || true)
+  if [[ ! -f "$SHARED/$tool.xz" || -z "$want" ]]; then
+    echo "install-tools: $SHARED/$tool.xz or its sha256 in $SHARED/README.md is missing" >&2
+    exit 1
+  fi
+  have=$(sha256sum "$BIN/$tool" 2>/dev/null | cut -d' ' -f1 || true)
+  [[ "$have" == "$want" ]] && continue
+  mkdir -p "$BIN"
+  xz -dc "$SHARED/$tool.xz" >"$BIN/$tool.new"
+  have=$(sha256sum "$BIN/$tool.new" | cut -d' ' -f1)
+  if [[ "$have" != "$want" ]]; then
+    rm -f "$BIN/$tool.new"
+    echo "install-tools: $SHARED/$tool.xz unpacks to sha256 $have, not $want" >&2
+    exit 1
+  fi
+  chmod 0755 "$BIN/$tool.new"
+  mv -f "$BIN/$tool.new" "$BIN/$tool"
+done
 SUITE=trixie
 SOURCE_FILE=/etc/apt/sources.list.d/vigil-trixie.list
 PIN_FILE=/etc/apt/preferences.d/vigil-trixie
@@ -96,8 +121,7 @@ if ((${#missing[@]})); then
   done
 fi
 
-if [[ -x "$BIN/kube-apiserver" ]]; then
-  echo "install-tools: kube-apiserver present in $BIN ($("$BIN/kube-apiserver" --version 2>/dev/null || echo 'version unknown'))"
-else
-  echo "install-tools: kube-apiserver NOT present in $BIN (e2e tests against a real API server will be skipped)"
-fi
+for tool in kube-apiserver kube-controller-manager etcd kubectl; do
+  [[ -x "$BIN/$tool" ]] || { echo "install-tools: $BIN/$tool is missing after installing" >&2; exit 1; }
+done
+echo "install-tools: $BIN has $("$BIN/kube-apiserver" --version 2>/dev/null), kube-controller-manager, $("$BIN/etcd" --version 2>/dev/null | head -n 1), kubectl $("$BIN/kubectl" version --client 2>/dev/null | head -n 1)"

@@ -1,7 +1,7 @@
-//! Vigil against a real API server. Each test starts its own API server (or uses the cluster named by
-//! VIGIL_E2E_CLUSTER=1) and works in its own namespace; without one, each test prints why it skipped.
-//! With only an API server there is no controller-manager: no pods from Deployments, no garbage
-//! collection. The assertions hold anyway: Vigil's own orphan cleanup removes reports.
+//! Vigil against a real control plane. Each test starts its own API server and controller-manager (or
+//! uses the cluster named by VIGIL_E2E_CLUSTER=1) and works in its own namespace; see the harness
+//! (`vigil_e2e`) for what happens when the tools are missing. There is no scheduler or kubelet: Pods
+//! stay Pending, and the assertions hold anyway.
 
 use std::time::Duration;
 
@@ -123,22 +123,14 @@ async fn reports_follow_the_cluster() -> anyhow::Result<()> {
     .await?;
 
     // `kubectl get securityreports` shows the printer columns.
-    if let Some(kubectl) =
-        std::env::var_os("KUBEBUILDER_ASSETS").map(|a| std::path::Path::new(&a).join("kubectl")).filter(|k| k.exists())
-    {
-        let kubeconfig = std::env::temp_dir().join(format!("vigil-e2e-admin-{ns}"));
-        cluster.write_admin_kubeconfig(&kubeconfig)?;
-        let out = std::process::Command::new(kubectl)
-            .args(["get", "securityreports", "-n", &ns])
-            .env("KUBECONFIG", &kubeconfig)
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let header: Vec<&str> = text.lines().next().unwrap_or("").split_whitespace().collect();
-        assert_eq!(header, ["NAME", "KIND", "SUBJECT", "SCORE", "CRITICAL", "HIGH", "MEDIUM", "LOW", "AGE"], "{text}");
-        assert!(text.lines().any(|l| l.starts_with("pod-bad ") && l.contains(" Pod ")), "{text}");
-    }
+    let out = cluster.kubectl(&["get", "securityreports", "-n", &ns])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let header: Vec<&str> = text.lines().next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(header, ["NAME", "KIND", "SUBJECT", "SCORE", "CRITICAL", "HIGH", "MEDIUM", "LOW", "AGE"], "{text}");
+    assert!(text.lines().any(|l| l.starts_with("pod-bad ") && l.contains(" Pod ")), "{text}");
 
-    // Deleting the subject removes its report: no garbage collector here, Vigil's own cleanup does it.
+    // Deleting the subject removes its report (the garbage collector follows the ownerReference; Vigil's
+    // own cleanup would too).
     Api::<k8s_openapi::api::core::v1::Pod>::namespaced(cluster.client.clone(), &ns)
         .delete("bad", &DeleteParams::default())
         .await?;
@@ -146,6 +138,85 @@ async fn reports_follow_the_cluster() -> anyhow::Result<()> {
         report(&cluster, &ns, "pod-bad").await.is_none().then_some(())
     })
     .await?;
+    Ok(())
+}
+
+/// What the controller-manager does in a real cluster: a Deployment's ReplicaSet and Pods really exist,
+/// yet the Deployment alone gets a report; deleting it, or the whole namespace, leaves no report behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_level_reports_and_deletion_through_the_controller_manager() -> anyhow::Result<()> {
+    use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+    use k8s_openapi::api::core::v1::{Namespace, Pod};
+    let cluster = cluster_or_skip!();
+    let token = install_vigil(&cluster).await?;
+    let ns = cluster.namespace("e2e-owners").await?;
+    let vigil = Vigil::start(&cluster, &token, "replica-a", &[])?;
+    ready(&vigil).await?;
+    cluster.apply_yaml(&format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  replicas: 3\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers: [{{name: app, image: \"nginx:1.27\", securityContext: {{privileged: true}}}}]\n"
+    )).await?;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
+    eventually(Duration::from_secs(60), "the controller-manager to create 3 Pods", || async {
+        (pods.list(&ListParams::default()).await.ok()?.items.len() == 3).then_some(())
+    })
+    .await?;
+    let replica_sets = Api::<ReplicaSet>::namespaced(cluster.client.clone(), &ns).list(&ListParams::default()).await?;
+    assert_eq!(replica_sets.items.len(), 1);
+    let r = eventually(WAIT, "the Deployment's report", || async {
+        report(&cluster, &ns, "deployment-web").await.filter(|r| findings(r, "privileged-container") == ["Fail"])
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", vigil.log()))?;
+    assert_eq!(r.data["spec"]["subject"]["kind"], "Deployment", "{:?}", r.data["spec"]);
+    // A full pass has seen the Pods and the ReplicaSet: still one workload report, the owner's.
+    let passes = metric(&vigil, "vigil_full_passes").await;
+    eventually(Duration::from_secs(45), "a full pass after the Pods exist", || async {
+        (metric(&vigil, "vigil_full_passes").await > passes).then_some(())
+    })
+    .await?;
+    let names = |list: kube::core::ObjectList<DynamicObject>| {
+        let mut names: Vec<String> = list.items.into_iter().filter_map(|r| r.metadata.name).collect();
+        names.sort();
+        names
+    };
+    let in_namespace = names(cluster.api(&reports(), Some(&ns)).list(&ListParams::default()).await?);
+    assert_eq!(in_namespace, vec!["deployment-web".to_string(), format!("namespace-{ns}")], "{}", vigil.log());
+
+    // Deleting the Deployment (background propagation: the garbage collector removes the ReplicaSet, the
+    // Pods, and the report that the Deployment owns).
+    Api::<Deployment>::namespaced(cluster.client.clone(), &ns).delete("web", &DeleteParams::background()).await?;
+    eventually(Duration::from_secs(60), "the Deployment's report and Pods to go", || async {
+        let gone = report(&cluster, &ns, "deployment-web").await.is_none();
+        (gone && pods.list(&ListParams::default()).await.ok()?.items.is_empty()).then_some(())
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", vigil.log()))?;
+
+    // Deleting the namespace removes every report in it, the namespace's own included, and Vigil does
+    // not recreate them while the namespace is terminating.
+    cluster.apply_yaml(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: {ns}}}\nspec:\n  containers: [{{name: app, image: \"nginx:1.27\"}}]\n"
+    )).await?;
+    eventually(WAIT, "the Pod's report", || report(&cluster, &ns, "pod-p")).await?;
+    Api::<Namespace>::all(cluster.client.clone()).delete(&ns, &DeleteParams::default()).await?;
+    eventually(Duration::from_secs(90), "the namespace to be deleted", || async {
+        Api::<Namespace>::all(cluster.client.clone()).get_opt(&ns).await.ok()?.is_none().then_some(())
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", vigil.log()))?;
+    let left = names(cluster.api(&reports(), Some(&ns)).list(&ListParams::default()).await?);
+    assert!(left.is_empty(), "reports left in the deleted namespace: {left:?}");
+    // The cluster keeps no report of the namespace elsewhere either.
+    let all = cluster.api(&reports(), None).list(&ListParams::default()).await?;
+    let mentions: Vec<String> = all
+        .items
+        .iter()
+        .filter(|r| {
+            r.metadata.namespace.as_deref() == Some(ns.as_str()) || r.data["spec"]["subject"]["name"] == ns.as_str()
+        })
+        .filter_map(|r| r.metadata.name.clone())
+        .collect();
+    assert!(mentions.is_empty(), "reports about the deleted namespace: {mentions:?}");
     Ok(())
 }
 

@@ -22,16 +22,23 @@ fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
         None => {}
     }
     let name = w.service_account();
-    match ctx.index.service_accounts.get(w.namespace(), name) {
-        None => Outcome::fail(format!("ServiceAccount \"{name}\" not found; Kubernetes mounts the token by default")),
-        Some(sa) => match sa.automount_service_account_token {
-            Some(false) => Outcome::Pass,
-            Some(true) => Outcome::fail(format!(
-                "automountServiceAccountToken is unset on the pod and ServiceAccount \"{name}\" sets it to true"
-            )),
-            None => Outcome::fail(format!(
-                "automountServiceAccountToken is unset on the pod and on ServiceAccount \"{name}\", so the token is mounted"
-            )),
-        },
+    let automount = match ctx.index.service_accounts.get(w.namespace(), name) {
+        Some(sa) => sa.automount_service_account_token,
+        // Every namespace has a "default" ServiceAccount, created with the field unset by the
+        // controller-manager's serviceaccounts controller (pkg/controller/serviceaccount/
+        // serviceaccounts_controller.go), so a manifest that lacks it is judged as the cluster will be.
+        None if name == "default" => None,
+        None => {
+            return Outcome::fail(format!("ServiceAccount \"{name}\" not found; Kubernetes mounts the token by default"));
+        }
+    };
+    match automount {
+        Some(false) => Outcome::Pass,
+        Some(true) => Outcome::fail(format!(
+            "automountServiceAccountToken is unset on the pod and ServiceAccount \"{name}\" sets it to true"
+        )),
+        None => Outcome::fail(format!(
+            "automountServiceAccountToken is unset on the pod and on ServiceAccount \"{name}\", so the token is mounted"
+        )),
     }
 }
