@@ -16,16 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::admissionregistration::v1::{
-    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingWebhookConfiguration,
-};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{
-    LimitRange, Namespace, Node, Pod, ReplicationController, ResourceQuota, Service, ServiceAccount,
-};
-use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, WatchEvent, WatchParams};
@@ -153,23 +144,22 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
+/// Every typed kind of the engine's registry (the kinds `vigil operator` watches), by kind name.
+fn registry_resources() -> Vec<(&'static str, ApiResource)> {
+    macro_rules! resources {
+        (typed { $( $variant:ident($ty:ty) = $group:literal in $field:ident, $scope:ident, strip $strip:expr; )* }) => {
+            vec![ $( (stringify!($variant), ApiResource::erase::<$ty>(&())), )* ]
+        };
+    }
+    vigil_engine::for_each_typed_kind!(resources)
+}
+
 fn resource_of(object: &Value) -> anyhow::Result<ApiResource> {
     let kind = object["kind"].as_str().context("no kind")?;
-    Ok(match kind {
-        "Namespace" => ApiResource::erase::<Namespace>(&()),
-        "Pod" => ApiResource::erase::<Pod>(&()),
-        "NetworkPolicy" => ApiResource::erase::<NetworkPolicy>(&()),
-        "ServiceAccount" => ApiResource::erase::<ServiceAccount>(&()),
-        "Role" => ApiResource::erase::<Role>(&()),
-        "RoleBinding" => ApiResource::erase::<RoleBinding>(&()),
-        "ClusterRole" => ApiResource::erase::<ClusterRole>(&()),
-        "ClusterRoleBinding" => ApiResource::erase::<ClusterRoleBinding>(&()),
-        "LimitRange" => ApiResource::erase::<LimitRange>(&()),
-        "ResourceQuota" => ApiResource::erase::<ResourceQuota>(&()),
-        "Service" => ApiResource::erase::<Service>(&()),
-        "Node" => ApiResource::erase::<Node>(&()),
-        other => bail!("the bench does not create {other}"),
-    })
+    match registry_resources().into_iter().find(|(name, _)| *name == kind) {
+        Some((_, resource)) => Ok(resource),
+        None => bail!("the bench does not create {kind}"),
+    }
 }
 
 /// Creates one object; retries what a busy API server may answer (429, 5xx, timeouts); an object that
@@ -212,34 +202,11 @@ async fn create_all(client: &Client, objects: &[Value], in_flight: usize) -> any
         .await
 }
 
-/// Every kind `vigil operator` watches (operator/src/operator/watch.rs, KINDS), to count watched objects.
+/// Every kind `vigil operator` watches (the registry's typed kinds and CRDs), to count watched objects.
 fn watched_kinds() -> Vec<ApiResource> {
-    vec![
-        ApiResource::erase::<Pod>(&()),
-        ApiResource::erase::<Deployment>(&()),
-        ApiResource::erase::<StatefulSet>(&()),
-        ApiResource::erase::<DaemonSet>(&()),
-        ApiResource::erase::<ReplicaSet>(&()),
-        ApiResource::erase::<Job>(&()),
-        ApiResource::erase::<CronJob>(&()),
-        ApiResource::erase::<ReplicationController>(&()),
-        ApiResource::erase::<Namespace>(&()),
-        ApiResource::erase::<NetworkPolicy>(&()),
-        ApiResource::erase::<ResourceQuota>(&()),
-        ApiResource::erase::<LimitRange>(&()),
-        ApiResource::erase::<ServiceAccount>(&()),
-        ApiResource::erase::<Service>(&()),
-        ApiResource::erase::<Ingress>(&()),
-        ApiResource::erase::<Role>(&()),
-        ApiResource::erase::<ClusterRole>(&()),
-        ApiResource::erase::<RoleBinding>(&()),
-        ApiResource::erase::<ClusterRoleBinding>(&()),
-        ApiResource::erase::<Node>(&()),
-        ApiResource::erase::<ValidatingWebhookConfiguration>(&()),
-        ApiResource::erase::<ValidatingAdmissionPolicy>(&()),
-        ApiResource::erase::<ValidatingAdmissionPolicyBinding>(&()),
-        ApiResource::erase::<CustomResourceDefinition>(&()),
-    ]
+    let mut kinds: Vec<ApiResource> = registry_resources().into_iter().map(|(_, resource)| resource).collect();
+    kinds.push(ApiResource::erase::<CustomResourceDefinition>(&()));
+    kinds
 }
 
 /// Every object of a kind, paged.

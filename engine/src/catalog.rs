@@ -99,7 +99,7 @@ pub struct Check {
     pub enabled_by_default: bool,
     /// Kinds the check reads beyond its subject: when the operator may not list one of them (RBAC), the
     /// check reports `Error` with the reason instead of judging from a partial view.
-    pub reads: &'static [&'static str],
+    pub reads: &'static [crate::kinds::Kind],
     pub evaluators: &'static [Evaluator],
 }
 

@@ -58,7 +58,7 @@ pub fn evaluate(ctx: &Ctx, subject: &SubjectEntry) -> Vec<CheckResult> {
 
 /// Why a check cannot be judged: a kind it reads that the index could not fill (missing RBAC).
 fn unavailable_input(ctx: &Ctx, check: &Check) -> Option<String> {
-    check.reads.iter().find_map(|kind| ctx.index.unavailable.get(*kind).cloned())
+    check.reads.iter().find_map(|kind| ctx.index.unavailable.get(kind.name()).cloned())
 }
 
 fn evaluate_custom(ctx: &Ctx, subject: &SubjectEntry, results: &mut Vec<CheckResult>) {

@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod exceptions;
 pub mod glob;
 pub mod index;
+pub mod kinds;
 pub mod loader;
 pub mod mesh;
 pub mod network;
@@ -32,6 +33,7 @@ pub use exceptions::{
     waived_counts,
 };
 pub use index::{Index, ServerVersion};
+pub use kinds::Kind;
 pub use object::KubeObject;
 pub use outcome::{Outcome, Violation};
 pub use policy::Policy;

@@ -15,7 +15,7 @@ pub static CHECK: Check = Check {
     remediation: "Install a policy engine (ValidatingAdmissionPolicy, Kyverno, Gatekeeper, ...) that denies \
                   non-compliant objects, or label every namespace with `pod-security.kubernetes.io/enforce`.",
     enabled_by_default: true,
-    reads: &["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "ValidatingWebhookConfiguration", "Namespace"],
+    reads: &[Kind::ValidatingAdmissionPolicy, Kind::ValidatingAdmissionPolicyBinding, Kind::ValidatingWebhookConfiguration, Kind::Namespace],
     evaluators: &[Evaluator::Cluster(evaluate)],
 };
 

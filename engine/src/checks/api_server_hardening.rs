@@ -17,7 +17,7 @@ pub static CHECK: Check = Check {
                   `--encryption-provider-config`, `--anonymous-auth=false` and `--authorization-mode=Node,RBAC` \
                   in the kube-apiserver manifest.",
     enabled_by_default: true,
-    reads: &["Pod"],
+    reads: &[Kind::Pod],
     evaluators: &[Evaluator::Cluster(evaluate)],
 };
 

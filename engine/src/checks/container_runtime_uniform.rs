@@ -13,7 +13,7 @@ pub static CHECK: Check = Check {
     remediation: "Standardise node pools on one container runtime, or make sure every runtime in use gets the same \
                   security configuration.",
     enabled_by_default: true,
-    reads: &["Node"],
+    reads: &[Kind::Node],
     evaluators: &[Evaluator::Cluster(evaluate)],
 };
 

@@ -13,7 +13,7 @@ pub static CHECK: Check = Check {
     fails_when: "a container's image (normalised: `nginx` is `docker.io/library/nginx`) does not start with a registry prefix allowed for the environment named by the namespace's environment label (else the default registries); a prefix not ending in `/` must end at a `/`, `:` or `@` of the image",
     remediation: "Pull the image from an allowed registry for this environment, promoting it there from the lower environments.",
     enabled_by_default: true,
-    reads: &["Namespace"],
+    reads: &[Kind::Namespace],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

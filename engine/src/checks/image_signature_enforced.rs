@@ -14,7 +14,7 @@ pub static CHECK: Check = Check {
     remediation: "Sign images in CI (e.g. cosign) and verify them at admission with Kyverno `verifyImages`, the \
                   Sigstore policy-controller, Ratify or Connaisseur.",
     enabled_by_default: true,
-    reads: &["ValidatingWebhookConfiguration"],
+    reads: &[Kind::ValidatingWebhookConfiguration],
     evaluators: &[Evaluator::Cluster(evaluate)],
 };
 

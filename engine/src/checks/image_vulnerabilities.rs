@@ -15,7 +15,7 @@ pub static CHECK: Check = Check {
     fails_when: "a trivy-operator VulnerabilityReport for a container's image counts critical (or, per policy, high) vulnerabilities",
     remediation: "Rebuild the image on a patched base or upgrade the vulnerable packages, then redeploy.",
     enabled_by_default: true,
-    reads: &["VulnerabilityReport", "CustomResourceDefinition"],
+    reads: &[Kind::VulnerabilityReport, Kind::CustomResourceDefinition],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

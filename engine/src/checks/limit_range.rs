@@ -12,7 +12,7 @@ pub static CHECK: Check = Check {
     fails_when: "the namespace has no LimitRange whose `type: Container` items give default CPU and memory limits",
     remediation: "Add a LimitRange with a `type: Container` item whose `default` sets both `cpu` and `memory`.",
     enabled_by_default: true,
-    reads: &["LimitRange"],
+    reads: &[Kind::LimitRange],
     evaluators: &[Evaluator::Namespace(evaluate)],
 };
 

@@ -14,7 +14,7 @@ pub static CHECK: Check = Check {
     fails_when: "Istio is installed and the namespace has no AuthorizationPolicy (a selector-less one in the root namespace `istio-system` counts for every namespace)",
     remediation: "Add an AuthorizationPolicy to the namespace, e.g. an allow-nothing default plus rules for the expected callers.",
     enabled_by_default: true,
-    reads: &["AuthorizationPolicy", "CustomResourceDefinition"],
+    reads: &[Kind::AuthorizationPolicy, Kind::CustomResourceDefinition],
     evaluators: &[Evaluator::Namespace(evaluate)],
 };
 

@@ -20,7 +20,7 @@ pub static CHECK: Check = Check {
     fails_when: "a namespace or workload is not in a service mesh with strict mTLS: no Istio sidecar injection or an effective PeerAuthentication mode (mesh-wide < namespace < workload < port) other than STRICT, or no Linkerd injection",
     remediation: "Label the namespace `istio-injection=enabled` and apply a STRICT PeerAuthentication (mesh-wide in `istio-system` or per namespace), or annotate it `linkerd.io/inject: enabled`.",
     enabled_by_default: true,
-    reads: &["PeerAuthentication", "Namespace", "CustomResourceDefinition"],
+    reads: &[Kind::PeerAuthentication, Kind::Namespace, Kind::CustomResourceDefinition],
     evaluators: &[Evaluator::Namespace(evaluate_namespace), Evaluator::Workload(evaluate_workload)],
 };
 

@@ -5,6 +5,7 @@
 mod prelude {
     pub use crate::catalog::{Category, Check, Evaluator, Source};
     pub use crate::evaluate::Ctx;
+    pub use crate::kinds::Kind;
     pub use crate::outcome::{Outcome, Violation};
     pub use crate::pod::{ContainerKind, ContainerView, container_or_pod};
     pub use crate::subject::{BindingView, RoleView, Workload};

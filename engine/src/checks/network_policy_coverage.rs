@@ -11,7 +11,7 @@ pub static CHECK: Check = Check {
     fails_when: "no NetworkPolicy in the namespace selects the workload's pods for Ingress (and, when the policy requires egress control, for Egress)",
     remediation: "Add a NetworkPolicy whose podSelector matches the pod template's labels and that lists the allowed peers.",
     enabled_by_default: true,
-    reads: &["NetworkPolicy"],
+    reads: &[Kind::NetworkPolicy],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

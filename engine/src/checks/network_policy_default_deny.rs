@@ -13,7 +13,7 @@ pub static CHECK: Check = Check {
     fails_when: "no NetworkPolicy with an empty podSelector denies all Ingress (and Egress, when the policy requires egress control) by default",
     remediation: "Add a NetworkPolicy with `podSelector: {}`, the policyTypes to deny and no rules; then allow traffic per workload.",
     enabled_by_default: true,
-    reads: &["NetworkPolicy"],
+    reads: &[Kind::NetworkPolicy],
     evaluators: &[Evaluator::Namespace(evaluate)],
 };
 

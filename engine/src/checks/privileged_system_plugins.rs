@@ -17,7 +17,7 @@ pub static CHECK: Check = Check {
     remediation: "Review each listed plugin: keep only the ones you need, at the lowest privilege and RBAC they work \
                   with; waive the reviewed ones with a SecurityException.",
     enabled_by_default: true,
-    reads: &["DaemonSet", "Deployment", "ClusterRoleBinding"],
+    reads: &[Kind::DaemonSet, Kind::Deployment, Kind::ClusterRoleBinding],
     evaluators: &[Evaluator::Cluster(evaluate)],
 };
 

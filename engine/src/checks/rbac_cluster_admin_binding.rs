@@ -15,7 +15,7 @@ pub static CHECK: Check = Check {
     remediation: "Bind a role with only the permissions the subject needs; keep cluster-admin for break-glass \
         identities.",
     enabled_by_default: true,
-    reads: &["Role", "ClusterRole"],
+    reads: &[Kind::Role, Kind::ClusterRole],
     evaluators: &[Evaluator::Binding(evaluate)],
 };
 

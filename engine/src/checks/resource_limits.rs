@@ -12,7 +12,7 @@ pub static CHECK: Check = Check {
     fails_when: "an init or regular container has no CPU or no memory limit and no `type: Container` LimitRange default in its namespace supplies it (ephemeral containers cannot set resources and are skipped)",
     remediation: "Set `resources.limits.cpu` and `resources.limits.memory` on every container, or give the namespace a LimitRange with container defaults.",
     enabled_by_default: true,
-    reads: &["LimitRange"],
+    reads: &[Kind::LimitRange],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

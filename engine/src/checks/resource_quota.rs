@@ -12,7 +12,7 @@ pub static CHECK: Check = Check {
     fails_when: "the namespace has no ResourceQuota",
     remediation: "Add a ResourceQuota capping the namespace's CPU, memory and object counts.",
     enabled_by_default: true,
-    reads: &["ResourceQuota"],
+    reads: &[Kind::ResourceQuota],
     evaluators: &[Evaluator::Namespace(evaluate)],
 };
 

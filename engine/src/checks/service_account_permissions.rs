@@ -16,7 +16,7 @@ pub static CHECK: Check = Check {
     remediation: "Give the workload its own ServiceAccount bound to a Role with only the verbs and resources it uses; \
         remove wildcard, secrets, exec and escalation grants.",
     enabled_by_default: true,
-    reads: &["RoleBinding", "ClusterRoleBinding", "Role", "ClusterRole"],
+    reads: &[Kind::RoleBinding, Kind::ClusterRoleBinding, Kind::Role, Kind::ClusterRole],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

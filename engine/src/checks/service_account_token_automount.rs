@@ -10,7 +10,7 @@ pub static CHECK: Check = Check {
     fails_when: "`automountServiceAccountToken` is not false on the pod, and, where the pod leaves it unset, not false on its ServiceAccount either",
     remediation: "Set `automountServiceAccountToken: false` on the pod or its ServiceAccount; mount a projected token only where the API is needed.",
     enabled_by_default: true,
-    reads: &["ServiceAccount"],
+    reads: &[Kind::ServiceAccount],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 

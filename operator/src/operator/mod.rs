@@ -67,7 +67,7 @@ impl Shared {
             full_pass: tokio::sync::Notify::new(),
             queue: queue::Queue::default(),
             metrics: Metrics::default(),
-            syncing: Mutex::new(watch::KINDS.iter().chain(policies::KINDS).map(|k| k.to_string()).collect()),
+            syncing: Mutex::new(watch::kinds().chain(policies::KINDS.iter().copied()).map(str::to_string).collect()),
             filter,
             leading,
         }

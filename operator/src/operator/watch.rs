@@ -6,16 +6,6 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::admissionregistration::v1::{
-    ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding, ValidatingWebhookConfiguration,
-};
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{
-    LimitRange, Namespace, Node, Pod, ReplicationController, ResourceQuota, Service, ServiceAccount,
-};
-use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
 use kube::runtime::WatchStreamExt;
@@ -25,81 +15,37 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch as signal;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
-use vigil_engine::KubeObject;
 use vigil_engine::affected::affected;
+use vigil_engine::kinds::CUSTOM_SOURCES;
+use vigil_engine::object::custom_kind_of;
+use vigil_engine::{Kind, KubeObject};
 
 use super::Shared;
 
-/// Every built-in kind watched; readiness waits for the first list of each.
-pub const KINDS: &[&str] = &[
-    "Pod",
-    "Deployment",
-    "StatefulSet",
-    "DaemonSet",
-    "ReplicaSet",
-    "Job",
-    "CronJob",
-    "ReplicationController",
-    "Namespace",
-    "NetworkPolicy",
-    "ResourceQuota",
-    "LimitRange",
-    "ServiceAccount",
-    "Service",
-    "Ingress",
-    "Role",
-    "ClusterRole",
-    "RoleBinding",
-    "ClusterRoleBinding",
-    "Node",
-    "ValidatingWebhookConfiguration",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "CustomResourceDefinition",
-];
-
-/// Custom kinds read when their CRD exists: (CRD name, group, kind).
-const CUSTOM_KINDS: &[(&str, &str, &str)] = &[
-    ("peerauthentications.security.istio.io", "security.istio.io", "PeerAuthentication"),
-    ("authorizationpolicies.security.istio.io", "security.istio.io", "AuthorizationPolicy"),
-    ("vulnerabilityreports.aquasecurity.github.io", "aquasecurity.github.io", "VulnerabilityReport"),
-    ("clusterpolicies.kyverno.io", "kyverno.io", "ClusterPolicy"),
-    ("policies.kyverno.io", "kyverno.io", "Policy"),
-    ("clusterimagepolicies.policy.sigstore.dev", "policy.sigstore.dev", "ClusterImagePolicy"),
-];
+/// Every built-in kind watched (the registry's typed kinds and CRDs); readiness waits for the first list
+/// of each.
+pub fn kinds() -> impl Iterator<Item = &'static str> {
+    Kind::TYPED.iter().map(|k| k.name()).chain([Kind::CustomResourceDefinition.name()])
+}
 
 pub fn spawn_all(tasks: &mut JoinSet<()>, client: Client, shared: Arc<Shared>, shutdown: signal::Receiver<bool>) {
-    macro_rules! typed {
-        ($($ty:ty),* $(,)?) => {
+    // One watch per typed kind of the registry.
+    macro_rules! spawn_typed {
+        (typed { $( $variant:ident($ty:ty) = $group:literal in $field:ident, $scope:ident, strip $strip:expr; )* }) => {
             $( tasks.spawn(watch_typed::<$ty>(Api::all(client.clone()), shared.clone(), shutdown.clone())); )*
         };
     }
-    typed!(
-        Pod,
-        Deployment,
-        StatefulSet,
-        DaemonSet,
-        ReplicaSet,
-        Job,
-        CronJob,
-        ReplicationController,
-        Namespace,
-        NetworkPolicy,
-        ResourceQuota,
-        LimitRange,
-        ServiceAccount,
-        Service,
-        Ingress,
-        Role,
-        ClusterRole,
-        RoleBinding,
-        ClusterRoleBinding,
-        Node,
-        ValidatingWebhookConfiguration,
-        ValidatingAdmissionPolicy,
-        ValidatingAdmissionPolicyBinding,
-    );
+    vigil_engine::for_each_typed_kind!(spawn_typed);
     tasks.spawn(watch_crds(client, shared, shutdown));
+}
+
+/// The registry's name for a watched kind: custom source kinds (`ClusterPolicy`) are known by their store
+/// (`ImagePolicy`), which is what checks name in `reads`.
+fn registry_name(kind: &str) -> &str {
+    match custom_kind_of(kind) {
+        Some(custom) => Kind::from(custom).name(),
+        None => kind,
+    }
 }
 
 /// What one watch event does to the index.
@@ -233,11 +179,11 @@ where
             Ok(Event::InitDone) => {
                 if let Some(seen) = relist.take() {
                     let gone: Vec<_> = {
-                        let mut index = shared.index.write().expect("index lock");
+                        let index = shared.index.read().expect("index lock");
                         index.keys(kind).into_iter().filter(|k| !seen.contains(k)).collect()
                     };
                     for (ns, name) in gone {
-                        let old = shared.index.write().expect("index lock").get_object(kind, &ns, &name);
+                        let old = shared.index.read().expect("index lock").get_object(kind, &ns, &name);
                         if let Some(old) = old {
                             apply_update(&shared, kind, Update::Delete(old), synced);
                         }
@@ -247,7 +193,7 @@ where
                     info!(kind, "synced");
                     shared.syncing.lock().expect("syncing lock").remove(kind);
                 }
-                shared.index.write().expect("index lock").unavailable.remove(kind);
+                shared.index.write().expect("index lock").unavailable.remove(registry_name(kind));
             }
             Ok(Event::Apply(Some(object))) => apply_update(&shared, kind, Update::Apply(object), synced),
             Ok(Event::Delete(Some(object))) => apply_update(&shared, kind, Update::Delete(object), synced),
@@ -260,7 +206,7 @@ where
                         forbidden_logged = true;
                     }
                     // Checks that read this kind now say Error: judge everything again.
-                    let newly = !shared.index.read().expect("index lock").unavailable.contains_key(kind);
+                    let newly = !shared.index.read().expect("index lock").unavailable.contains_key(registry_name(kind));
                     if newly {
                         shared.full_pass.notify_one();
                     }
@@ -270,7 +216,7 @@ where
                         .write()
                         .expect("index lock")
                         .unavailable
-                        .insert(kind.to_string(), format!("Vigil may not list {kind}: {error}"));
+                        .insert(registry_name(kind).to_string(), format!("Vigil may not list {kind}: {error}"));
                     shared.syncing.lock().expect("syncing lock").remove(kind);
                 } else {
                     debug!(kind, %error, "watch error; backing off");
@@ -303,10 +249,16 @@ async fn watch_crds(client: Client, shared: Arc<Shared>, shutdown: signal::Recei
         move |event| {
             map_event(event, |crd| {
                 let name = crd.metadata.name.clone().unwrap_or_default();
-                if let Some((_, group, kind)) = CUSTOM_KINDS.iter().find(|(n, _, _)| *n == name)
-                    && started.lock().expect("started lock").insert(name.clone())
-                {
-                    tokio::spawn(watch_custom(client.clone(), group, kind, shared.clone(), shutdown.clone()));
+                for source in CUSTOM_SOURCES.iter().filter(|s| s.crd_name() == name) {
+                    if started.lock().expect("started lock").insert(name.clone()) {
+                        tokio::spawn(watch_custom(
+                            client.clone(),
+                            source.group,
+                            source.kind,
+                            shared.clone(),
+                            shutdown.clone(),
+                        ));
+                    }
                 }
                 let value = serde_json::json!({
                     "apiVersion": "apiextensions.k8s.io/v1",
