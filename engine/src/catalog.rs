@@ -40,7 +40,7 @@ impl SubjectKind {
 }
 
 /// Groups of checks a policy can switch on or off together: the same type the SecurityPolicy CRD names.
-pub use vigil_crds::CheckCategory as Category;
+pub use vigil_crds::CheckCategory;
 
 /// Where a check's risk comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -86,7 +86,7 @@ pub struct Check {
     pub id: &'static str,
     /// 0-10, from the seed checklist where `source` is `Seed`.
     pub risk: u8,
-    pub category: Category,
+    pub category: CheckCategory,
     pub source: Source,
     /// The seed checklist item this check makes visible.
     pub seed_item: &'static str,

@@ -21,12 +21,13 @@ pub mod pod;
 pub mod policy;
 pub mod policy_report;
 pub mod policy_set;
+pub mod policy_store;
 pub mod rbac;
 pub mod releases;
 pub mod report;
 pub mod subject;
 
-pub use catalog::{Category, Check, SubjectKind, catalog};
+pub use catalog::{Check, CheckCategory, SubjectKind, catalog};
 pub use evaluate::{CheckResult, Ctx, evaluate};
 pub use exceptions::{
     Exception, ExceptionError, Exceptions, compile_cluster_exception, compile_exception, exception_status, next_expiry,
@@ -38,6 +39,7 @@ pub use object::KubeObject;
 pub use outcome::{Outcome, Violation};
 pub use policy::Policy;
 pub use policy_set::{PolicyError, PolicyProblem, PolicySet, compile_policy, policy_status};
+pub use policy_store::{PolicyStore, StatusUpdate};
 pub use report::Report;
 
 use jiff::Timestamp;
@@ -65,10 +67,7 @@ pub fn audit_each(
     let mut cluster = None;
     for subject in subject::all(index, policies) {
         let is_cluster = matches!(subject.object, SubjectObject::Cluster);
-        let policy = policies.for_subject(index, &subject.reference);
-        let built = build(&Ctx { index, policy, now }, exceptions, subject);
-        // Each report's checks weigh by the policy that judged it.
-        let tally = report::Tally::by(&built, policy);
+        let (built, tally) = judge(index, policies, exceptions, subject, now);
         if is_cluster {
             cluster = Some((built, tally));
         } else {
@@ -79,12 +78,17 @@ pub fn audit_each(
     if let Some((mut cluster, tally)) = cluster {
         // The roll-up covers every report, the cluster report's own checks included.
         rollup.add_tally(&tally);
-        if let Report::Cluster(c) = &mut cluster
-            && let Some(status) = c.status.as_mut()
-        {
-            status.cluster = Some(rollup.finish());
-        }
+        attach_rollup(&mut cluster, rollup);
         sink(cluster);
+    }
+}
+
+/// Puts the roll-up into the `cluster` report (any other report is left as it is).
+pub fn attach_rollup(cluster: &mut Report, rollup: report::Rollup) {
+    if let Report::Cluster(c) = cluster
+        && let Some(status) = c.status.as_mut()
+    {
+        status.cluster = Some(rollup.finish());
     }
 }
 
@@ -93,13 +97,22 @@ pub fn audit_with_policy(index: &Index, policy: &Policy, now: Timestamp) -> Vec<
     audit(index, &PolicySet::single(policy.clone()), &Exceptions::default(), now)
 }
 
-/// [`audit_each`] by one policy for every subject and no exceptions.
-pub fn audit_each_with_policy(index: &Index, policy: &Policy, now: Timestamp, sink: impl FnMut(Report)) {
-    audit_each(index, &PolicySet::single(policy.clone()), &Exceptions::default(), now, sink)
+/// Judges one subject: picks its policy, evaluates, waives what the exceptions cover, and builds its
+/// report and its contribution to the roll-up (its checks weighed by that policy).
+fn judge(
+    index: &Index,
+    policies: &PolicySet,
+    exceptions: &Exceptions,
+    subject: SubjectEntry,
+    now: Timestamp,
+) -> (Report, report::Tally) {
+    let policy = policies.for_subject(index, &subject.reference);
+    let built = build(&Ctx { index, policy, now }, exceptions, subject);
+    let tally = report::Tally::by(&built, policy);
+    (built, tally)
 }
 
-/// Evaluates one subject by `ctx.policy`, waives what the exceptions cover, and builds its report. The
-/// caller picks the policy ([`PolicySet::for_subject`]); [`report_for`] does it all by key.
+/// Evaluates one subject by `ctx.policy`, waives what the exceptions cover, and builds its report.
 pub fn build(ctx: &Ctx, exceptions: &Exceptions, subject: SubjectEntry) -> Report {
     let results = evaluate(ctx, &subject);
     let (mut findings, passed) = report::findings_of(&results);
@@ -108,16 +121,16 @@ pub fn build(ctx: &Ctx, exceptions: &Exceptions, subject: SubjectEntry) -> Repor
     report::build_report(subject.reference, status)
 }
 
-/// The report of one subject, as [`audit`] builds it (for the `cluster` subject: without the roll-up,
-/// which needs every other report). `None` when the key names no subject.
+/// The report of one subject and its tally, as [`audit`] builds them (for the `cluster` subject: without
+/// the roll-up, which needs every other report; see [`attach_rollup`]). `None` when the key names no
+/// subject.
 pub fn report_for(
     index: &Index,
     policies: &PolicySet,
     exceptions: &Exceptions,
     key: &SubjectKey,
     now: Timestamp,
-) -> Option<Report> {
+) -> Option<(Report, report::Tally)> {
     let subject = subject::find(index, policies, key)?;
-    let policy = policies.for_subject(index, &subject.reference);
-    Some(build(&Ctx { index, policy, now }, exceptions, subject))
+    Some(judge(index, policies, exceptions, subject, now))
 }

@@ -79,6 +79,24 @@ pub enum VigilObject {
     ClusterException(ClusterSecurityException),
 }
 
+impl From<SecurityPolicy> for VigilObject {
+    fn from(object: SecurityPolicy) -> Self {
+        VigilObject::Policy(object)
+    }
+}
+
+impl From<SecurityException> for VigilObject {
+    fn from(object: SecurityException) -> Self {
+        VigilObject::Exception(object)
+    }
+}
+
+impl From<ClusterSecurityException> for VigilObject {
+    fn from(object: ClusterSecurityException) -> Self {
+        VigilObject::ClusterException(object)
+    }
+}
+
 impl VigilObject {
     /// Converts a parsed `vigil.dev` document. `Ok(None)`: another Vigil kind (a report).
     pub fn from_value(value: serde_json::Value) -> Result<Option<VigilObject>, serde_json::Error> {

@@ -16,12 +16,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use vigil_crds::{CheckSet, SecurityPolicy, SecurityPolicyStatus, Severity, Subject};
 
-use crate::catalog::{Category, catalog};
+use crate::catalog::{CheckCategory, catalog};
 use crate::conditions::condition;
 use crate::custom::CustomCheck;
 use crate::index::Index;
 use crate::policy::{DEFAULT_POLICY_NAME, Policy};
-use crate::report::Report;
 
 /// The label the API server puts on every namespace; `vigil scan` adds it too, so selectors by name
 /// give the same answer on manifests.
@@ -80,7 +79,7 @@ impl PolicyError {
 
 /// A set's categories and severities, for quick membership tests.
 struct Groups {
-    categories: BTreeSet<Category>,
+    categories: BTreeSet<CheckCategory>,
     severities: BTreeSet<Severity>,
 }
 
@@ -92,7 +91,7 @@ impl Groups {
         }
     }
 
-    fn contains(&self, category: Option<Category>, risk: u8) -> bool {
+    fn contains(&self, category: Option<CheckCategory>, risk: u8) -> bool {
         category.is_some_and(|c| self.categories.contains(&c)) || self.severities.contains(&Severity::from_risk(risk))
     }
 }
@@ -178,7 +177,7 @@ pub fn compile_policy(object: &SecurityPolicy) -> Result<Policy, PolicyError> {
     let (enabled_groups, disabled_groups) = (Groups::of(&checks.enabled), Groups::of(&checks.disabled));
     let mut enabled = BTreeSet::new();
     let mut disabled = BTreeSet::new();
-    let switched_on = |id: &str, category: Option<Category>, risk: u8, default: bool| {
+    let switched_on = |id: &str, category: Option<CheckCategory>, risk: u8, default: bool| {
         if enabled_ids.contains(id) {
             true
         } else if disabled_ids.contains(id) || disabled_groups.contains(category, risk) {
@@ -334,12 +333,6 @@ impl PolicySet {
         self.policies.iter().find(|p| p.selects_all_namespaces()).unwrap_or(&self.fallback)
     }
 
-    /// The policy a report names (`status.policy`), or the fallback when it names none this set has (a
-    /// report judged by a policy since deleted). Used to weigh a report's checks in the roll-up.
-    pub fn for_report(&self, report: &Report) -> &Policy {
-        report.status().policy.as_deref().and_then(|name| self.get(name)).unwrap_or(&self.fallback)
-    }
-
     /// The policy that judges a report's subject.
     pub fn for_subject(&self, index: &Index, subject: &Subject) -> &Policy {
         match &subject.namespace {
@@ -355,10 +348,10 @@ mod tests {
 
     #[test]
     fn category_names_are_what_policies_write() {
-        for c in Category::ALL {
-            let parsed: Category = serde_json::from_value(serde_json::json!(c.as_str())).unwrap();
+        for c in CheckCategory::ALL {
+            let parsed: CheckCategory = serde_json::from_value(serde_json::json!(c.as_str())).unwrap();
             assert_eq!(parsed, c);
-            assert_eq!(Category::parse(c.as_str()), Some(c));
+            assert_eq!(CheckCategory::parse(c.as_str()), Some(c));
         }
     }
 

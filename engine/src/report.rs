@@ -13,7 +13,7 @@ use vigil_crds::{
 use crate::evaluate::CheckResult;
 use crate::outcome::Outcome;
 use crate::policy::Policy;
-use crate::policy_set::PolicySet;
+use crate::subject::SubjectKey;
 
 /// Labels every report carries, so reports can be listed by subject.
 pub mod labels {
@@ -335,11 +335,6 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// The report's contribution, its checks weighed by the policy it names (see [`PolicySet::for_report`]).
-    pub fn of(report: &Report, policies: &PolicySet) -> Tally {
-        Tally::by(report, policies.for_report(report))
-    }
-
     /// The report's contribution, its checks weighed by `policy` (the one that judged it).
     pub fn by(report: &Report, policy: &Policy) -> Tally {
         let status = report.status();
@@ -359,12 +354,36 @@ impl Tally {
     }
 }
 
-impl Rollup {
-    /// Adds a report, its checks weighed by the policy it names.
-    pub fn add(&mut self, report: &Report, policies: &PolicySet) {
-        self.add_tally(&Tally::of(report, policies));
+/// The tally of every report but the cluster's, by subject: what the operator keeps between passes so
+/// that the `cluster` report's roll-up needs no other report in memory.
+#[derive(Debug, Default)]
+pub struct Tallies {
+    by_subject: BTreeMap<SubjectKey, Tally>,
+}
+
+impl Tallies {
+    /// Sets a subject's tally; true when it changed.
+    pub fn set(&mut self, key: SubjectKey, tally: Tally) -> bool {
+        self.by_subject.insert(key, tally.clone()) != Some(tally)
     }
 
+    /// Forgets a subject; true when it had a tally.
+    pub fn remove(&mut self, key: &SubjectKey) -> bool {
+        self.by_subject.remove(key).is_some()
+    }
+
+    /// The roll-up over every tally plus `cluster`, the cluster report's own.
+    pub fn rollup(&self, cluster: &Tally) -> Rollup {
+        let mut rollup = Rollup::default();
+        for tally in self.by_subject.values() {
+            rollup.add_tally(tally);
+        }
+        rollup.add_tally(cluster);
+        rollup
+    }
+}
+
+impl Rollup {
     pub fn add_tally(&mut self, tally: &Tally) {
         self.reports += 1;
         self.evaluated_risk += tally.evaluated_risk;
@@ -386,6 +405,16 @@ impl Rollup {
             ns_tally.critical += s.critical;
             ns_tally.high += s.high;
         }
+    }
+
+    /// The cluster score: every evaluated check of every report.
+    pub fn score(&self) -> u8 {
+        score_of(self.evaluated_risk, self.failed_risk)
+    }
+
+    /// The score of each namespace with at least one report.
+    pub fn namespace_scores(&self) -> impl Iterator<Item = (&str, u8)> {
+        self.by_namespace.iter().map(|(namespace, t)| (namespace.as_str(), score_of(t.evaluated_risk, t.failed_risk)))
     }
 
     pub fn finish(self) -> ClusterRollup {
@@ -411,15 +440,6 @@ impl Rollup {
             worst_namespaces: worst,
         }
     }
-}
-
-/// The roll-up over a set of reports, each report's checks weighed by the policy it names.
-pub fn rollup<'a>(reports: impl IntoIterator<Item = &'a Report>, policies: &PolicySet) -> ClusterRollup {
-    let mut rollup = Rollup::default();
-    for report in reports {
-        rollup.add(report, policies);
-    }
-    rollup.finish()
 }
 
 /// `(risk, failed)` per evaluated check of a report, recovered from its status.

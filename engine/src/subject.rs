@@ -321,6 +321,13 @@ impl SubjectKey {
     pub fn cluster() -> Self {
         SubjectKey::new("Cluster", "", "cluster")
     }
+
+    /// The key of the subject a report names (a Namespace's key has no namespace, whatever its
+    /// reference says).
+    pub fn of(subject: &Subject) -> Self {
+        let namespace = if subject.kind == "Namespace" { "" } else { subject.namespace.as_deref().unwrap_or("") };
+        SubjectKey::new(&subject.kind, namespace, &subject.name)
+    }
 }
 
 impl std::fmt::Display for SubjectKey {
@@ -335,9 +342,7 @@ impl std::fmt::Display for SubjectKey {
 
 impl SubjectEntry<'_> {
     pub fn key(&self) -> SubjectKey {
-        let r = &self.reference;
-        let namespace = if r.kind == "Namespace" { "" } else { r.namespace.as_deref().unwrap_or("") };
-        SubjectKey::new(&r.kind, namespace, &r.name)
+        SubjectKey::of(&self.reference)
     }
 }
 

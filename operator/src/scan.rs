@@ -11,10 +11,8 @@ use jiff::Timestamp;
 use vigil_crds::{FindingResult, Severity, Subject};
 use vigil_engine::loader::{LoadError, Loaded, Origin};
 use vigil_engine::object::VigilObject;
-use vigil_engine::{
-    Exceptions, Index, PolicySet, Report, ServerVersion, audit_each, compile_cluster_exception, compile_exception,
-    compile_policy,
-};
+use vigil_engine::policy_store;
+use vigil_engine::{Exceptions, Index, PolicySet, PolicyStore, Report, ServerVersion, audit_each};
 
 use crate::cli::{ColorChoice, ScanArgs};
 use crate::output;
@@ -123,28 +121,15 @@ fn read_vigil_file(path: &Path, kinds: &[&str]) -> anyhow::Result<Vec<(VigilObje
 
 /// Compiles the policy objects by the engine's rules; the first invalid one is unusable input.
 fn compile_vigil_objects(objects: &[(VigilObject, Origin)]) -> anyhow::Result<(PolicySet, Exceptions)> {
-    let mut policies = Vec::new();
-    let mut exceptions = Vec::new();
+    let mut store = PolicyStore::default();
     let mut seen: HashMap<(&str, String), &Origin> = HashMap::new();
     for (object, origin) in objects {
         let at = |message: String| {
             format!("{}: document {} (line {}): {message}", origin.file, origin.document, origin.line)
         };
-        let compiled = match object {
-            VigilObject::Policy(p) => compile_policy(p).map(|p| policies.push(p)).map_err(|e| e.to_string()),
-            VigilObject::Exception(e) => compile_exception(e).map(|e| exceptions.push(e)).map_err(|e| e.to_string()),
-            VigilObject::ClusterException(e) => {
-                compile_cluster_exception(e).map(|e| exceptions.push(e)).map_err(|e| e.to_string())
-            }
-        };
-        compiled.map_err(|message| anyhow::anyhow!(at(message)))?;
+        store.apply(object).map_err(|message| anyhow::anyhow!(at(message)))?;
         let meta = object.metadata();
-        let key = match object {
-            VigilObject::Exception(_) => {
-                format!("{}/{}", meta.namespace.as_deref().unwrap_or(""), meta.name.as_deref().unwrap_or(""))
-            }
-            _ => meta.name.clone().unwrap_or_default(),
-        };
+        let key = policy_store::key_of(object.kind(), meta.namespace.as_deref(), meta.name.as_deref().unwrap_or(""));
         if let Some(first) = seen.insert((object.kind(), key.clone()), origin) {
             bail!(at(format!(
                 "{} {key:?} is also defined in {} document {}",
@@ -154,7 +139,7 @@ fn compile_vigil_objects(objects: &[(VigilObject, Origin)]) -> anyhow::Result<(P
             )));
         }
     }
-    Ok((PolicySet::new(policies), Exceptions::new(exceptions)))
+    Ok((store.policy_set(), store.exceptions()))
 }
 
 fn failing_at_or_above(report: &Report, threshold: Severity) -> bool {

@@ -5,7 +5,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "admission-policy-enforced",
     risk: 9,
-    category: Category::Cluster,
+    category: CheckCategory::Cluster,
     source: Source::Seed,
     seed_item: "Admission controller where InfoSec & SRE enforce policies in prod",
     title: "An admission policy engine enforces policies",

@@ -7,7 +7,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "api-server-hardening",
     risk: 9,
-    category: Category::Cluster,
+    category: CheckCategory::Cluster,
     source: Source::Seed,
     seed_item: "Enable access logs for all API requests (audit logs); encrypted secrets; limit who can talk to the API server",
     title: "The API server audits requests, encrypts Secrets and refuses anonymous or unauthorised access",

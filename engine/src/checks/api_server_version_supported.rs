@@ -4,7 +4,7 @@ use crate::releases::{CALENDAR_KNOWN_UNTIL, past_end_of_life};
 pub static CHECK: Check = Check {
     id: "api-server-version-supported",
     risk: 9,
-    category: Category::Cluster,
+    category: CheckCategory::Cluster,
     source: Source::Seed,
     seed_item: "Subscribe to \"Regular\" or \"Stable\" channel for the Kube API server; API server upgrade SLA",
     title: "The API server runs a Kubernetes minor version that upstream still supports",

@@ -4,7 +4,7 @@ use crate::pod::capability_name;
 pub static CHECK: Check = Check {
     id: "capabilities-added",
     risk: 7,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Seed,
     seed_item: "Pods with unnecessary ADD_CAP are equally dangerous as privileged pods",
     title: "Containers add only allowed capabilities",

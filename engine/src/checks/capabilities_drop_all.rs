@@ -3,7 +3,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "capabilities-drop-all",
     risk: 5,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Ours,
     seed_item: "Pods with unnecessary ADD_CAP are equally dangerous as privileged pods",
     title: "Containers drop all capabilities",

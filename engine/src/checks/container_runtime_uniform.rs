@@ -5,7 +5,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "container-runtime-uniform",
     risk: 3,
-    category: Category::Cluster,
+    category: CheckCategory::Cluster,
     source: Source::Seed,
     seed_item: "Ensure security configurations span across container runtimes",
     title: "All nodes run the same container runtime",

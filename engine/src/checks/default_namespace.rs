@@ -3,7 +3,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "default-namespace",
     risk: 7,
-    category: Category::Governance,
+    category: CheckCategory::Governance,
     source: Source::Seed,
     seed_item: "Proper use of namespaces (so you can apply network policies, RBAC, secret sharing, etc.)",
     title: "Workloads do not run in the default namespace",

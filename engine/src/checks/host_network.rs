@@ -3,7 +3,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "host-network",
     risk: 10,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Seed,
     seed_item: "Pods with net=host (network namespace shared between host and the pod)",
     title: "Pods do not share the host's network namespace",

@@ -3,7 +3,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "host-path-mount",
     risk: 6,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Seed,
     seed_item: "Host mounts, by sharing host mounts, you're removing the filesystem isolation provided by containers",
     title: "Pods do not mount host paths",

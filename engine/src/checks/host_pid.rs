@@ -3,7 +3,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "host-pid",
     risk: 10,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Ours,
     seed_item: "Each team should have PSP (Pod Security Policy) enabled",
     title: "Pods do not share the host's process namespace",

@@ -4,7 +4,7 @@ use crate::pod::image_has_digest;
 pub static CHECK: Check = Check {
     id: "image-digest-pinned",
     risk: 6,
-    category: Category::Images,
+    category: CheckCategory::Images,
     source: Source::Ours,
     seed_item: "Image must be scanned for vulnerability and signed before it can be deployed in prod",
     title: "Images are pinned by digest",

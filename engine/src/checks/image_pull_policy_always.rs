@@ -4,7 +4,7 @@ use crate::pod::effective_pull_policy;
 pub static CHECK: Check = Check {
     id: "image-pull-policy-always",
     risk: 10,
-    category: Category::Images,
+    category: CheckCategory::Images,
     source: Source::Seed,
     seed_item: "ImagePull Policy to set to 'Always'",
     title: "Images are pulled on every start",

@@ -6,7 +6,7 @@ use crate::pod::image_registry;
 pub static CHECK: Check = Check {
     id: "image-registry-allowed",
     risk: 10,
-    category: Category::Images,
+    category: CheckCategory::Images,
     source: Source::Seed,
     seed_item: "Separate registries for prod, dev and staging. No access to a person in prod gcr",
     title: "Images come from the registries allowed for the namespace's environment",

@@ -5,7 +5,7 @@ use crate::object::CustomObject;
 pub static CHECK: Check = Check {
     id: "image-signature-enforced",
     risk: 9,
-    category: Category::Cluster,
+    category: CheckCategory::Cluster,
     source: Source::Seed,
     seed_item: "Image must be scanned for vulnerability and signed before it can be deployed in prod; Binary Auth",
     title: "An admission policy verifies image signatures",

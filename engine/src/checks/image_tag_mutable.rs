@@ -4,7 +4,7 @@ use crate::pod::{image_has_digest, image_tag};
 pub static CHECK: Check = Check {
     id: "image-tag-mutable",
     risk: 8,
-    category: Category::Images,
+    category: CheckCategory::Images,
     source: Source::Seed,
     seed_item: "Don't allow 'latest' or 'dev' or 'master' image tags in prod. Always use versioned tags",
     title: "Images use versioned tags",

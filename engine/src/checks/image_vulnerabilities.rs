@@ -8,7 +8,7 @@ use crate::pod::{image_registry, image_tag};
 pub static CHECK: Check = Check {
     id: "image-vulnerabilities",
     risk: 10,
-    category: Category::Images,
+    category: CheckCategory::Images,
     source: Source::Seed,
     seed_item: "Image must be scanned for vulnerability and signed before it can be deployed in prod",
     title: "Images have no critical vulnerabilities",

@@ -5,7 +5,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "ingress-tls",
     risk: 5,
-    category: Category::Network,
+    category: CheckCategory::Network,
     source: Source::Seed,
     seed_item: "Secure services that are exposed to the Internet using a firewall",
     title: "Ingresses serve their hosts over TLS",

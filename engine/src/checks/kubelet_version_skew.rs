@@ -7,7 +7,7 @@ use crate::releases::{MAX_KUBELET_SKEW, past_end_of_life};
 pub static CHECK: Check = Check {
     id: "kubelet-version-skew",
     risk: 5,
-    category: Category::Cluster,
+    category: CheckCategory::Cluster,
     source: Source::Seed,
     seed_item: "API server, kubelet upgrade SLA",
     title: "Kubelets run a supported version within the skew the API server allows",

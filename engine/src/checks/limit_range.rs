@@ -5,7 +5,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "limit-range",
     risk: 9,
-    category: Category::Resources,
+    category: CheckCategory::Resources,
     source: Source::Seed,
     seed_item: "Must specify resource limits at deployment level (limit admission controller)",
     title: "A LimitRange gives containers default limits",

@@ -7,7 +7,7 @@ use crate::object::CustomObject;
 pub static CHECK: Check = Check {
     id: "mesh-authorization-policy",
     risk: 7,
-    category: Category::Mesh,
+    category: CheckCategory::Mesh,
     source: Source::Seed,
     seed_item: "Istio policies applied at a higher level in conjunction with Network Policies",
     title: "Istio AuthorizationPolicies govern the namespace",

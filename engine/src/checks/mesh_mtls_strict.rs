@@ -13,7 +13,7 @@ use crate::mesh::{
 pub static CHECK: Check = Check {
     id: "mesh-mtls-strict",
     risk: 10,
-    category: Category::Mesh,
+    category: CheckCategory::Mesh,
     source: Source::Seed,
     seed_item: "service to service traffic should be mTLS using service mesh like istio",
     title: "Service-to-service traffic uses strict mTLS",

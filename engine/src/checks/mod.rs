@@ -3,7 +3,7 @@
 
 #[allow(unused_imports)]
 mod prelude {
-    pub use crate::catalog::{Category, Check, Evaluator, Source};
+    pub use crate::catalog::{Check, CheckCategory, Evaluator, Source};
     pub use crate::evaluate::Ctx;
     pub use crate::kinds::Kind;
     pub use crate::outcome::{Outcome, Violation};

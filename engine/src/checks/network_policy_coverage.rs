@@ -4,7 +4,7 @@ use crate::network::{governs, required_directions, selects_pods};
 pub static CHECK: Check = Check {
     id: "network-policy-coverage",
     risk: 10,
-    category: Category::Network,
+    category: CheckCategory::Network,
     source: Source::Seed,
     seed_item: "Network Policy must be enabled and enforced at least at namespace level",
     title: "A NetworkPolicy selects the workload's pods",

@@ -6,7 +6,7 @@ use crate::network::{denies_all, required_directions, selects_all_pods};
 pub static CHECK: Check = Check {
     id: "network-policy-default-deny",
     risk: 10,
-    category: Category::Network,
+    category: CheckCategory::Network,
     source: Source::Seed,
     seed_item: "Network Policy must be enabled and enforced at least at namespace level",
     title: "The namespace denies traffic by default",

@@ -5,7 +5,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "node-os-hardened",
     risk: 8,
-    category: Category::Cluster,
+    category: CheckCategory::Cluster,
     source: Source::Seed,
     seed_item: "Must use COS or similar hardened OS in Prod",
     title: "Nodes run a hardened container OS",

@@ -3,7 +3,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "owner-annotation",
     risk: 3,
-    category: Category::Governance,
+    category: CheckCategory::Governance,
     source: Source::Seed,
     seed_item: "Have an annotation for each deployment with owner email, so we can find the dev owner of that app",
     title: "Workloads name their owner's e-mail address",

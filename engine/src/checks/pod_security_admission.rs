@@ -8,7 +8,7 @@ const ENFORCE_LABEL: &str = "pod-security.kubernetes.io/enforce";
 pub static CHECK: Check = Check {
     id: "pod-security-admission",
     risk: 7,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Seed,
     seed_item: "Each team should have PSP (Pod Security Policy) enabled with policies and exceptions managed by the SRE team",
     title: "Pod Security Admission enforces the required level",

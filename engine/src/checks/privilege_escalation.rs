@@ -4,7 +4,7 @@ use crate::pod::capability_name;
 pub static CHECK: Check = Check {
     id: "privilege-escalation",
     risk: 7,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Ours,
     seed_item: "Limit storage related syscalls and capabilities to prevent runtime privilege escalation",
     title: "Containers cannot gain more privileges than their parent process",

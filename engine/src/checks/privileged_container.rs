@@ -3,7 +3,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "privileged-container",
     risk: 10,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Seed,
     seed_item: "No privileged pods/containers",
     title: "Containers do not run privileged",

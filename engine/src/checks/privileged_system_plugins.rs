@@ -7,7 +7,7 @@ use crate::pod::containers;
 pub static CHECK: Check = Check {
     id: "privileged-system-plugins",
     risk: 4,
-    category: Category::Cluster,
+    category: CheckCategory::Cluster,
     source: Source::Seed,
     seed_item: "Be aware of which third-party plugins (CNI, CSI, CRI) are running, what access they have, \
                 and whether they are privileged",

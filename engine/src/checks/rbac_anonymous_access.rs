@@ -4,7 +4,7 @@ use crate::rbac;
 pub static CHECK: Check = Check {
     id: "rbac-anonymous-access",
     risk: 9,
-    category: Category::Rbac,
+    category: CheckCategory::Rbac,
     source: Source::Seed,
     seed_item: "Limit who can talk to the API server",
     title: "Nothing is granted to anonymous or all authenticated users",

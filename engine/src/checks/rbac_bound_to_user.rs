@@ -4,7 +4,7 @@ use crate::rbac;
 pub static CHECK: Check = Check {
     id: "rbac-bound-to-user",
     risk: 10,
-    category: Category::Rbac,
+    category: CheckCategory::Rbac,
     source: Source::Seed,
     seed_item: "K8s RBAC for user groups (SRE, DevOps, InfoSec, Dev, Debugging, etc.)",
     title: "Bindings name groups, not individual users",

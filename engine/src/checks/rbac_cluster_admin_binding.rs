@@ -4,7 +4,7 @@ use crate::rbac;
 pub static CHECK: Check = Check {
     id: "rbac-cluster-admin-binding",
     risk: 10,
-    category: Category::Rbac,
+    category: CheckCategory::Rbac,
     source: Source::Seed,
     seed_item: "Lock down 3rd party app RBAC, don't just accept what's in the docs. Try with lower permissions",
     title: "Only built-in system identities hold cluster-admin",

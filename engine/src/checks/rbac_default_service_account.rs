@@ -4,7 +4,7 @@ use crate::rbac;
 pub static CHECK: Check = Check {
     id: "rbac-default-service-account",
     risk: 7,
-    category: Category::Rbac,
+    category: CheckCategory::Rbac,
     source: Source::Seed,
     seed_item: "Lock down 3rd party app RBAC, don't just accept what's in the docs",
     title: "No permissions are granted to default ServiceAccounts",

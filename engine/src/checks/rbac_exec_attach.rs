@@ -4,7 +4,7 @@ use crate::rbac;
 pub static CHECK: Check = Check {
     id: "rbac-exec-attach",
     risk: 9,
-    category: Category::Rbac,
+    category: CheckCategory::Rbac,
     source: Source::Seed,
     seed_item: "restrict who can exec onto these pods",
     title: "Roles do not allow exec or attach into pods",

@@ -4,7 +4,7 @@ use crate::rbac;
 pub static CHECK: Check = Check {
     id: "rbac-secrets-read",
     risk: 9,
-    category: Category::Rbac,
+    category: CheckCategory::Rbac,
     source: Source::Seed,
     seed_item: "sensitive configuration ... encrypted secrets in kubernetes ... restrict who can exec onto these pods",
     title: "Roles do not read Secrets",

@@ -3,7 +3,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "readonly-root-filesystem",
     risk: 10,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Seed,
     seed_item: "Make your container filesystem read-only using security context",
     title: "Containers have a read-only root filesystem",

@@ -5,7 +5,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "resource-limits",
     risk: 9,
-    category: Category::Resources,
+    category: CheckCategory::Resources,
     source: Source::Seed,
     seed_item: "Must specify resource limits at deployment level (limit admission controller)",
     title: "Containers have CPU and memory limits",

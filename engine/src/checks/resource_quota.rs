@@ -5,7 +5,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "resource-quota",
     risk: 5,
-    category: Category::Resources,
+    category: CheckCategory::Resources,
     source: Source::Seed,
     seed_item: "Specify resource quota per namespace",
     title: "The namespace has a ResourceQuota",

@@ -3,7 +3,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "run-as-non-root",
     risk: 9,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Seed,
     seed_item: "No containers running with default user (default is root!)",
     title: "Containers cannot run as root",

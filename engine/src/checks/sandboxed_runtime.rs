@@ -3,7 +3,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "sandboxed-runtime",
     risk: 3,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Seed,
     seed_item: "Utilize container sandboxing projects like gVisor, Kata Containers, etc. to reduce the attack surface",
     title: "Pods run in a sandboxed runtime",

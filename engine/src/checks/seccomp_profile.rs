@@ -5,7 +5,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "seccomp-profile",
     risk: 7,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Seed,
     seed_item: "Use secure computing (seccomp) to restrict host system call (syscall) access from containers",
     title: "Containers run with a seccomp profile",

@@ -3,7 +3,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "secret-in-env",
     risk: 7,
-    category: Category::Governance,
+    category: CheckCategory::Governance,
     source: Source::Seed,
     seed_item: "Automatically scan ... for sensitive data such as tokens, private keys, and so on",
     title: "Secrets are not written into env vars",

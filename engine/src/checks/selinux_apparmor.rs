@@ -5,7 +5,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "selinux-apparmor",
     risk: 5,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Seed,
     seed_item: "Use Security-Enhanced Linux (SELinux) to further isolate containers",
     title: "SELinux and AppArmor confinement is not weakened",

@@ -4,7 +4,7 @@ use crate::rbac;
 pub static CHECK: Check = Check {
     id: "service-account-permissions",
     risk: 9,
-    category: Category::Rbac,
+    category: CheckCategory::Rbac,
     source: Source::Seed,
     seed_item: "Lock down 3rd party app RBAC; restrict who can exec onto these pods",
     title: "Workloads' ServiceAccounts hold no dangerous permissions",

@@ -3,7 +3,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "service-account-token-automount",
     risk: 7,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Seed,
     seed_item: "Disable Service Account auto-mount",
     title: "Pods do not get an API token mounted",

@@ -8,7 +8,7 @@ const SOURCE_RANGES_ANNOTATION: &str = "service.beta.kubernetes.io/load-balancer
 pub static CHECK: Check = Check {
     id: "service-external-exposure",
     risk: 6,
-    category: Category::Network,
+    category: CheckCategory::Network,
     source: Source::Seed,
     seed_item: "Secure services that are exposed to the Internet using a firewall",
     title: "Services are not exposed to the whole Internet",

@@ -3,7 +3,7 @@ use super::prelude::*;
 pub static CHECK: Check = Check {
     id: "unsafe-sysctls-procmount",
     risk: 6,
-    category: Category::PodSecurity,
+    category: CheckCategory::PodSecurity,
     source: Source::Ours,
     seed_item: "Each team should have PSP (Pod Security Policy) enabled",
     title: "Pods set only safe sysctls and keep /proc masked",

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use anyhow::Context;
 use tokio::sync::watch as signal;
 use tracing::{info, warn};
-use vigil_engine::report::Tally;
+use vigil_engine::report::Tallies;
 use vigil_engine::subject::SubjectKey;
 use vigil_engine::{Exceptions, Index, PolicySet};
 
@@ -42,7 +42,7 @@ pub struct Shared {
     /// The exceptions in force.
     pub exceptions: RwLock<Arc<Exceptions>>,
     /// Each report's contribution to the cluster roll-up, by subject.
-    pub tallies: Mutex<BTreeMap<SubjectKey, Tally>>,
+    pub tallies: Mutex<Tallies>,
     /// Findings each report has waived, by exception (`waivedBy`), by subject: exception statuses count them.
     pub waived: Mutex<BTreeMap<SubjectKey, BTreeMap<String, u32>>>,
     /// Asks the reconcile loop for a full pass (a policy or exception changed or expired).
@@ -62,7 +62,7 @@ impl Shared {
             index: RwLock::new(Index::new()),
             policies: RwLock::new(Arc::new(PolicySet::default())),
             exceptions: RwLock::new(Arc::new(Exceptions::default())),
-            tallies: Mutex::new(BTreeMap::new()),
+            tallies: Mutex::new(Tallies::default()),
             waived: Mutex::new(BTreeMap::new()),
             full_pass: tokio::sync::Notify::new(),
             queue: queue::Queue::default(),

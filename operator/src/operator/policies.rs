@@ -1,9 +1,9 @@
-//! Gather for Vigil's own policy kinds: SecurityPolicy, SecurityException, ClusterSecurityException.
-//! Each object is compiled when it changes; an invalid policy keeps its last good version in force (never
-//! applied in part) and says why in its `Accepted` condition. Any change re-judges every subject; the
+//! Gather for Vigil's own policy kinds: SecurityPolicy, SecurityException, ClusterSecurityException, into
+//! the engine's [`PolicyStore`] (the one `vigil scan` fills from files). Each object is compiled when it
+//! changes; an invalid policy keeps its last good version in force (never applied in part) and says why in
+//! its `Accepted` condition. Any change re-judges every subject; the
 //! next exception expiry is scheduled so a waiver ends on time. Needs a client (status writes).
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -15,10 +15,9 @@ use kube::{Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch as signal;
 use tracing::{info, warn};
-use vigil_crds::{
-    ClusterSecurityException, SecurityException, SecurityExceptionStatus, SecurityPolicy, SecurityPolicyStatus,
-};
-use vigil_engine::{Exception, ExceptionError, Exceptions, Policy, PolicyError, PolicySet};
+use vigil_crds::{ClusterSecurityException, SecurityException, SecurityPolicy};
+use vigil_engine::object::VigilObject;
+use vigil_engine::{PolicyStore, StatusUpdate};
 
 use super::Shared;
 use super::writer::FIELD_MANAGER;
@@ -26,28 +25,10 @@ use super::writer::FIELD_MANAGER;
 /// The policy kinds, for readiness.
 pub const KINDS: &[&str] = &["SecurityPolicy", "SecurityException", "ClusterSecurityException"];
 
-struct PolicyEntry {
-    compiled: Result<Policy, PolicyError>,
-    /// What is in force: the last version that compiled.
-    last_good: Option<Policy>,
-    generation: Option<i64>,
-    status: Option<SecurityPolicyStatus>,
-}
-
-struct ExceptionEntry {
-    compiled: Result<Exception, ExceptionError>,
-    generation: Option<i64>,
-    status: Option<SecurityExceptionStatus>,
-    /// `None` for a ClusterSecurityException.
-    namespace: Option<String>,
-    name: String,
-}
-
-/// Everything the policy kinds hold, compiled.
+/// The compiled policy objects (the engine's store, shared with `vigil scan`) and the expiry timer.
 #[derive(Default)]
 pub struct PolicyState {
-    policies: BTreeMap<String, PolicyEntry>,
-    exceptions: BTreeMap<String, ExceptionEntry>,
+    store: PolicyStore,
     expiry_timer: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -64,69 +45,23 @@ pub fn spawn_all(
     state
 }
 
-/// How one policy kind enters the state.
-trait PolicyKind: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static {
-    fn key(&self) -> String;
-    fn upsert(&self, state: &mut PolicyState);
+/// A policy kind as watched: typed for the watch, a [`VigilObject`] for the store.
+trait PolicyKind:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + Into<VigilObject> + 'static
+{
 }
 
-impl PolicyKind for SecurityPolicy {
-    fn key(&self) -> String {
-        self.name_any()
-    }
-    fn upsert(&self, state: &mut PolicyState) {
-        let compiled = vigil_engine::compile_policy(self);
-        let previous = state.policies.remove(&self.key());
-        let last_good = match &compiled {
-            Ok(policy) => Some(policy.clone()),
-            Err(e) => {
-                warn!(policy = %self.key(), error = %e.message(), "invalid SecurityPolicy: its last good version stays in force");
-                previous.and_then(|p| p.last_good)
-            }
-        };
-        let entry =
-            PolicyEntry { compiled, last_good, generation: self.metadata.generation, status: self.status.clone() };
-        state.policies.insert(self.key(), entry);
-    }
-}
+impl PolicyKind for SecurityPolicy {}
+impl PolicyKind for SecurityException {}
+impl PolicyKind for ClusterSecurityException {}
 
-impl PolicyKind for SecurityException {
-    fn key(&self) -> String {
-        format!("{}/{}", self.namespace().unwrap_or_default(), self.name_any())
-    }
-    fn upsert(&self, state: &mut PolicyState) {
-        let entry = ExceptionEntry {
-            compiled: vigil_engine::compile_exception(self),
-            generation: self.metadata.generation,
-            status: self.status.clone(),
-            namespace: self.namespace(),
-            name: self.name_any(),
-        };
-        state.exceptions.insert(self.key(), entry);
-    }
-}
-
-impl PolicyKind for ClusterSecurityException {
-    fn key(&self) -> String {
-        self.name_any()
-    }
-    fn upsert(&self, state: &mut PolicyState) {
-        let entry = ExceptionEntry {
-            compiled: vigil_engine::compile_cluster_exception(self),
-            generation: self.metadata.generation,
-            status: self.status.clone(),
-            namespace: None,
-            name: self.name_any(),
-        };
-        state.exceptions.insert(self.key(), entry);
-    }
-}
-
-fn remove<K: PolicyKind>(object: &K, state: &mut PolicyState) {
-    if K::kind(&()) == "SecurityPolicy" {
-        state.policies.remove(&object.key());
-    } else {
-        state.exceptions.remove(&object.key());
+/// Applies an object to the store, saying why when it is invalid.
+fn apply(store: &mut PolicyStore, object: VigilObject) {
+    if let Err(error) = store.apply(&object) {
+        match object {
+            VigilObject::Policy(_) => warn!(%error, "invalid SecurityPolicy: its last good version stays in force"),
+            _ => warn!(%error, "invalid exception: it waives nothing"),
+        }
     }
 }
 
@@ -160,28 +95,19 @@ async fn watch_kind<K: PolicyKind>(
             }
             Ok(Event::InitDone) => {
                 let objects = relist.take().unwrap_or_default();
-                {
-                    let mut state = state.lock().expect("policy state lock");
-                    // A relist replaces this kind's objects.
-                    if kind == "SecurityPolicy" {
-                        state.policies.clear();
-                    } else {
-                        let cluster = kind == "ClusterSecurityException";
-                        state.exceptions.retain(|_, e| e.namespace.is_none() != cluster);
-                    }
-                    for object in &objects {
-                        object.upsert(&mut state);
-                    }
-                }
+                // A relist replaces this kind's objects.
+                let objects: Vec<VigilObject> = objects.into_iter().map(Into::into).collect();
+                state.lock().expect("policy state lock").store.reset(&kind, &objects);
                 shared.syncing.lock().expect("syncing lock").remove(&kind);
                 true
             }
             Ok(Event::Apply(object)) => {
-                object.upsert(&mut state.lock().expect("policy state lock"));
+                apply(&mut state.lock().expect("policy state lock").store, object.into());
                 true
             }
             Ok(Event::Delete(object)) => {
-                remove(&object, &mut state.lock().expect("policy state lock"));
+                let namespace = object.namespace();
+                state.lock().expect("policy state lock").store.delete(&kind, namespace.as_deref(), &object.name_any());
                 true
             }
             Err(error) => {
@@ -204,10 +130,8 @@ async fn publish(client: &Client, shared: &Arc<Shared>, state: &Arc<Mutex<Policy
     let now = Timestamp::now();
     let (policies, exceptions, next_expiry) = {
         let state = state.lock().expect("policy state lock");
-        let policies = PolicySet::new(state.policies.values().filter_map(|p| p.last_good.clone()));
-        let valid: Vec<Exception> =
-            state.exceptions.values().filter_map(|e| e.compiled.as_ref().ok().cloned()).collect();
-        let exceptions = Exceptions::new(valid);
+        let policies = state.store.policy_set();
+        let exceptions = state.store.exceptions();
         let next = exceptions.next_expiry(now);
         (policies, exceptions, next)
     };
@@ -243,72 +167,41 @@ pub async fn write_statuses(client: &Client, shared: &Arc<Shared>, state: &Arc<M
     }
     let now = Timestamp::now();
     let waived = shared.waived_totals();
-    let mut policy_updates = Vec::new();
-    let mut exception_updates = Vec::new();
-    {
+    let updates = {
         let mut state = state.lock().expect("policy state lock");
-        for (name, entry) in state.policies.iter_mut() {
-            let status = vigil_engine::policy_status(&entry.compiled, entry.generation, entry.status.as_ref(), now);
-            if entry.status.as_ref() != Some(&status) {
-                entry.status = Some(status.clone());
-                policy_updates.push((name.clone(), status));
-            }
-        }
-        for (key, entry) in state.exceptions.iter_mut() {
-            let count = waived.get(key).copied().unwrap_or(0);
-            let status =
-                vigil_engine::exception_status(&entry.compiled, count, entry.generation, entry.status.as_ref(), now);
-            if entry.status.as_ref() != Some(&status) {
-                entry.status = Some(status.clone());
-                exception_updates.push((entry.namespace.clone(), entry.name.clone(), status));
-            }
-        }
-    }
-    {
-        let state = state.lock().expect("policy state lock");
-        let mut counts: BTreeMap<&str, i64> = BTreeMap::from([("active", 0), ("expired", 0), ("invalid", 0)]);
-        for entry in state.exceptions.values() {
-            let state = match &entry.compiled {
-                Err(_) => "invalid",
-                Ok(e) if e.is_active(now) => "active",
-                Ok(_) => "expired",
-            };
-            *counts.entry(state).or_default() += 1;
-        }
-        for (outcome, n) in counts {
+        for (outcome, n) in state.store.exception_counts(now) {
             shared.metrics.exceptions.get_or_create(&super::metrics::OutcomeLabel { outcome: outcome.into() }).set(n);
         }
-    }
+        state.store.status_updates(&waived, now)
+    };
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    for (name, status) in policy_updates {
-        let body =
-            serde_json::json!({"apiVersion": vigil_crds::API_VERSION, "kind": "SecurityPolicy", "status": status});
-        if let Err(error) =
-            Api::<SecurityPolicy>::all(client.clone()).patch_status(&name, &params, &Patch::Apply(&body)).await
-        {
-            warn!(policy = %name, %error, "cannot write the SecurityPolicy status");
-            shared.metrics.api_errors.inc();
-        }
-    }
-    for (namespace, name, status) in exception_updates {
-        let result = match &namespace {
-            Some(ns) => {
-                let body = serde_json::json!({"apiVersion": vigil_crds::API_VERSION, "kind": "SecurityException", "status": status});
-                Api::<SecurityException>::namespaced(client.clone(), ns)
-                    .patch_status(&name, &params, &Patch::Apply(&body))
-                    .await
-                    .map(|_| ())
+    for update in updates {
+        let (kind, namespace, name, status) = match update {
+            StatusUpdate::Policy { name, status } => ("SecurityPolicy", None, name, serde_json::to_value(status)),
+            StatusUpdate::Exception { namespace: Some(ns), name, status } => {
+                ("SecurityException", Some(ns), name, serde_json::to_value(status))
             }
-            None => {
-                let body = serde_json::json!({"apiVersion": vigil_crds::API_VERSION, "kind": "ClusterSecurityException", "status": status});
-                Api::<ClusterSecurityException>::all(client.clone())
-                    .patch_status(&name, &params, &Patch::Apply(&body))
-                    .await
-                    .map(|_| ())
+            StatusUpdate::Exception { namespace: None, name, status } => {
+                ("ClusterSecurityException", None, name, serde_json::to_value(status))
             }
         };
+        let body = serde_json::json!({"apiVersion": vigil_crds::API_VERSION, "kind": kind, "status": status.unwrap_or_default()});
+        let patch = Patch::Apply(&body);
+        let result = match (kind, namespace.as_deref()) {
+            ("SecurityPolicy", _) => {
+                Api::<SecurityPolicy>::all(client.clone()).patch_status(&name, &params, &patch).await.map(|_| ())
+            }
+            (_, Some(ns)) => Api::<SecurityException>::namespaced(client.clone(), ns)
+                .patch_status(&name, &params, &patch)
+                .await
+                .map(|_| ()),
+            (_, None) => Api::<ClusterSecurityException>::all(client.clone())
+                .patch_status(&name, &params, &patch)
+                .await
+                .map(|_| ()),
+        };
         if let Err(error) = result {
-            warn!(exception = %name, %error, "cannot write the exception status");
+            warn!(kind, %name, %error, "cannot write the status");
             shared.metrics.api_errors.inc();
         }
     }

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use tokio::sync::watch as signal;
 use tracing::{debug, info, instrument, warn};
 use vigil_engine::Report;
-use vigil_engine::report::{Rollup, Tally};
+use vigil_engine::report::Rollup;
 use vigil_engine::subject::SubjectKey;
 
 use super::Shared;
@@ -180,25 +180,29 @@ async fn process_subjects(
 async fn reconcile(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<Alerts>, key: SubjectKey) -> bool {
     let started = Instant::now();
     let now = Timestamp::now();
-    let report: Option<Report> = {
+    let judged = {
         let index = shared.index.read().expect("index lock");
         let policies = shared.policies.read().expect("policy lock").clone();
         let exceptions = shared.exceptions.read().expect("exceptions lock").clone();
-        let mut report = vigil_engine::report_for(&index, &policies, &exceptions, &key, now);
+        vigil_engine::report_for(&index, &policies, &exceptions, &key, now)
+    };
+    let tally_changed = {
+        let mut tallies = shared.tallies.lock().expect("tallies lock");
+        match &judged {
+            Some((_, tally)) if key != SubjectKey::cluster() => tallies.set(key.clone(), tally.clone()),
+            Some(_) => false,
+            None => tallies.remove(&key),
+        }
+    };
+    let report = judged.map(|(mut report, tally)| {
         if key == SubjectKey::cluster() {
-            attach_rollup(shared, report.as_mut());
+            // The cluster report's own checks count too.
+            let rollup = shared.tallies.lock().expect("tallies lock").rollup(&tally);
+            publish_scores(shared, &rollup);
+            vigil_engine::attach_rollup(&mut report, rollup);
         }
         report
-    };
-    let tally_changed = match &report {
-        Some(report) if key != SubjectKey::cluster() => {
-            let policies = shared.policies.read().expect("policy lock").clone();
-            let tally = Tally::of(report, &policies);
-            shared.tallies.lock().expect("tallies lock").insert(key.clone(), tally.clone()) != Some(tally)
-        }
-        Some(_) => false,
-        None => shared.tallies.lock().expect("tallies lock").remove(&key).is_some(),
-    };
+    });
     {
         let mut waived = shared.waived.lock().expect("waived lock");
         match &report {
@@ -221,44 +225,12 @@ async fn reconcile(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<Aler
     tally_changed
 }
 
-fn attach_rollup(shared: &Shared, report: Option<&mut Report>) {
-    let Some(report) = report else { return };
-    // The cluster report's own checks count too.
-    let own = Tally::of(report, &shared.policies.read().expect("policy lock"));
-    let mut rollup = Rollup::default();
-    for tally in shared.tallies.lock().expect("tallies lock").values() {
-        rollup.add_tally(tally);
-    }
-    rollup.add_tally(&own);
-    publish_scores(shared, &own);
-    if let Report::Cluster(cluster) = report
-        && let Some(status) = cluster.status.as_mut()
-    {
-        status.cluster = Some(rollup.finish());
-    }
-}
-
 /// The cluster score and one score per namespace, for `/metrics`.
-fn publish_scores(shared: &Shared, own: &Tally) {
-    let mut cluster = (own.evaluated_risk, own.failed_risk);
-    let mut namespaces: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
-    for tally in shared.tallies.lock().expect("tallies lock").values() {
-        cluster.0 += tally.evaluated_risk;
-        cluster.1 += tally.failed_risk;
-        if let Some(ns) = &tally.namespace {
-            let entry = namespaces.entry(ns.clone()).or_default();
-            entry.0 += tally.evaluated_risk;
-            entry.1 += tally.failed_risk;
-        }
-    }
-    shared.metrics.cluster_score.set(vigil_engine::report::score_of(cluster.0, cluster.1) as i64);
-    for (namespace, (evaluated, failed)) in namespaces {
-        let label = super::metrics::NamespaceLabel { namespace };
-        shared
-            .metrics
-            .namespace_score
-            .get_or_create(&label)
-            .set(vigil_engine::report::score_of(evaluated, failed) as i64);
+fn publish_scores(shared: &Shared, rollup: &Rollup) {
+    shared.metrics.cluster_score.set(rollup.score() as i64);
+    for (namespace, score) in rollup.namespace_scores() {
+        let label = super::metrics::NamespaceLabel { namespace: namespace.to_string() };
+        shared.metrics.namespace_score.get_or_create(&label).set(score as i64);
     }
 }
 

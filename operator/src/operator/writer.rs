@@ -116,9 +116,7 @@ impl Writer {
 
     fn remember_existing(&self, report: Report) -> (ReportId, SubjectKey, Report) {
         let id = ReportId::of(&report);
-        let subject = report.subject();
-        let key_ns = if subject.kind == "Namespace" { "" } else { subject.namespace.as_deref().unwrap_or("") };
-        let key = SubjectKey::new(&subject.kind, key_ns, &subject.name);
+        let key = SubjectKey::of(report.subject());
         let status = match &report {
             Report::Namespaced(r) => r.status.as_ref(),
             Report::Cluster(r) => r.status.as_ref(),
