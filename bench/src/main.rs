@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use vigil_engine::loader::Loaded;
+use vigil_engine::input::loader::Loaded;
 use vigil_engine::{Index, Policy, audit_with_policy};
 
 struct Args {

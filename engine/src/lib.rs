@@ -1,45 +1,34 @@
 //! Vigil's evaluation engine: pure functions over typed Kubernetes objects. No API client, no I/O, no
-//! clock: the operator and `vigil scan` both fill an [`Index`] and call [`audit`].
+//! clock: the operator and `vigil scan` both fill an [`Index`] and call [`audit`] (or [`report_for`]).
+//!
+//! The modules follow the data, one stage each:
+//! - [`input`]: the registry of kinds, objects, the loader (files) and the [`Index`] both front doors fill;
+//! - [`subject`]: what gets a report (top-level owners, namespaces, RBAC objects, ...) and which subjects a
+//!   change affects;
+//! - [`policy`]: SecurityPolicies and exceptions compiled, the [`PolicySet`] and the [`PolicyStore`];
+//! - [`checks`]: the check table, one module per check, their support helpers, evaluation;
+//! - [`report`]: findings -> report status, report names, the cluster roll-up, conditions and PolicyReports.
 
-pub mod affected;
-pub mod catalog;
-mod checks;
-pub mod conditions;
-pub mod custom;
-pub mod docs;
-pub mod evaluate;
-pub mod exceptions;
-pub mod glob;
-pub mod index;
-pub mod kinds;
-pub mod loader;
-pub mod mesh;
-pub mod network;
-pub mod object;
-pub mod outcome;
-pub mod pod;
+// The folders follow the data: input -> subject -> policy -> checks -> report.
+pub mod checks;
+pub mod input;
 pub mod policy;
-pub mod policy_report;
-pub mod policy_set;
-pub mod policy_store;
-pub mod rbac;
-pub mod releases;
 pub mod report;
 pub mod subject;
 
-pub use catalog::{Check, CheckCategory, SubjectKind, catalog};
-pub use evaluate::{CheckResult, Ctx, evaluate};
-pub use exceptions::{
+pub use checks::catalog::{Check, CheckCategory, SubjectKind, catalog};
+pub use checks::evaluate::{CheckResult, Ctx, evaluate};
+pub use checks::outcome::{Outcome, Violation};
+pub use input::index::{Index, ServerVersion};
+pub use input::kinds::Kind;
+pub use input::object::KubeObject;
+pub use policy::Policy;
+pub use policy::exceptions::{
     Exception, ExceptionError, Exceptions, compile_cluster_exception, compile_exception, exception_status, next_expiry,
     waived_counts,
 };
-pub use index::{Index, ServerVersion};
-pub use kinds::Kind;
-pub use object::KubeObject;
-pub use outcome::{Outcome, Violation};
-pub use policy::Policy;
-pub use policy_set::{PolicyError, PolicyProblem, PolicySet, compile_policy, policy_status};
-pub use policy_store::{PolicyStore, StatusUpdate};
+pub use policy::set::{PolicyError, PolicyProblem, PolicySet, compile_policy, policy_status};
+pub use policy::store::{PolicyStore, StatusUpdate};
 pub use report::Report;
 
 use jiff::Timestamp;

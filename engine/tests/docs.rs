@@ -3,7 +3,7 @@
 #[test]
 fn checks_doc_matches_the_catalog() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/checks.md");
-    let generated = vigil_engine::docs::markdown();
+    let generated = vigil_engine::checks::docs::markdown();
     if std::env::var_os("VIGIL_UPDATE_DOCS").is_some() {
         std::fs::write(&path, &generated).unwrap();
         return;

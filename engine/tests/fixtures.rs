@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use vigil_crds::{FindingResult, Parameters};
-use vigil_engine::loader::Loaded;
+use vigil_engine::input::loader::Loaded;
 use vigil_engine::{Index, Policy, Report, ServerVersion, audit_with_policy, catalog};
 
 fn fixtures_dir() -> PathBuf {
@@ -127,7 +127,11 @@ fn every_fixture_gives_its_expected_result() {
     assert!(!fixtures.is_empty());
     let mut failures = Vec::new();
     for fixture in &fixtures {
-        assert!(catalog::find(&fixture.check).is_some(), "fixture folder {} is not a check id", fixture.check);
+        assert!(
+            vigil_engine::checks::catalog::find(&fixture.check).is_some(),
+            "fixture folder {} is not a check id",
+            fixture.check
+        );
         let reports = run(fixture);
         let relevant: Vec<&Report> = reports
             .iter()

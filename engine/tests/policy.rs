@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 use vigil_crds::{FindingResult, SecurityPolicy, Severity};
-use vigil_engine::loader::Loaded;
-use vigil_engine::object::VigilObject;
+use vigil_engine::input::loader::Loaded;
+use vigil_engine::input::object::VigilObject;
 use vigil_engine::{
     Exceptions, Index, Policy, PolicyError, PolicySet, Report, audit, compile_cluster_exception, compile_exception,
     compile_policy, exception_status, next_expiry, policy_status, waived_counts,
@@ -212,7 +212,7 @@ fn compiled(spec: &str) -> Policy {
 }
 
 fn enabled(policy: &Policy, id: &str) -> bool {
-    policy.is_enabled(vigil_engine::catalog::find(id).unwrap())
+    policy.is_enabled(vigil_engine::checks::catalog::find(id).unwrap())
 }
 
 #[test]
@@ -313,7 +313,7 @@ fn custom_checks_pass_fail_and_count_in_the_score() {
     assert!(replicas.message.contains("replicas"), "{}", replicas.message);
     // Only custom checks differ between the two, and a passing one weighs as much as a failing one.
     let labelled_scored =
-        vigil_engine::report::scored_checks(labelled.status(), scenario(&yaml).policies.get("custom").unwrap());
+        vigil_engine::report::rollup::scored_checks(labelled.status(), scenario(&yaml).policies.get("custom").unwrap());
     assert!(labelled_scored.contains(&(6, false)), "{labelled_scored:?}");
     assert!(labelled.status().score > unlabelled.status().score);
 }

@@ -1,8 +1,9 @@
 //! `vigil`: audits Kubernetes manifests and clusters against a security checklist.
 
+mod checks;
 mod cli;
-mod operator;
-mod output;
+mod controller;
+mod render;
 mod scan;
 
 use std::process::ExitCode;
@@ -13,8 +14,8 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Scan(args) => scan::run(args),
-        cli::Command::Checks(args) => output::checks::print(&args).map(|_| ExitCode::SUCCESS),
-        cli::Command::Operator(args) => operator::run(args).map(|_| ExitCode::SUCCESS),
+        cli::Command::Checks(args) => checks::print(&args).map(|_| ExitCode::SUCCESS),
+        cli::Command::Operator(args) => controller::run(args).map(|_| ExitCode::SUCCESS),
         cli::Command::Crds => {
             for (_, crd) in vigil_crds::all() {
                 print!("---\n{}", vigil_crds::to_yaml(&crd));

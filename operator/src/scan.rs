@@ -9,13 +9,13 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 use vigil_crds::{FindingResult, Severity, Subject};
-use vigil_engine::loader::{LoadError, Loaded, Origin};
-use vigil_engine::object::VigilObject;
-use vigil_engine::policy_store;
+use vigil_engine::input::loader::{LoadError, Loaded, Origin};
+use vigil_engine::input::object::VigilObject;
+use vigil_engine::policy::store::key_of;
 use vigil_engine::{Exceptions, Index, PolicySet, PolicyStore, Report, ServerVersion, audit_each};
 
 use crate::cli::{ColorChoice, ScanArgs};
-use crate::output;
+use crate::render;
 
 /// A failing finding at or above `--fail-on`.
 pub const EXIT_FINDINGS: u8 = 1;
@@ -68,7 +68,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         ColorChoice::Auto => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut printer = output::Printer::new(args.output, color, &origins, &policies);
+    let mut printer = render::Printer::new(args.output, color, &origins, &policies);
     let mut failing_at_threshold = false;
     let mut write_error = None;
     printer.begin(&mut out)?;
@@ -129,7 +129,7 @@ fn compile_vigil_objects(objects: &[(VigilObject, Origin)]) -> anyhow::Result<(P
         };
         store.apply(object).map_err(|message| anyhow::anyhow!(at(message)))?;
         let meta = object.metadata();
-        let key = policy_store::key_of(object.kind(), meta.namespace.as_deref(), meta.name.as_deref().unwrap_or(""));
+        let key = key_of(object.kind(), meta.namespace.as_deref(), meta.name.as_deref().unwrap_or(""));
         if let Some(first) = seen.insert((object.kind(), key.clone()), origin) {
             bail!(at(format!(
                 "{} {key:?} is also defined in {} document {}",

@@ -1,5 +1,5 @@
 use super::prelude::*;
-use crate::releases::{CALENDAR_KNOWN_UNTIL, past_end_of_life};
+use crate::checks::support::releases::{CALENDAR_KNOWN_UNTIL, past_end_of_life};
 
 pub static CHECK: Check = Check {
     id: "api-server-version-supported",

@@ -1,5 +1,5 @@
 use super::prelude::*;
-use crate::pod::image_has_digest;
+use crate::checks::support::pod::image_has_digest;
 
 pub static CHECK: Check = Check {
     id: "image-digest-pinned",

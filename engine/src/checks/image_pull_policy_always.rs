@@ -1,5 +1,5 @@
 use super::prelude::*;
-use crate::pod::effective_pull_policy;
+use crate::checks::support::pod::effective_pull_policy;
 
 pub static CHECK: Check = Check {
     id: "image-pull-policy-always",

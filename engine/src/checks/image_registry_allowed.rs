@@ -1,7 +1,7 @@
 use vigil_crds::RegistryPolicy;
 
 use super::prelude::*;
-use crate::pod::image_registry;
+use crate::checks::support::pod::image_registry;
 
 pub static CHECK: Check = Check {
     id: "image-registry-allowed",

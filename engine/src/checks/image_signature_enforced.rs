@@ -1,6 +1,6 @@
 use super::admission_policy_enforced::{contains_words, webhook_names};
 use super::prelude::*;
-use crate::object::CustomObject;
+use crate::input::object::CustomObject;
 
 pub static CHECK: Check = Check {
     id: "image-signature-enforced",

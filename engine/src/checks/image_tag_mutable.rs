@@ -1,5 +1,5 @@
 use super::prelude::*;
-use crate::pod::{image_has_digest, image_tag};
+use crate::checks::support::pod::{image_has_digest, image_tag};
 
 pub static CHECK: Check = Check {
     id: "image-tag-mutable",

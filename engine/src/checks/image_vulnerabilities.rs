@@ -1,9 +1,9 @@
 use vigil_crds::VulnerabilityThreshold;
 
 use super::prelude::*;
-use crate::index::crd_names::TRIVY_VULNERABILITY_REPORT;
-use crate::object::CustomObject;
-use crate::pod::{image_registry, image_tag};
+use crate::input::index::crd_names::TRIVY_VULNERABILITY_REPORT;
+use crate::input::object::CustomObject;
+use crate::checks::support::pod::{image_registry, image_tag};
 
 pub static CHECK: Check = Check {
     id: "image-vulnerabilities",

@@ -1,8 +1,8 @@
 use k8s_openapi::api::core::v1::Node;
 
 use super::prelude::*;
-use crate::index::parse_major_minor;
-use crate::releases::{MAX_KUBELET_SKEW, past_end_of_life};
+use crate::input::index::parse_major_minor;
+use crate::checks::support::releases::{MAX_KUBELET_SKEW, past_end_of_life};
 
 pub static CHECK: Check = Check {
     id: "kubelet-version-skew",

@@ -1,8 +1,8 @@
 use k8s_openapi::api::core::v1::Namespace;
 
 use super::prelude::*;
-use crate::mesh::{ISTIO_ROOT_NAMESPACE, istio_installed};
-use crate::object::CustomObject;
+use crate::checks::support::mesh::{ISTIO_ROOT_NAMESPACE, istio_installed};
+use crate::input::object::CustomObject;
 
 pub static CHECK: Check = Check {
     id: "mesh-authorization-policy",

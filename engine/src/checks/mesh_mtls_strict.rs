@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use vigil_crds::MeshRequirement;
 
 use super::prelude::*;
-use crate::mesh::{
+use crate::checks::support::mesh::{
     Level, MtlsMode, SidecarInjection, istio_installed, istio_namespace_injection, istio_sidecar, linkerd_injects,
     linkerd_installed, namespace_mtls, workload_mtls,
 };
@@ -131,8 +131,8 @@ mod tests {
     use k8s_openapi::api::core::v1::Pod;
 
     use super::*;
-    use crate::index::Index;
-    use crate::object::KubeObject;
+    use crate::input::index::Index;
+    use crate::input::object::KubeObject;
     use crate::policy::Policy;
 
     fn object(json: serde_json::Value) -> KubeObject {

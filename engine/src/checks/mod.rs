@@ -1,13 +1,19 @@
 //! One module per check; the table below is the catalog. Adding a check: write its module (a `CHECK`
 //! static and a pure evaluator), list it here, and add its fixtures under `engine/tests/fixtures/<id>/`.
 
+pub mod catalog;
+pub mod docs;
+pub mod evaluate;
+pub mod outcome;
+pub mod support;
+
 #[allow(unused_imports)]
 mod prelude {
-    pub use crate::catalog::{Check, CheckCategory, Evaluator, Source};
-    pub use crate::evaluate::Ctx;
-    pub use crate::kinds::Kind;
-    pub use crate::outcome::{Outcome, Violation};
-    pub use crate::pod::{ContainerKind, ContainerView, container_or_pod};
+    pub use crate::checks::catalog::{Check, CheckCategory, Evaluator, Source};
+    pub use crate::checks::evaluate::Ctx;
+    pub use crate::checks::outcome::{Outcome, Violation};
+    pub use crate::checks::support::pod::{ContainerKind, ContainerView, container_or_pod};
+    pub use crate::input::kinds::Kind;
     pub use crate::subject::{BindingView, RoleView, Workload};
 }
 
@@ -15,7 +21,7 @@ macro_rules! catalog {
     ($($module:ident),* $(,)?) => {
         $(mod $module;)*
         /// Every check, in the order of the spec.
-        pub static CATALOG: &[&crate::catalog::Check] = &[$(&$module::CHECK),*];
+        pub static CATALOG: &[&crate::checks::catalog::Check] = &[$(&$module::CHECK),*];
     };
 }
 

@@ -1,5 +1,5 @@
 use super::prelude::*;
-use crate::network::{governs, required_directions, selects_pods};
+use crate::checks::support::network::{governs, required_directions, selects_pods};
 
 pub static CHECK: Check = Check {
     id: "network-policy-coverage",

@@ -1,7 +1,7 @@
 use k8s_openapi::api::core::v1::Namespace;
 
 use super::prelude::*;
-use crate::network::{denies_all, required_directions, selects_all_pods};
+use crate::checks::support::network::{denies_all, required_directions, selects_all_pods};
 
 pub static CHECK: Check = Check {
     id: "network-policy-default-deny",

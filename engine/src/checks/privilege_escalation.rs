@@ -1,5 +1,5 @@
 use super::prelude::*;
-use crate::pod::capability_name;
+use crate::checks::support::pod::capability_name;
 
 pub static CHECK: Check = Check {
     id: "privilege-escalation",

@@ -2,7 +2,7 @@ use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::prelude::*;
-use crate::pod::containers;
+use crate::checks::support::pod::containers;
 
 pub static CHECK: Check = Check {
     id: "privileged-system-plugins",

@@ -1,5 +1,5 @@
 use super::prelude::*;
-use crate::rbac;
+use crate::checks::support::rbac;
 
 pub static CHECK: Check = Check {
     id: "rbac-bound-to-user",

@@ -16,11 +16,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use vigil_crds::{CheckSet, SecurityPolicy, SecurityPolicyStatus, Severity, Subject};
 
-use crate::catalog::{CheckCategory, catalog};
-use crate::conditions::condition;
-use crate::custom::CustomCheck;
-use crate::index::Index;
+use crate::checks::catalog::{CheckCategory, catalog};
+use crate::input::index::Index;
+use crate::policy::custom::CustomCheck;
 use crate::policy::{DEFAULT_POLICY_NAME, Policy};
+use crate::report::conditions::condition;
 
 /// The label the API server puts on every namespace; `vigil scan` adds it too, so selectors by name
 /// give the same answer on manifests.
@@ -105,7 +105,7 @@ pub fn compile_policy(object: &SecurityPolicy) -> Result<Policy, PolicyError> {
         problems.push(PolicyProblem::ReservedName);
     }
     if let Some(selector) = &spec.namespace_selector
-        && let Err(message) = crate::network::validate_selector(selector)
+        && let Err(message) = crate::checks::support::network::validate_selector(selector)
     {
         problems.push(PolicyProblem::InvalidValue { field: "namespaceSelector".into(), message });
     }
@@ -116,7 +116,7 @@ pub fn compile_policy(object: &SecurityPolicy) -> Result<Policy, PolicyError> {
         let id = custom.id.as_str();
         if let Some(message) = invalid_id(id) {
             problems.push(PolicyProblem::InvalidCheckId { id: id.into(), message });
-        } else if crate::catalog::find(id).is_some() {
+        } else if crate::checks::catalog::find(id).is_some() {
             problems.push(PolicyProblem::InvalidCheckId { id: id.into(), message: "is a catalog check's id".into() });
         } else if custom_checks.iter().any(|c| c.id == id) {
             problems.push(PolicyProblem::ConflictingSettings(format!("custom check {id:?} is defined twice")));
@@ -138,7 +138,8 @@ pub fn compile_policy(object: &SecurityPolicy) -> Result<Policy, PolicyError> {
             Err(message) => problems.push(PolicyProblem::InvalidExpression { id: id.into(), message }),
         }
     }
-    let is_known = |id: &str| crate::catalog::find(id).is_some() || spec.custom_checks.iter().any(|c| c.id == id);
+    let is_known =
+        |id: &str| crate::checks::catalog::find(id).is_some() || spec.custom_checks.iter().any(|c| c.id == id);
 
     let checks = &spec.checks;
     for (field, ids) in [("checks.enabled.ids", &checks.enabled.ids), ("checks.disabled.ids", &checks.disabled.ids)] {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::index::Index;
-use crate::object::CustomObject;
+use crate::input::index::Index;
+use crate::input::object::CustomObject;
 
 /// Istio's root namespace: PeerAuthentications there without a selector apply mesh-wide.
 pub const ISTIO_ROOT_NAMESPACE: &str = "istio-system";
@@ -228,7 +228,7 @@ pub fn workload_mtls<'a>(index: &'a Index, namespace: &str, pod_labels: &BTreeMa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object::{CustomKind, KubeObject};
+    use crate::input::object::{CustomKind, KubeObject};
 
     fn peer_auth(namespace: &str, name: &str, spec: serde_json::Value) -> KubeObject {
         let object = CustomObject {

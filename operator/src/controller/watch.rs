@@ -15,9 +15,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch as signal;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
-use vigil_engine::affected::affected;
-use vigil_engine::kinds::CUSTOM_SOURCES;
-use vigil_engine::object::custom_kind_of;
+use vigil_engine::input::kinds::CUSTOM_SOURCES;
+use vigil_engine::input::object::custom_kind_of;
+use vigil_engine::subject::affected::affected;
 use vigil_engine::{Kind, KubeObject};
 
 use super::Shared;

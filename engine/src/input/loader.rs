@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::object::{KubeObject, VigilObject, group_kind};
+use crate::input::object::{KubeObject, VigilObject, group_kind};
 
 /// Where an object came from.
 #[derive(Clone, Debug, PartialEq, Eq)]

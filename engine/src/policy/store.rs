@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use vigil_crds::{SecurityExceptionStatus, SecurityPolicyStatus};
 
-use crate::exceptions::{Exception, ExceptionError, Exceptions, exception_status};
-use crate::object::VigilObject;
+use crate::input::object::VigilObject;
 use crate::policy::Policy;
-use crate::policy_set::{PolicyError, PolicySet, compile_policy, policy_status};
+use crate::policy::exceptions::{Exception, ExceptionError, Exceptions, exception_status};
+use crate::policy::set::{PolicyError, PolicySet, compile_policy, policy_status};
 
 /// One SecurityPolicy as compiled.
 #[derive(Debug)]

@@ -17,7 +17,8 @@ use std::io::Write;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use vigil_crds::{ClusterRollup, FindingResult, Severity};
-use vigil_engine::{PolicySet, Report, catalog};
+use vigil_engine::checks::catalog;
+use vigil_engine::{PolicySet, Report};
 
 const STYLE: &str = include_str!("html.css");
 const SCRIPT: &str = include_str!("html.js");

@@ -15,8 +15,8 @@ use kube_cel::cel::common::ast::{EntryExpr, Expr, IdedEntryExpr, IdedExpr};
 use kube_cel::cel::{self, Context, Program, Value};
 use vigil_crds::CustomCheckSpec;
 
-use crate::index::Index;
-use crate::outcome::{Outcome, Violation};
+use crate::checks::outcome::{Outcome, Violation};
+use crate::input::index::Index;
 use crate::subject::Workload;
 
 /// The variables an expression may read.

@@ -2,7 +2,7 @@
 //!
 //! The pipeline per subject is gather -> evaluate -> build -> apply:
 //! - gather (`watch`, needs a client): watch streams keep the engine's [`Index`] current; each change is
-//!   mapped to the subjects it affects (`vigil_engine::affected`, pure) and queued;
+//!   mapped to the subjects it affects (`vigil_engine::subject::affected`, pure) and queued;
 //! - evaluate + build (`reconcile`, pure engine calls under a read lock);
 //! - apply (`writer`, needs a client): server-side apply when the content changed, delete when the
 //!   subject is gone; rate-limited.

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::kinds::CUSTOM_SOURCES;
-pub use crate::kinds::Index;
-use crate::object::{CustomKind, CustomObject};
+use crate::input::kinds::CUSTOM_SOURCES;
+pub use crate::input::kinds::Index;
+use crate::input::object::{CustomKind, CustomObject};
 
 /// `(namespace, name)`; the namespace is empty for cluster-scoped objects.
 pub type ObjectKey = (String, String);

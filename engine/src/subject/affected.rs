@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::index::Index;
-use crate::object::{CustomKind, KubeObject};
-use crate::policy_set::PolicySet;
-use crate::rbac;
+use crate::checks::support::rbac;
+use crate::input::index::Index;
+use crate::input::object::{CustomKind, KubeObject};
+use crate::policy::set::PolicySet;
 use crate::subject::{BindingView, SubjectKey, others_in, workloads, workloads_in};
 
 /// The subjects a change to `object` can affect. Call it with the old state (before the index is
@@ -218,7 +218,7 @@ fn workloads_reached(index: &Index, policies: &PolicySet, binding: &BindingView)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loader::Loaded;
+    use crate::input::loader::Loaded;
 
     fn index(yaml: &str) -> Index {
         let mut loaded = Loaded::default();

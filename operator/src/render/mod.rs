@@ -1,6 +1,5 @@
 //! Printers for `vigil scan` and `vigil checks`.
 
-pub mod checks;
 pub mod html;
 pub mod sarif;
 pub mod table;
@@ -66,7 +65,7 @@ impl<'a> Printer<'a> {
                 let text = if self.format == ScanFormat::Yaml {
                     serde_saphyr::to_string(report)?
                 } else {
-                    serde_saphyr::to_string(&vigil_engine::policy_report::policy_report(report))?
+                    serde_saphyr::to_string(&vigil_engine::report::policy_report::policy_report(report))?
                 };
                 for (i, line) in text.lines().enumerate() {
                     let prefix = if i == 0 {

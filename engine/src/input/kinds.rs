@@ -5,7 +5,7 @@
 //! operator's watch registration. Adding a kind touches this file only.
 //!
 //! Kinds without a k8s-openapi type (Istio, trivy-operator, admission policy engines) are read as a
-//! [`CustomObject`](crate::object::CustomObject); [`CUSTOM_SOURCES`] says which group/kind feeds which
+//! [`CustomObject`](crate::input::object::CustomObject); [`CUSTOM_SOURCES`] says which group/kind feeds which
 //! custom store and which CRD proves it is installed.
 
 /// Namespaced or cluster-scoped: where the index keys an object (cluster-scoped kinds ignore any
@@ -113,11 +113,11 @@ macro_rules! kinds {
                 }
             }
 
-            pub fn scope(self) -> $crate::kinds::Scope {
+            pub fn scope(self) -> $crate::input::kinds::Scope {
                 match self {
-                    $( Kind::$variant => $crate::kinds::Scope::$scope, )*
-                    $( Kind::$cvariant => $crate::kinds::Scope::$cscope, )*
-                    Kind::CustomResourceDefinition => $crate::kinds::Scope::Cluster,
+                    $( Kind::$variant => $crate::input::kinds::Scope::$scope, )*
+                    $( Kind::$cvariant => $crate::input::kinds::Scope::$cscope, )*
+                    Kind::CustomResourceDefinition => $crate::input::kinds::Scope::Cluster,
                 }
             }
         }
@@ -144,7 +144,7 @@ macro_rules! kinds {
         #[derive(Clone, Debug, PartialEq)]
         pub enum KubeObject {
             $( $variant(Box<$ty>), )*
-            Custom(CustomKind, Box<$crate::object::CustomObject>),
+            Custom(CustomKind, Box<$crate::input::object::CustomObject>),
         }
 
         $( impl From<$ty> for KubeObject {
@@ -187,17 +187,17 @@ macro_rules! kinds {
             /// False for cluster-scoped kinds.
             pub fn is_namespaced(&self) -> bool {
                 match self {
-                    KubeObject::Custom(kind, o) => $crate::object::custom_is_namespaced(*kind, &o.kind),
-                    other => other.registry_kind().scope() == $crate::kinds::Scope::Namespaced,
+                    KubeObject::Custom(kind, o) => $crate::input::object::custom_is_namespaced(*kind, &o.kind),
+                    other => other.registry_kind().scope() == $crate::input::kinds::Scope::Namespaced,
                 }
             }
 
             /// Converts a parsed document. `Ok(None)`: a kind Vigil does not read.
             pub fn from_value(value: serde_json::Value) -> Result<Option<KubeObject>, serde_json::Error> {
-                let (group, kind) = $crate::object::group_kind(&value);
+                let (group, kind) = $crate::input::object::group_kind(&value);
                 let object = match (group.as_str(), kind.as_str()) {
                     $( ($group, stringify!($variant)) => KubeObject::$variant(Box::new(serde_json::from_value(value)?)), )*
-                    (group, kind) => match $crate::object::custom_kind(group, kind) {
+                    (group, kind) => match $crate::input::object::custom_kind(group, kind) {
                         Some(ck) => KubeObject::Custom(ck, Box::new(serde_json::from_value(value)?)),
                         None => return Ok(None),
                     },
@@ -220,13 +220,13 @@ macro_rules! kinds {
         /// Typed stores per kind plus what Vigil knows about the cluster itself.
         #[derive(Debug, Default)]
         pub struct Index {
-            $( pub $field: $crate::index::Store<$ty>, )*
-            $( #[doc = $cdoc] pub $cfield: $crate::index::Store<$crate::object::CustomObject>, )*
+            $( pub $field: $crate::input::index::Store<$ty>, )*
+            $( #[doc = $cdoc] pub $cfield: $crate::input::index::Store<$crate::input::object::CustomObject>, )*
             /// Names of installed CRDs (`peerauthentications.security.istio.io`, ...). The operator fills this
             /// from its CRD watch; `vigil scan` from CRD objects and from custom objects found in its input.
             pub installed_crds: std::collections::BTreeSet<String>,
             /// `None` when unknown (a scan of manifests without `--kube-version`).
-            pub server_version: Option<$crate::index::ServerVersion>,
+            pub server_version: Option<$crate::input::index::ServerVersion>,
             /// Kinds the operator may not list (missing RBAC), by name, with the reason: checks that read
             /// them say `Error`.
             pub unavailable: std::collections::BTreeMap<String, String>,
@@ -242,7 +242,7 @@ macro_rules! kinds {
                 }
             }
 
-            pub(crate) fn custom_store(&self, kind: CustomKind) -> Option<&$crate::index::Store<$crate::object::CustomObject>> {
+            pub(crate) fn custom_store(&self, kind: CustomKind) -> Option<&$crate::input::index::Store<$crate::input::object::CustomObject>> {
                 match kind {
                     $( CustomKind::$cvariant => Some(&self.$cfield), )*
                     CustomKind::CustomResourceDefinition => None,
@@ -252,7 +252,7 @@ macro_rules! kinds {
             pub(crate) fn custom_store_mut(
                 &mut self,
                 kind: CustomKind,
-            ) -> Option<&mut $crate::index::Store<$crate::object::CustomObject>> {
+            ) -> Option<&mut $crate::input::index::Store<$crate::input::object::CustomObject>> {
                 match kind {
                     $( CustomKind::$cvariant => Some(&mut self.$cfield), )*
                     CustomKind::CustomResourceDefinition => None,
@@ -265,23 +265,23 @@ macro_rules! kinds {
                 match kind {
                     $( stringify!($variant) => self.$field.remove(namespace, name).is_some(), )*
                     "CustomResourceDefinition" => self.installed_crds.remove(name),
-                    other => match $crate::object::custom_kind_of(other).and_then(|k| self.custom_store_mut(k)) {
-                        Some(store) => store.remove_key(&$crate::index::custom_key(other, namespace, name)).is_some(),
+                    other => match $crate::input::object::custom_kind_of(other).and_then(|k| self.custom_store_mut(k)) {
+                        Some(store) => store.remove_key(&$crate::input::index::custom_key(other, namespace, name)).is_some(),
                         None => false,
                     },
                 }
             }
 
             /// The keys of every stored object of a kind (to find what a relist no longer has).
-            pub fn keys(&self, kind: &str) -> Vec<$crate::index::ObjectKey> {
+            pub fn keys(&self, kind: &str) -> Vec<$crate::input::index::ObjectKey> {
                 match kind {
                     $( stringify!($variant) => self.$field.keys().cloned().collect(), )*
                     "CustomResourceDefinition" => self.installed_crds.iter().map(|n| (String::new(), n.clone())).collect(),
-                    other => match $crate::object::custom_kind_of(other).and_then(|k| self.custom_store(k)) {
+                    other => match $crate::input::object::custom_kind_of(other).and_then(|k| self.custom_store(k)) {
                         // Several source kinds can share one custom store.
                         Some(store) => store
                             .keys()
-                            .filter_map(|key| $crate::index::from_custom_key(other, key))
+                            .filter_map(|key| $crate::input::index::from_custom_key(other, key))
                             .map(|(namespace, name)| (namespace.to_string(), name.to_string()))
                             .collect(),
                         None => Vec::new(),
@@ -296,8 +296,8 @@ macro_rules! kinds {
                     $( stringify!($variant) => self.$field.get(namespace, name).map(|o| KubeObject::from((**o).clone())), )*
                     "CustomResourceDefinition" => None,
                     other => {
-                        let custom = $crate::object::custom_kind_of(other)?;
-                        let object = self.custom_store(custom)?.get_key(&$crate::index::custom_key(other, namespace, name))?;
+                        let custom = $crate::input::object::custom_kind_of(other)?;
+                        let object = self.custom_store(custom)?.get_key(&$crate::input::index::custom_key(other, namespace, name))?;
                         Some(KubeObject::Custom(custom, Box::new((**object).clone())))
                     }
                 }
@@ -324,7 +324,7 @@ macro_rules! kinds {
 }
 
 /// `(namespace, name)` of an object as the index keys it: the namespace is empty for cluster-scoped kinds.
-fn object_key(object: &KubeObject) -> crate::index::ObjectKey {
+fn object_key(object: &KubeObject) -> crate::input::index::ObjectKey {
     let meta = object.metadata();
     let name = meta.name.clone().unwrap_or_default();
     let namespace = if object.is_namespaced() { meta.namespace.clone().unwrap_or_default() } else { String::new() };

@@ -7,7 +7,7 @@ use crate::cli::{ChecksArgs, ChecksFormat};
 pub fn print(args: &ChecksArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let entries = vigil_engine::docs::entries();
+    let entries = vigil_engine::checks::docs::entries();
     match args.output {
         ChecksFormat::Json => {
             serde_json::to_writer_pretty(&mut out, &entries)?;

@@ -4,11 +4,11 @@ use std::borrow::Cow;
 
 use jiff::Timestamp;
 
-use crate::catalog::{Check, Evaluator, SubjectKind, catalog};
-use crate::custom::CelInput;
-use crate::index::Index;
-use crate::outcome::Outcome;
+use crate::checks::catalog::{Check, Evaluator, SubjectKind, catalog};
+use crate::checks::outcome::Outcome;
+use crate::input::index::Index;
 use crate::policy::Policy;
+use crate::policy::custom::CelInput;
 use crate::subject::{SubjectEntry, SubjectObject};
 
 /// What a check may read.
@@ -105,7 +105,7 @@ fn run(ctx: &Ctx, evaluator: &Evaluator, object: &SubjectObject) -> Outcome {
 #[cfg(test)]
 mod unavailable_tests {
     use super::*;
-    use crate::loader::Loaded;
+    use crate::input::loader::Loaded;
     use crate::subject;
 
     #[test]

@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, PolicyRule, RoleBinding, Subject};
 
-use crate::index::Index;
+use crate::input::index::Index;
 use crate::subject::{BindingView, RoleView};
 
 /// The core (`""`) API group.
@@ -465,7 +465,7 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     use super::*;
-    use crate::object::KubeObject;
+    use crate::input::object::KubeObject;
 
     fn strings(values: &[&str]) -> Vec<String> {
         values.iter().map(|v| v.to_string()).collect()

@@ -1,6 +1,8 @@
 //! Subjects: what a report is about. Workloads are the top-level owners of pod templates; pods, jobs and
 //! replica sets owned by a controller are covered by their owner's report.
 
+pub mod affected;
+
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
@@ -11,9 +13,9 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, RoleRef, Subject as RbacSubject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use vigil_crds::Subject;
 
-use crate::catalog::SubjectKind;
-use crate::index::{Index, Store};
-use crate::policy_set::PolicySet;
+use crate::checks::catalog::SubjectKind;
+use crate::input::index::{Index, Store};
+use crate::policy::set::PolicySet;
 
 /// A top-level owner of a pod template.
 #[derive(Clone, Debug)]
@@ -462,7 +464,7 @@ fn other_entries<'a>(index: &'a Index, policies: &PolicySet, scoped: Option<&str
         .filter(|b| !system_rbac(Some(&namespace_of(&b.metadata)), b.metadata.name.as_deref().unwrap_or("")))
         .map(|b| SubjectEntry {
             reference: reference(RBAC, "RoleBinding", &b.metadata, true),
-            object: SubjectObject::Binding(crate::rbac::role_binding_view(b)),
+            object: SubjectObject::Binding(crate::checks::support::rbac::role_binding_view(b)),
         });
     let cluster_role_bindings = index
         .cluster_role_bindings
@@ -471,7 +473,7 @@ fn other_entries<'a>(index: &'a Index, policies: &PolicySet, scoped: Option<&str
         .filter(|b| !system_rbac(None, b.metadata.name.as_deref().unwrap_or("")))
         .map(|b| SubjectEntry {
             reference: reference(RBAC, "ClusterRoleBinding", &b.metadata, false),
-            object: SubjectObject::Binding(crate::rbac::cluster_role_binding_view(b)),
+            object: SubjectObject::Binding(crate::checks::support::rbac::cluster_role_binding_view(b)),
         });
     let nodes = index.nodes.iter().filter(|_| cluster_scoped).map(|n| SubjectEntry {
         reference: reference("v1", "Node", &n.metadata, false),

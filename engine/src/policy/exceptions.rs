@@ -15,10 +15,10 @@ use vigil_crds::{
     ClusterSecurityException, Finding, FindingResult, SecurityException, SecurityExceptionSpec, SecurityExceptionStatus,
 };
 
-use crate::conditions::condition;
-use crate::glob::glob_matches;
-use crate::index::Index;
+use crate::input::index::Index;
+use crate::policy::glob::glob_matches;
 use crate::report::Report;
+use crate::report::conditions::condition;
 use crate::subject::{SubjectEntry, SubjectObject};
 
 /// Why an exception cannot be used.
@@ -74,7 +74,8 @@ fn compile(key: String, namespace: Option<String>, spec: &SecurityExceptionSpec)
         return Err(fail("spec.owner must not be empty".into()));
     }
     if let Some(selector) = &spec.matches.selector {
-        crate::network::validate_selector(selector).map_err(|m| fail(format!("spec.match.selector: {m}")))?;
+        crate::checks::support::network::validate_selector(selector)
+            .map_err(|m| fail(format!("spec.match.selector: {m}")))?;
     }
     Ok(Exception {
         key: key.clone(),
@@ -101,7 +102,10 @@ impl Exception {
         self.namespace.as_deref() == subject.namespace
             && (self.kinds.is_empty() || self.kinds.iter().any(|k| k == subject.kind))
             && (self.names.is_empty() || self.names.iter().any(|n| glob_matches(n, subject.name)))
-            && self.selector.as_ref().is_none_or(|s| crate::network::selector_matches(s, subject.labels))
+            && self
+                .selector
+                .as_ref()
+                .is_none_or(|s| crate::checks::support::network::selector_matches(s, subject.labels))
     }
 
     /// True when it waives this finding of a covered subject.

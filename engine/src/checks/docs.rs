@@ -4,7 +4,7 @@
 use serde::Serialize;
 use vigil_crds::Severity;
 
-use crate::catalog::{Source, SubjectKind, catalog};
+use crate::checks::catalog::{Source, SubjectKind, catalog};
 
 /// One catalog entry as `vigil checks -o json` prints it.
 #[derive(Debug, Serialize)]

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch as signal;
 use tracing::{info, warn};
 use vigil_crds::{ClusterSecurityException, SecurityException, SecurityPolicy};
-use vigil_engine::object::VigilObject;
+use vigil_engine::input::object::VigilObject;
 use vigil_engine::{PolicyStore, StatusUpdate};
 
 use super::Shared;

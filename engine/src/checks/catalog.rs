@@ -6,8 +6,8 @@ use k8s_openapi::api::networking::v1::Ingress;
 use serde::Serialize;
 use vigil_crds::Severity;
 
-use crate::evaluate::Ctx;
-use crate::outcome::Outcome;
+use crate::checks::evaluate::Ctx;
+use crate::checks::outcome::Outcome;
 use crate::subject::{BindingView, RoleView, Workload};
 
 /// What kind of subject a check is evaluated on.
@@ -99,7 +99,7 @@ pub struct Check {
     pub enabled_by_default: bool,
     /// Kinds the check reads beyond its subject: when the operator may not list one of them (RBAC), the
     /// check reports `Error` with the reason instead of judging from a partial view.
-    pub reads: &'static [crate::kinds::Kind],
+    pub reads: &'static [crate::input::kinds::Kind],
     pub evaluators: &'static [Evaluator],
 }
 

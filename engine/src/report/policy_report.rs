@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use vigil_crds::FindingResult;
 
-use crate::catalog;
+use crate::checks::catalog;
 use crate::report::{Report, labels};
 
 pub const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
@@ -97,7 +97,7 @@ pub fn policy_report(report: &Report) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loader::Loaded;
+    use crate::input::loader::Loaded;
     use crate::{Index, Policy, audit_with_policy};
 
     #[test]

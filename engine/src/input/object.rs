@@ -1,4 +1,4 @@
-//! Objects as Vigil reads them: [`KubeObject`] (derived from the registry in [`crate::kinds`]), the
+//! Objects as Vigil reads them: [`KubeObject`] (derived from the registry in [`crate::input::kinds`]), the
 //! [`CustomObject`] form of kinds without a k8s-openapi type, Vigil's own [`VigilObject`]s, and what is
 //! stripped before an object is stored.
 
@@ -6,8 +6,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use vigil_crds::{ClusterSecurityException, SecurityException, SecurityPolicy};
 
-use crate::kinds::{CONNAISSEUR_GROUP, CUSTOM_SOURCES};
-pub use crate::kinds::{CustomKind, KubeObject};
+use crate::input::kinds::{CONNAISSEUR_GROUP, CUSTOM_SOURCES};
+pub use crate::input::kinds::{CustomKind, KubeObject};
 
 /// An object of a kind that has no k8s-openapi type (Istio, trivy-operator, Kyverno, Sigstore, CRDs).
 /// Only metadata and the parts checks read are kept.

@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, Resource};
 use tracing::{debug, info};
-use vigil_crds::{ClusterSecurityReport, ReportStatus, SecurityReport, Subject};
+use vigil_crds::{ClusterSecurityReport, ReportStatus, SecurityReport};
 
 use vigil_engine::Report;
 use vigil_engine::report::labels;
@@ -37,19 +37,8 @@ impl ReportId {
 
     /// Where the report of a subject lives (also when the subject is gone).
     pub fn for_subject(key: &SubjectKey) -> ReportId {
-        let namespace = match key.kind.as_str() {
-            "Namespace" => Some(key.name.clone()),
-            _ if key.namespace.is_empty() => None,
-            _ => Some(key.namespace.clone()),
-        };
-        let subject = Subject {
-            api_version: String::new(),
-            kind: key.kind.clone(),
-            name: key.name.clone(),
-            namespace: None,
-            uid: None,
-        };
-        ReportId { namespace, name: vigil_engine::report::report_name(&subject) }
+        let (namespace, name) = vigil_engine::report::report_location(key);
+        ReportId { namespace, name }
     }
 }
 
@@ -212,7 +201,7 @@ impl Writer {
         let resource = kube::api::ApiResource {
             group: "wgpolicyk8s.io".into(),
             version: "v1alpha2".into(),
-            api_version: vigil_engine::policy_report::API_VERSION.into(),
+            api_version: vigil_engine::report::policy_report::API_VERSION.into(),
             kind: kind.into(),
             plural: plural.into(),
         };
@@ -228,7 +217,7 @@ impl Writer {
         if !self.policy_reports.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }
-        let body = vigil_engine::policy_report::policy_report(report);
+        let body = vigil_engine::report::policy_report::policy_report(report);
         let name = body["metadata"]["name"].as_str().unwrap_or("").to_string();
         let api = self.policy_report_api(report.metadata().namespace.as_deref());
         match api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await {
@@ -326,11 +315,11 @@ mod tests {
     use http::{Method, Request, Response};
     use kube::client::Body;
     use tokio::sync::watch as signal;
-    use vigil_engine::loader::Loaded;
+    use vigil_engine::input::loader::Loaded;
     use vigil_engine::{Index, audit_with_policy};
 
     use super::*;
-    use crate::operator::Shared;
+    use crate::controller::Shared;
 
     type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 

@@ -1,15 +1,21 @@
 //! The policy the engine judges by: which checks run, at what risk, with which parameters, plus custom
 //! checks. Defaults are the catalog's. A `SecurityPolicy` (from the cluster or `vigil scan --policy`) is
-//! compiled into this by [`crate::policy_set::compile_policy`]; category and severity switches are resolved
+//! compiled into this by [`crate::policy::set::compile_policy`]; category and severity switches are resolved
 //! into the id sets then, so evaluation only looks ids up.
+
+pub mod custom;
+pub mod exceptions;
+pub mod glob;
+pub mod set;
+pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use vigil_crds::Parameters;
 
-use crate::catalog::Check;
-use crate::custom::CustomCheck;
+use crate::checks::catalog::Check;
+use crate::policy::custom::CustomCheck;
 
 /// The name of the built-in policy, shown on reports judged by it.
 pub const DEFAULT_POLICY_NAME: &str = "default";
@@ -72,7 +78,7 @@ impl Policy {
 
     /// The risk this policy gives a check id, catalog or custom; `None` for an id it does not know.
     pub fn risk_of(&self, id: &str) -> Option<u8> {
-        if let Some(check) = crate::catalog::find(id) {
+        if let Some(check) = crate::checks::catalog::find(id) {
             return Some(self.risk(check));
         }
         self.custom_checks.iter().find(|c| c.id == id).map(|c| self.custom_risk(c))
@@ -85,11 +91,11 @@ impl Policy {
 
     /// True when the policy selects every namespace (no selector, or an empty one).
     pub fn selects_all_namespaces(&self) -> bool {
-        self.namespace_selector.as_ref().is_none_or(crate::network::selector_is_empty)
+        self.namespace_selector.as_ref().is_none_or(crate::checks::support::network::selector_is_empty)
     }
 
     /// True when the policy selects a namespace with these labels.
     pub fn selects_namespace(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.namespace_selector.as_ref().is_none_or(|s| crate::network::selector_matches(s, labels))
+        self.namespace_selector.as_ref().is_none_or(|s| crate::checks::support::network::selector_matches(s, labels))
     }
 }

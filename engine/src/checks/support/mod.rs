@@ -1,0 +1,8 @@
+//! What several checks share: pod and container views, NetworkPolicy selection, mesh injection and
+//! policies, RBAC resolution, Kubernetes release data.
+
+pub mod mesh;
+pub mod network;
+pub mod pod;
+pub mod rbac;
+pub mod releases;

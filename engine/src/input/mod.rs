@@ -1,0 +1,8 @@
+//! Input: what Vigil reads and where it keeps it. [`kinds`] declares every kind once; [`object`] is one
+//! object of them; [`loader`] parses files and streams (`vigil scan`); [`index`] is the read model both
+//! front doors fill.
+
+pub mod index;
+pub mod kinds;
+pub mod loader;
+pub mod object;
