@@ -19,7 +19,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use vigil_engine::input::loader::Loaded;
 use vigil_engine::{Index, Policy, audit_with_policy};
 
 struct Args {
@@ -138,16 +137,7 @@ fn main() -> anyhow::Result<()> {
 
     let policy = Policy::default();
     let now = jiff::Timestamp::now();
-    let load = |text: &str| {
-        let mut loaded = Loaded::default();
-        loaded.add_text("cluster.json", text);
-        assert!(loaded.errors.is_empty(), "{:?}", &loaded.errors[..1]);
-        let mut index = Index::new();
-        for (object, _) in loaded.objects {
-            index.insert(object);
-        }
-        index
-    };
+    let load = |text: &str| Index::from_yaml(text).unwrap_or_else(|e| panic!("{e}"));
     let (deserialize, index) = best_of(3, || load(&json));
     let (evaluate, reports) = best_of(3, || audit_with_policy(&index, &policy, now));
     let workloads = index.deployments.len();

@@ -22,7 +22,7 @@ use kube::Client;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, WatchEvent, WatchParams};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use vigil_e2e::{TestCluster, Vigil, http_get, install_vigil};
+use vigil_e2e::{TestCluster, Vigil, install_vigil};
 
 use crate::synthetic;
 
@@ -104,11 +104,6 @@ fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
-async fn metric(vigil: &Vigil, name: &str) -> f64 {
-    let (_, body) = http_get(&format!("{}/metrics", vigil.metrics)).await.unwrap_or_default();
-    body.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
-}
-
 const FULL_PASSES: &str = "vigil_full_passes_total";
 const APPLIED: &str = "vigil_report_writes_total{outcome=\"applied\"}";
 const UNCHANGED: &str = "vigil_report_writes_total{outcome=\"unchanged\"}";
@@ -116,7 +111,7 @@ const UNCHANGED: &str = "vigil_report_writes_total{outcome=\"unchanged\"}";
 /// Waits until `vigil_full_passes_total` reaches `passes`; fails if the operator exits or time runs out.
 async fn wait_for_passes(vigil: &Vigil, passes: f64, timeout: Duration) -> anyhow::Result<()> {
     let start = Instant::now();
-    while metric(vigil, FULL_PASSES).await < passes {
+    while vigil.metric(FULL_PASSES).await < passes {
         if std::fs::metadata(format!("/proc/{}", vigil.pid())).is_err() {
             bail!("the operator exited:\n{}", vigil.log());
         }
@@ -124,17 +119,6 @@ async fn wait_for_passes(vigil: &Vigil, passes: f64, timeout: Duration) -> anyho
             bail!("no full pass #{passes} within {timeout:?}:\n{}", tail(&vigil.log(), 20));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    Ok(())
-}
-
-async fn wait_ready(vigil: &Vigil, timeout: Duration) -> anyhow::Result<()> {
-    let start = Instant::now();
-    while http_get(&format!("{}/readyz", vigil.metrics)).await.is_none_or(|(s, _)| s != 200) {
-        if start.elapsed() > timeout {
-            bail!("the operator was not ready within {timeout:?}:\n{}", tail(&vigil.log(), 20));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(())
 }
@@ -387,7 +371,7 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     // The operator on an empty cluster: the baseline.
     let (empty_rss, empty_hwm, empty_watched) = {
         let vigil = Vigil::start(&cluster, &token, "bench-empty", &extra)?;
-        wait_ready(&vigil, Duration::from_secs(60)).await?;
+        vigil.wait_ready(Duration::from_secs(60)).await?;
         wait_for_passes(&vigil, 1.0, pass_timeout).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (rss, hwm) = memory_kib(vigil.pid())?;
@@ -431,11 +415,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let load_before = load_average();
     let start = Instant::now();
     let vigil = Vigil::start(&cluster, &token, "bench", &extra)?;
-    wait_ready(&vigil, Duration::from_secs(600)).await?;
+    vigil.wait_ready(Duration::from_secs(600)).await?;
     let synced = start.elapsed();
     wait_for_passes(&vigil, 1.0, pass_timeout).await?;
     let first_pass = start.elapsed();
-    let first_pass_writes = metric(&vigil, APPLIED).await;
+    let first_pass_writes = vigil.metric(APPLIED).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss, hwm) = memory_kib(vigil.pid())?;
     eprintln!(
@@ -447,12 +431,12 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     );
 
     // A full pass with nothing changed: no writes expected.
-    let passes = metric(&vigil, FULL_PASSES).await;
-    let (applied_before, unchanged_before) = (metric(&vigil, APPLIED).await, metric(&vigil, UNCHANGED).await);
+    let passes = vigil.metric(FULL_PASSES).await;
+    let (applied_before, unchanged_before) = (vigil.metric(APPLIED).await, vigil.metric(UNCHANGED).await);
     let steady_start = Instant::now();
     wait_for_passes(&vigil, passes + 1.0, pass_timeout).await?;
-    let steady_writes = metric(&vigil, APPLIED).await - applied_before;
-    let steady_unchanged = metric(&vigil, UNCHANGED).await - unchanged_before;
+    let steady_writes = vigil.metric(APPLIED).await - applied_before;
+    let steady_unchanged = vigil.metric(UNCHANGED).await - unchanged_before;
     let (steady_rss, steady_hwm) = memory_kib(vigil.pid())?;
     let pass_seconds = pass_duration(&vigil.log());
     eprintln!("steady pass: {steady_writes} writes, {steady_unchanged} unchanged ({:?})", steady_start.elapsed());
@@ -479,8 +463,8 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let latency_load = load_average();
     let latencies = time_changes(&client, &args).await?;
     let (end_rss, end_hwm) = memory_kib(vigil.pid())?;
-    let api_errors = metric(&vigil, "vigil_api_errors_total").await + 0.0;
-    let watch_errors = metric(&vigil, "vigil_watch_errors_total").await + 0.0;
+    let api_errors = vigil.metric("vigil_api_errors_total").await + 0.0;
+    let watch_errors = vigil.metric("vigil_watch_errors_total").await + 0.0;
     drop(vigil);
 
     let per_object = |kib: u64| mib(kib) / watched_total as f64;

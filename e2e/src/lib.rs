@@ -473,6 +473,27 @@ impl Vigil {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The sum of every series of a metric whose line starts with `name` (e.g.
+    /// `vigil_report_writes_total{outcome="applied"`); 0 when the endpoint does not answer.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let (_, body) = http_get(&format!("{}/metrics", self.metrics)).await.unwrap_or_default();
+        body.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+    }
+
+    /// Waits until `/readyz` answers 200; the error carries the end of the operator's log.
+    pub async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        eventually(timeout, "vigil to be ready", || async {
+            http_get(&format!("{}/readyz", self.metrics)).await.filter(|(s, _)| *s == 200)
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            anyhow::anyhow!("{e}\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+        })
+    }
+
     /// Stops the operator with SIGTERM, as the kubelet would.
     pub fn stop(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {

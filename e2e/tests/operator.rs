@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
-use vigil_e2e::{TestCluster, Vigil, eventually, http_get, install_vigil};
+use vigil_e2e::{TestCluster, Vigil, eventually, install_vigil};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -40,19 +40,6 @@ fn passed(report: &DynamicObject, check: &str) -> bool {
     report.data["status"]["passed"].as_array().is_some_and(|p| p.iter().any(|c| c == check))
 }
 
-async fn metric(vigil: &Vigil, name: &str) -> f64 {
-    let (_, body) = http_get(&format!("{}/metrics", vigil.metrics)).await.unwrap_or_default();
-    body.lines().filter(|l| l.starts_with(name)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
-}
-
-async fn ready(vigil: &Vigil) -> anyhow::Result<()> {
-    eventually(WAIT, "vigil to be ready", || async {
-        http_get(&format!("{}/readyz", vigil.metrics)).await.filter(|(s, _)| *s == 200)
-    })
-    .await
-    .map(|_| ())
-}
-
 macro_rules! cluster_or_skip {
     () => {
         match TestCluster::start().await? {
@@ -68,7 +55,7 @@ async fn reports_follow_the_cluster() -> anyhow::Result<()> {
     let token = install_vigil(&cluster).await?;
     let ns = cluster.namespace("e2e-life").await?;
     let vigil = Vigil::start(&cluster, &token, "replica-a", &[])?;
-    ready(&vigil).await?;
+    vigil.wait_ready(WAIT).await?;
 
     // A privileged bare Pod gets a SecurityReport with privileged-container Fail within seconds.
     cluster.apply_yaml(&format!(
@@ -151,7 +138,7 @@ async fn owner_level_reports_and_deletion_through_the_controller_manager() -> an
     let token = install_vigil(&cluster).await?;
     let ns = cluster.namespace("e2e-owners").await?;
     let vigil = Vigil::start(&cluster, &token, "replica-a", &[])?;
-    ready(&vigil).await?;
+    vigil.wait_ready(WAIT).await?;
     cluster.apply_yaml(&format!(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {ns}}}\nspec:\n  replicas: 3\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers: [{{name: app, image: \"nginx:1.27\", securityContext: {{privileged: true}}}}]\n"
     )).await?;
@@ -169,9 +156,9 @@ async fn owner_level_reports_and_deletion_through_the_controller_manager() -> an
     .map_err(|e| anyhow::anyhow!("{e}\n{}", vigil.log()))?;
     assert_eq!(r.data["spec"]["subject"]["kind"], "Deployment", "{:?}", r.data["spec"]);
     // A full pass has seen the Pods and the ReplicaSet: still one workload report, the owner's.
-    let passes = metric(&vigil, "vigil_full_passes").await;
+    let passes = vigil.metric("vigil_full_passes").await;
     eventually(Duration::from_secs(45), "a full pass after the Pods exist", || async {
-        (metric(&vigil, "vigil_full_passes").await > passes).then_some(())
+        (vigil.metric("vigil_full_passes").await > passes).then_some(())
     })
     .await?;
     let names = |list: kube::core::ObjectList<DynamicObject>| {
@@ -229,21 +216,21 @@ async fn restarts_write_nothing_and_api_server_restarts_are_survived() -> anyhow
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: {ns}}}\nspec:\n  containers: [{{name: app, image: \"nginx:1.27\"}}]\n"
     )).await?;
     let mut first = Vigil::start(&cluster, &token, "replica-a", &[])?;
-    ready(&first).await?;
+    first.wait_ready(WAIT).await?;
     let before = eventually(WAIT, "the Pod's report", || report(&cluster, &ns, "pod-p")).await?;
-    eventually(WAIT, "a full pass", || async { (metric(&first, "vigil_full_passes").await >= 1.0).then_some(()) })
+    eventually(WAIT, "a full pass", || async { (first.metric("vigil_full_passes").await >= 1.0).then_some(()) })
         .await?;
     first.stop();
 
     // A restarted operator finds every report already right: zero writes.
     let second = Vigil::start(&cluster, &token, "replica-b", &[])?;
-    ready(&second).await?;
+    second.wait_ready(WAIT).await?;
     eventually(WAIT, "a full pass after the restart", || async {
-        (metric(&second, "vigil_full_passes").await >= 1.0).then_some(())
+        (second.metric("vigil_full_passes").await >= 1.0).then_some(())
     })
     .await
     .map_err(|e| anyhow::anyhow!("{e}\n{}", second.log()))?;
-    assert_eq!(metric(&second, "vigil_report_writes_total{outcome=\"applied\"").await, 0.0, "{}", second.log());
+    assert_eq!(second.metric("vigil_report_writes_total{outcome=\"applied\"").await, 0.0, "{}", second.log());
     let after = report(&cluster, &ns, "pod-p").await.expect("the report");
     assert_eq!(before.metadata.resource_version, after.metadata.resource_version);
 
@@ -268,19 +255,19 @@ async fn a_second_replica_stays_standby() -> anyhow::Result<()> {
     let cluster = cluster_or_skip!();
     let token = install_vigil(&cluster).await?;
     let leader = Vigil::start(&cluster, &token, "replica-a", &[])?;
-    ready(&leader).await?;
-    eventually(WAIT, "replica-a to lead", || async { (metric(&leader, "vigil_leader").await == 1.0).then_some(()) })
+    leader.wait_ready(WAIT).await?;
+    eventually(WAIT, "replica-a to lead", || async { (leader.metric("vigil_leader").await == 1.0).then_some(()) })
         .await?;
     let standby = Vigil::start(&cluster, &token, "replica-b", &[])?;
-    ready(&standby).await?;
+    standby.wait_ready(WAIT).await?;
     let ns = cluster.namespace("e2e-standby").await?;
     cluster.apply_yaml(&format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: {ns}}}\nspec:\n  containers: [{{name: app, image: \"nginx:1.27\"}}]\n"
     )).await?;
     eventually(WAIT, "the Pod's report", || report(&cluster, &ns, "pod-p")).await?;
     // The standby is ready, not leading, and wrote nothing.
-    assert_eq!(metric(&standby, "vigil_leader").await, 0.0);
-    assert_eq!(metric(&standby, "vigil_report_writes_total{outcome=\"applied\"").await, 0.0);
+    assert_eq!(standby.metric("vigil_leader").await, 0.0);
+    assert_eq!(standby.metric("vigil_report_writes_total{outcome=\"applied\"").await, 0.0);
     let lease = Api::<Lease>::namespaced(cluster.client.clone(), "vigil-system").get("vigil-leader").await?;
     assert_eq!(lease.spec.and_then(|s| s.holder_identity).as_deref(), Some("replica-a"));
     let all = cluster.api(&reports(), None).list(&ListParams::default()).await?;
@@ -294,7 +281,7 @@ async fn policies_and_exceptions_take_effect_and_exceptions_expire() -> anyhow::
     let token = install_vigil(&cluster).await?;
     let ns = cluster.namespace("e2e-policy").await?;
     let vigil = Vigil::start(&cluster, &token, "replica-a", &[])?;
-    ready(&vigil).await?;
+    vigil.wait_ready(WAIT).await?;
     cluster.apply_yaml(&format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: {ns}}}\nspec:\n  containers: [{{name: app, image: \"nginx:1.27\", securityContext: {{privileged: true}}}}]\n"
     )).await?;
@@ -391,8 +378,8 @@ async fn scan_and_operator_agree_on_the_examples() -> anyhow::Result<()> {
     let manifests = documents.join("\n---\n");
     cluster.apply_yaml(&manifests).await?;
     let vigil = Vigil::start(&cluster, &token, "replica-a", &[])?;
-    ready(&vigil).await?;
-    eventually(WAIT, "a full pass", || async { (metric(&vigil, "vigil_full_passes").await >= 1.0).then_some(()) })
+    vigil.wait_ready(WAIT).await?;
+    eventually(WAIT, "a full pass", || async { (vigil.metric("vigil_full_passes").await >= 1.0).then_some(()) })
         .await?;
 
     let file = std::env::temp_dir().join(format!("vigil-e2e-examples-{}.yaml", std::process::id()));
@@ -440,7 +427,7 @@ async fn policy_reports_mirror_security_reports() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let ns = cluster.namespace("e2e-wgpolicy").await?;
     let vigil = Vigil::start(&cluster, &token, "replica-a", &["--policy-reports"])?;
-    ready(&vigil).await?;
+    vigil.wait_ready(WAIT).await?;
     cluster.apply_yaml(&format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: {ns}}}\nspec:\n  containers: [{{name: app, image: \"nginx:1.27\", securityContext: {{privileged: true}}}}]\n"
     )).await?;

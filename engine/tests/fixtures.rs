@@ -12,7 +12,6 @@
 use std::path::{Path, PathBuf};
 
 use vigil_crds::{FindingResult, Parameters};
-use vigil_engine::input::loader::Loaded;
 use vigil_engine::{Index, Policy, Report, ServerVersion, audit_with_policy, catalog};
 
 fn fixtures_dir() -> PathBuf {
@@ -69,13 +68,7 @@ fn load_fixtures() -> Vec<Fixture> {
 }
 
 fn run(fixture: &Fixture) -> Vec<Report> {
-    let mut loaded = Loaded::default();
-    loaded.add_text(&fixture.path.display().to_string(), &fixture.text);
-    assert!(loaded.errors.is_empty(), "{}: {:?}", fixture.path.display(), loaded.errors);
-    let mut index = Index::new();
-    for (object, _) in loaded.objects {
-        index.insert(object);
-    }
+    let mut index = Index::from_yaml(&fixture.text).unwrap_or_else(|e| panic!("{}: {e}", fixture.path.display()));
     let mut policy = Policy::default();
     if let Some(json) = header_values(&fixture.text, "parameters").first() {
         let mut params = serde_json::to_value(Parameters::default()).unwrap();

@@ -34,10 +34,7 @@ fn objects(yaml: &str) -> (Index, Vec<VigilObject>) {
         loaded.errors,
         loaded.vigil_errors
     );
-    let mut index = Index::new();
-    for (object, _) in loaded.objects {
-        index.insert(object);
-    }
+    let index = loaded.objects.into_iter().map(|(object, _)| object).collect();
     (index, loaded.vigil_objects.into_iter().map(|(o, _)| o).collect())
 }
 

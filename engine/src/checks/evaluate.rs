@@ -105,17 +105,11 @@ fn run(ctx: &Ctx, evaluator: &Evaluator, object: &SubjectObject) -> Outcome {
 #[cfg(test)]
 mod unavailable_tests {
     use super::*;
-    use crate::input::loader::Loaded;
     use crate::subject;
 
     #[test]
     fn a_kind_vigil_may_not_list_makes_the_checks_that_read_it_error() {
-        let mut loaded = Loaded::default();
-        loaded.add_text("t.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n");
-        let mut index = Index::new();
-        for (o, _) in loaded.objects {
-            index.insert(o);
-        }
+        let mut index = Index::from_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n").unwrap();
         let reason = "Vigil may not list NetworkPolicy: forbidden";
         index.unavailable.insert("NetworkPolicy".into(), reason.into());
         let policy = Policy::default();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::input::kinds::CUSTOM_SOURCES;
 pub use crate::input::kinds::Index;
-use crate::input::object::{CustomKind, CustomObject};
+use crate::input::object::{CustomKind, CustomObject, KubeObject};
 
 /// `(namespace, name)`; the namespace is empty for cluster-scoped objects.
 pub type ObjectKey = (String, String);
@@ -107,6 +107,17 @@ impl Index {
         Self::default()
     }
 
+    /// The index of every object in a YAML or JSON text (tests, examples, `vigil scan` of one file). A
+    /// document that does not load is an error naming it; Vigil's own kinds are left out.
+    pub fn from_yaml(text: &str) -> Result<Index, crate::input::loader::LoadError> {
+        let mut loaded = crate::input::loader::Loaded::default();
+        loaded.add_text("input", text);
+        if let Some(error) = loaded.errors.into_iter().next() {
+            return Err(error);
+        }
+        Ok(loaded.objects.into_iter().map(|(object, _)| object).collect())
+    }
+
     pub(crate) fn insert_custom(&mut self, kind: CustomKind, key: ObjectKey, mut object: CustomObject) {
         // The presence of a custom object proves its CRD is installed.
         let group = object.api_version.rsplit_once('/').map_or("", |(g, _)| g);
@@ -150,4 +161,20 @@ pub(crate) fn from_custom_key<'k>(kind: &str, key: &'k ObjectKey) -> Option<(&'k
 fn empty_map() -> &'static BTreeMap<String, String> {
     static EMPTY: BTreeMap<String, String> = BTreeMap::new();
     &EMPTY
+}
+
+impl Extend<KubeObject> for Index {
+    fn extend<I: IntoIterator<Item = KubeObject>>(&mut self, objects: I) {
+        for object in objects {
+            self.insert(object);
+        }
+    }
+}
+
+impl FromIterator<KubeObject> for Index {
+    fn from_iter<I: IntoIterator<Item = KubeObject>>(objects: I) -> Self {
+        let mut index = Index::new();
+        index.extend(objects);
+        index
+    }
 }

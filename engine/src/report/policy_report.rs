@@ -97,20 +97,14 @@ pub fn policy_report(report: &Report) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::input::loader::Loaded;
     use crate::{Index, Policy, audit_with_policy};
 
     #[test]
     fn a_report_becomes_a_scoped_policy_report() {
-        let mut loaded = Loaded::default();
-        loaded.add_text(
-            "t.yaml",
+        let index = Index::from_yaml(
             "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop, uid: u1}\nspec:\n  containers: [{name: app, image: \"nginx:1.27\", securityContext: {privileged: true}}]\n",
-        );
-        let mut index = Index::new();
-        for (o, _) in loaded.objects {
-            index.insert(o);
-        }
+        )
+        .unwrap();
         let reports = audit_with_policy(&index, &Policy::default(), "2026-11-27T00:00:00Z".parse().unwrap());
         let pod = reports.iter().find(|r| r.subject().kind == "Pod").unwrap();
         let pr = policy_report(pod);

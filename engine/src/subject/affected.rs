@@ -221,14 +221,7 @@ mod tests {
     use crate::input::loader::Loaded;
 
     fn index(yaml: &str) -> Index {
-        let mut loaded = Loaded::default();
-        loaded.add_text("t.yaml", yaml);
-        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-        let mut index = Index::new();
-        for (o, _) in loaded.objects {
-            index.insert(o);
-        }
-        index
+        Index::from_yaml(yaml).unwrap()
     }
 
     fn object(yaml: &str) -> KubeObject {

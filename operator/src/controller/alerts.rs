@@ -89,7 +89,7 @@ impl Alerts {
                 action: "Audit".into(),
                 secondary: None,
             };
-            self.publish(&event, &reference).await;
+            self.publish(&event, &reference, metrics).await;
         }
         for check in recovered {
             let event = Event {
@@ -99,13 +99,15 @@ impl Alerts {
                 action: "Audit".into(),
                 secondary: None,
             };
-            self.publish(&event, &reference).await;
+            self.publish(&event, &reference, metrics).await;
         }
     }
 
-    async fn publish(&self, event: &Event, reference: &ObjectReference) {
-        if let Err(error) = self.recorder.publish(event, reference).await {
-            warn!(%error, reason = %event.reason, "cannot publish an Event");
+    async fn publish(&self, event: &Event, reference: &ObjectReference, metrics: &Metrics) {
+        if let Err(source) = self.recorder.publish(event, reference).await {
+            let error = super::error::Error::PublishEvent(source);
+            warn!(%error, reason = %event.reason);
+            metrics.api_error(&error);
         }
     }
 }

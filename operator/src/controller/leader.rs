@@ -39,8 +39,10 @@ pub async fn elect(
     name: String,
     identity: String,
     leading: signal::Sender<bool>,
+    shared: std::sync::Arc<super::Shared>,
     mut shutdown: signal::Receiver<bool>,
 ) {
+    let metrics = &shared.metrics;
     let api: Api<Lease> = Api::namespaced(client, &namespace);
     let mut last_renewal: Option<std::time::Instant> = None;
     loop {
@@ -59,8 +61,10 @@ pub async fn elect(
                     let _ = leading.send(false);
                 }
             }
-            Err(error) => {
-                warn!(lease = %name, %error, "cannot read or renew the Lease");
+            Err(source) => {
+                let error = super::error::Error::Lease(source);
+                warn!(lease = %name, %error);
+                metrics.api_error(&error);
                 // Step down before the Lease could have expired for the others.
                 if *leading.borrow() && last_renewal.is_none_or(|t| t.elapsed() > LEASE_DURATION - RENEW_INTERVAL) {
                     warn!("stepping down: the Lease could not be renewed in time");

@@ -26,6 +26,11 @@ pub struct NamespaceLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepLabel {
+    pub step: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
     pub outcome: String,
 }
@@ -35,7 +40,7 @@ pub struct Metrics {
     pub watch_events: Family<KindLabel, Counter>,
     pub watch_errors: Family<KindLabel, Counter>,
     pub writes: Family<OutcomeLabel, Counter>,
-    pub api_errors: Counter,
+    pub api_errors: Family<StepLabel, Counter>,
     pub reconcile_seconds: Histogram,
     pub full_passes: Counter,
     pub queue_depth: Gauge,
@@ -52,7 +57,7 @@ impl Default for Metrics {
         let watch_events = Family::<KindLabel, Counter>::default();
         let watch_errors = Family::<KindLabel, Counter>::default();
         let writes = Family::<OutcomeLabel, Counter>::default();
-        let api_errors = Counter::default();
+        let api_errors = Family::<StepLabel, Counter>::default();
         let reconcile_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         let full_passes = Counter::default();
         let queue_depth = Gauge::default();
@@ -64,7 +69,11 @@ impl Default for Metrics {
         registry.register("watch_events", "Watch events that changed the index, by kind", watch_events.clone());
         registry.register("watch_errors", "Watch errors (restarts, backoffs), by kind", watch_errors.clone());
         registry.register("report_writes", "Report writes by outcome: applied, unchanged, deleted", writes.clone());
-        registry.register("api_errors", "Failed API calls of the writer and the leader elector", api_errors.clone());
+        registry.register(
+            "api_errors",
+            "Failed API calls by pipeline step: load, write, status, event, lease",
+            api_errors.clone(),
+        );
         registry.register(
             "reconcile_duration_seconds",
             "Time to evaluate and write one subject",
@@ -108,6 +117,13 @@ impl Metrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String");
         out
+    }
+}
+
+impl Metrics {
+    /// Counts a failed API call under its pipeline step.
+    pub fn api_error(&self, error: &super::error::Error) {
+        self.api_errors.get_or_create(&StepLabel { step: error.step().to_string() }).inc();
     }
 }
 

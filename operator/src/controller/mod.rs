@@ -1,17 +1,27 @@
 //! `vigil operator`: keeps SecurityReports true for a live cluster.
 //!
-//! The pipeline per subject is gather -> evaluate -> build -> apply:
-//! - gather (`watch`, needs a client): watch streams keep the engine's [`Index`] current; each change is
-//!   mapped to the subjects it affects (`vigil_engine::subject::affected`, pure) and queued;
-//! - evaluate + build (`reconcile`, pure engine calls under a read lock);
-//! - apply (`writer`, needs a client): server-side apply when the content changed, delete when the
-//!   subject is gone; rate-limited.
+//! The pipeline, one submodule per step (those marked *client* talk to the API server; the rest are
+//! pure and tested by feeding them objects):
 //!
-//! Around it: leader election (`leader`), health and metrics (`http`, `metrics`), the periodic full pass
-//! and graceful shutdown (here).
+//! 1. **watch** (`watch`, `policies`; *client*): one watch stream per kind of the engine's registry, and
+//!    one per policy kind into the engine's `PolicyStore`;
+//! 2. **index** + **affected** (`ingest`): each change updates the engine's [`Index`] and names the
+//!    subjects it affects (`vigil_engine::subject::affected`); a relist deletes what the list lacks;
+//! 3. **queue** (`queue`): a set of subject keys, drained in debounced batches;
+//! 4. **evaluate** (`reconcile`): the engine judges each subject under a read lock (`report_for`), keeps
+//!    its tally for the cluster roll-up; a full pass plans every subject, then the cluster, then orphans;
+//! 5. **write** (`writer`; *client*): server-side apply when the content changed, delete when the subject
+//!    is gone; rate-limited; Events when a check starts failing or recovers (`alerts`; *client*);
+//! 6. **status** (`policies`; *client*): each SecurityPolicy's and exception's status.
+//!
+//! Around it: leader election (`leader`; *client*), health and metrics (`http`, `metrics`), and the
+//! periodic full pass and graceful shutdown (here). Every failed API call is an [`error::Error`] of its
+//! step, counted in `vigil_api_errors_total{step}`. docs/architecture.md lists every write Vigil makes.
 
 mod alerts;
+mod error;
 mod http;
+mod ingest;
 mod leader;
 mod metrics;
 mod policies;
@@ -149,6 +159,7 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
         args.lease_name.clone(),
         identity,
         leading_tx,
+        shared.clone(),
         shutdown.clone(),
     ));
     watch::spawn_all(&mut tasks, client.clone(), shared.clone(), shutdown.clone());

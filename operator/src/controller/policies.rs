@@ -200,9 +200,10 @@ pub async fn write_statuses(client: &Client, shared: &Arc<Shared>, state: &Arc<M
                 .await
                 .map(|_| ()),
         };
-        if let Err(error) = result {
-            warn!(kind, %name, %error, "cannot write the status");
-            shared.metrics.api_errors.inc();
+        if let Err(source) = result {
+            let error = super::error::Error::WriteStatus { kind, name, source };
+            warn!(%error);
+            shared.metrics.api_error(&error);
         }
     }
 }

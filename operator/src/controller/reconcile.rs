@@ -10,12 +10,13 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use tokio::sync::watch as signal;
 use tracing::{debug, info, instrument, warn};
-use vigil_engine::Report;
 use vigil_engine::report::Rollup;
 use vigil_engine::subject::SubjectKey;
+use vigil_engine::{Index, PolicySet, Report};
 
 use super::Shared;
 use super::alerts::Alerts;
+use super::error::Error;
 use super::policies::{SharedPolicyState, write_statuses};
 use super::writer::{ReportId, Writer};
 use crate::cli::OperatorArgs;
@@ -65,8 +66,9 @@ pub async fn run(
                     }
                 }
                 Err(error) => {
-                    warn!(%error, "cannot list existing reports; retrying");
-                    shared.metrics.api_errors.inc();
+                    let error = Error::LoadReports(error);
+                    warn!(%error, "retrying");
+                    shared.metrics.api_error(&error);
                     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                     continue;
                 }
@@ -112,17 +114,14 @@ const FULL_PASS_CHUNK: usize = 256;
 #[instrument(skip_all)]
 async fn full_pass_now(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<Alerts>, args: &OperatorArgs) {
     let started = Instant::now();
-    let keys: BTreeSet<SubjectKey> = {
+    let FullPassPlan { subjects, orphans } = {
         let index = shared.index.read().expect("index lock");
         let policies = shared.policies.read().expect("policy lock").clone();
-        vigil_engine::subject::all(&index, &policies).iter().map(|s| s.key()).collect()
+        plan_full_pass(&index, &policies, writer.known())
     };
-    let count = keys.len();
-    let orphans: Vec<(ReportId, SubjectKey)> =
-        writer.known().into_iter().filter(|(_, key)| !keys.contains(key)).collect();
+    let count = subjects.len() + 1;
     let cluster = SubjectKey::cluster();
-    let keys: Vec<SubjectKey> = keys.into_iter().filter(|k| *k != cluster).collect();
-    for chunk in keys.chunks(FULL_PASS_CHUNK) {
+    for chunk in subjects.chunks(FULL_PASS_CHUNK) {
         process_subjects(shared, writer, alerts, chunk.to_vec(), args.concurrency).await;
         if shared.queue.len() > 0 {
             // Changes first; the cluster report, last in this pass, sees their tallies too.
@@ -133,13 +132,30 @@ async fn full_pass_now(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<
     reconcile(shared, writer, alerts, cluster).await;
     for (id, key) in orphans {
         debug!(subject = %key, "orphan report");
-        if let Err(error) = writer.delete(&id).await {
-            warn!(report = %id.name, %error, "cannot delete an orphan report");
-            shared.metrics.api_errors.inc();
+        if let Err(source) = writer.delete(&id).await {
+            let error = Error::WriteReport { report: id.to_string(), source };
+            warn!(%error, "cannot delete an orphan report");
+            shared.metrics.api_error(&error);
         }
     }
     shared.metrics.full_passes.inc();
     info!(subjects = count, seconds = started.elapsed().as_secs_f64(), "full pass done");
+}
+
+/// What a full pass does: judge every subject but the cluster (in key order), then the cluster (its
+/// roll-up sees the others), then delete the orphans, reports Vigil wrote whose subject is gone.
+#[derive(Debug, PartialEq)]
+struct FullPassPlan {
+    subjects: Vec<SubjectKey>,
+    orphans: Vec<(ReportId, SubjectKey)>,
+}
+
+/// Plans a full pass over the index; `known` is every report Vigil knows is in the cluster.
+fn plan_full_pass(index: &Index, policies: &PolicySet, known: Vec<(ReportId, SubjectKey)>) -> FullPassPlan {
+    let keys: BTreeSet<SubjectKey> = vigil_engine::subject::all(index, policies).iter().map(|s| s.key()).collect();
+    let orphans = known.into_iter().filter(|(_, key)| !keys.contains(key)).collect();
+    let cluster = SubjectKey::cluster();
+    FullPassPlan { subjects: keys.into_iter().filter(|k| *k != cluster).collect(), orphans }
 }
 
 /// Reconciles keys with bounded concurrency; the cluster report goes last, so its roll-up sees the others.
@@ -212,13 +228,15 @@ async fn reconcile(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<Aler
     }
     let leading = *shared.leading.borrow();
     alerts.observe(&key, report.as_ref(), &shared.metrics, leading).await;
+    let id = report.as_ref().map_or_else(|| ReportId::for_subject(&key), ReportId::of);
     let result = match report {
         Some(report) => writer.apply(report, &key).await.map(|_| ()),
-        None => writer.delete(&ReportId::for_subject(&key)).await,
+        None => writer.delete(&id).await,
     };
-    if let Err(error) = result {
-        warn!(%error, "write failed; retrying later");
-        shared.metrics.api_errors.inc();
+    if let Err(source) = result {
+        let error = Error::WriteReport { report: id.to_string(), source };
+        warn!(%error, "retrying later");
+        shared.metrics.api_error(&error);
         retry_later(shared.clone(), key);
     }
     shared.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
@@ -239,4 +257,27 @@ fn retry_later(shared: Arc<Shared>, key: SubjectKey) {
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
         shared.queue.push(key);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_pass_judges_every_subject_then_the_cluster_and_deletes_orphans() {
+        let index = Index::from_yaml(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec: {containers: [{name: app, image: \"nginx:1.27\"}]}\n",
+        )
+        .unwrap();
+        let gone = SubjectKey::new("Pod", "shop", "deleted-meanwhile");
+        let web = SubjectKey::new("Pod", "shop", "web");
+        let known = vec![
+            (ReportId::for_subject(&web), web.clone()),
+            (ReportId::for_subject(&gone), gone.clone()),
+            (ReportId::for_subject(&SubjectKey::cluster()), SubjectKey::cluster()),
+        ];
+        let plan = plan_full_pass(&index, &PolicySet::default(), known);
+        assert!(plan.subjects.contains(&web) && !plan.subjects.contains(&SubjectKey::cluster()), "{plan:?}");
+        assert_eq!(plan.orphans, vec![(ReportId::for_subject(&gone), gone)]);
+    }
 }

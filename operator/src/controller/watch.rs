@@ -17,10 +17,10 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 use vigil_engine::input::kinds::CUSTOM_SOURCES;
 use vigil_engine::input::object::custom_kind_of;
-use vigil_engine::subject::affected::affected;
 use vigil_engine::{Kind, KubeObject};
 
 use super::Shared;
+use super::ingest::{self, Change};
 
 /// Every built-in kind watched (the registry's typed kinds and CRDs); readiness waits for the first list
 /// of each.
@@ -48,48 +48,15 @@ fn registry_name(kind: &str) -> &str {
     }
 }
 
-/// What one watch event does to the index.
-enum Update {
-    Apply(KubeObject),
-    Delete(KubeObject),
-}
-
-/// Applies an update to the index and queues the subjects it affects: those the old state reached and
-/// those the new state reaches. A change that only touched stripped fields (status, managedFields)
-/// changes nothing and queues nothing.
-fn apply_update(shared: &Shared, kind: &str, update: Update, queue_affected: bool) {
-    let (object, deleting) = match update {
-        Update::Apply(o) => (o, false),
-        Update::Delete(o) => (o, true),
-    };
-    let meta = object.metadata();
-    let namespace = if object.is_namespaced() { meta.namespace.clone().unwrap_or_default() } else { String::new() };
-    let name = meta.name.clone().unwrap_or_default();
-    let filter_ns = if kind == "Namespace" { name.as_str() } else { namespace.as_str() };
-    if !shared.filter.allows(filter_ns) {
-        return;
-    }
+/// Applies a change under the index lock ([`ingest::apply_change`]) and, once the kind has synced, queues
+/// what it affects. During the first list nothing is queued: the first full pass evaluates everything.
+fn apply_update(shared: &Shared, kind: &str, change: Change, queue_affected: bool) {
     let policies = shared.policies.read().expect("policy lock").clone();
-    let mut keys = BTreeSet::new();
-    {
+    let keys = {
         let mut index = shared.index.write().expect("index lock");
-        let old = index.get_object(kind, &namespace, &name);
-        if !deleting && old.as_ref() == Some(&object) {
-            return;
-        }
-        if let Some(old) = &old {
-            keys.extend(affected(&index, &policies, old));
-        }
-        if deleting {
-            index.remove(kind, &namespace, &name);
-            if old.is_none() {
-                keys.extend(affected(&index, &policies, &object));
-            }
-        } else {
-            index.insert(object.clone());
-            keys.extend(affected(&index, &policies, &object));
-        }
-    }
+        ingest::apply_change(&mut index, &policies, &shared.filter, kind, change)
+    };
+    let Some(keys) = keys else { return };
     shared.metrics.watch_events.get_or_create(&metrics_kind(kind)).inc();
     if queue_affected {
         shared.queue.extend(keys);
@@ -174,19 +141,13 @@ where
                     seen.insert((meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default()));
                 }
                 // During the first list nothing is queued: the first full pass evaluates everything.
-                apply_update(&shared, kind, Update::Apply(object), synced);
+                apply_update(&shared, kind, Change::Apply(object), synced);
             }
             Ok(Event::InitDone) => {
                 if let Some(seen) = relist.take() {
-                    let gone: Vec<_> = {
-                        let index = shared.index.read().expect("index lock");
-                        index.keys(kind).into_iter().filter(|k| !seen.contains(k)).collect()
-                    };
-                    for (ns, name) in gone {
-                        let old = shared.index.read().expect("index lock").get_object(kind, &ns, &name);
-                        if let Some(old) = old {
-                            apply_update(&shared, kind, Update::Delete(old), synced);
-                        }
+                    let gone = ingest::gone_after_relist(&shared.index.read().expect("index lock"), kind, &seen);
+                    for change in gone {
+                        apply_update(&shared, kind, change, synced);
                     }
                 }
                 if !synced {
@@ -195,8 +156,8 @@ where
                 }
                 shared.index.write().expect("index lock").unavailable.remove(registry_name(kind));
             }
-            Ok(Event::Apply(Some(object))) => apply_update(&shared, kind, Update::Apply(object), synced),
-            Ok(Event::Delete(Some(object))) => apply_update(&shared, kind, Update::Delete(object), synced),
+            Ok(Event::Apply(Some(object))) => apply_update(&shared, kind, Change::Apply(object), synced),
+            Ok(Event::Delete(Some(object))) => apply_update(&shared, kind, Change::Delete(object), synced),
             Ok(_) => {}
             Err(error) => {
                 shared.metrics.watch_errors.get_or_create(&metrics_kind(kind)).inc();

@@ -29,6 +29,15 @@ pub struct ReportId {
     pub name: String,
 }
 
+impl std::fmt::Display for ReportId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(namespace) => write!(f, "{namespace}/{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
 impl ReportId {
     pub fn of(report: &Report) -> ReportId {
         let meta = report.metadata();
@@ -315,7 +324,6 @@ mod tests {
     use http::{Method, Request, Response};
     use kube::client::Body;
     use tokio::sync::watch as signal;
-    use vigil_engine::input::loader::Loaded;
     use vigil_engine::{Index, audit_with_policy};
 
     use super::*;
@@ -335,12 +343,7 @@ mod tests {
         let yaml = format!(
             "apiVersion: v1\nkind: Pod\nmetadata: {{name: web, namespace: shop, uid: u1}}\nspec:\n  containers: [{{name: c, image: \"nginx:1.27\", securityContext: {{privileged: {privileged}}}}}]\n"
         );
-        let mut loaded = Loaded::default();
-        loaded.add_text("t.yaml", &yaml);
-        let mut index = Index::new();
-        for (o, _) in loaded.objects {
-            index.insert(o);
-        }
+        let index = Index::from_yaml(&yaml).unwrap();
         let policy = vigil_engine::Policy::default();
         audit_with_policy(&index, &policy, now.parse().unwrap())
             .into_iter()
