@@ -23,11 +23,12 @@ pub use input::index::{Index, ServerVersion};
 pub use input::kinds::Kind;
 pub use input::object::KubeObject;
 pub use policy::Policy;
+pub use policy::compile::{PolicyError, PolicyProblem, compile_policy, policy_status};
 pub use policy::exceptions::{
     Exception, ExceptionError, Exceptions, compile_cluster_exception, compile_exception, exception_status, next_expiry,
     waived_counts,
 };
-pub use policy::set::{PolicyError, PolicyProblem, PolicySet, compile_policy, policy_status};
+pub use policy::set::PolicySet;
 pub use policy::store::{PolicyStore, StatusUpdate};
 pub use report::Report;
 

@@ -163,3 +163,30 @@ fn default_renders_crds_rbac_and_the_deployment() {
         expected.iter().filter(|(k, n)| !rendered.contains(&(k.to_string(), n.to_string()))).collect();
     assert!(missing.is_empty(), "config/default does not render {missing:?}; it renders {rendered:?}");
 }
+
+/// `config/rbac/role.yaml` lets Vigil list and watch every kind of the engine's registry (typed, custom
+/// and CRDs): a kind added to the registry without its RBAC rule fails here, not in a cluster.
+#[test]
+fn the_role_reads_every_kind_of_the_registry() {
+    let role = yaml(&root().join("config/rbac/role.yaml"));
+    let allows = |group: &str, resource: &str| {
+        role["rules"].as_array().into_iter().flatten().any(|rule| {
+            strings(&rule["apiGroups"]).iter().any(|g| g == group)
+                && strings(&rule["resources"]).iter().any(|r| r == resource)
+                && ["list", "watch"].iter().all(|v| strings(&rule["verbs"]).iter().any(|have| have == v))
+        })
+    };
+    macro_rules! resources {
+        (typed { $( $variant:ident($ty:ty) = $group:literal in $field:ident, $scope:ident, strip $strip:expr; )* }) => {
+            vec![ $( ($group.to_string(), <$ty as k8s_openapi::Resource>::URL_PATH_SEGMENT.to_string()), )* ]
+        };
+    }
+    let mut wanted: Vec<(String, String)> = vigil_engine::for_each_typed_kind!(resources);
+    wanted
+        .extend(vigil_engine::input::kinds::CUSTOM_SOURCES.iter().map(|s| (s.group.to_string(), s.plural.to_string())));
+    wanted.push(("apiextensions.k8s.io".into(), "customresourcedefinitions".into()));
+    let missing: Vec<String> = wanted.iter().filter(|(g, r)| !allows(g, r)).map(|(g, r)| format!("{r}.{g}")).collect();
+    assert!(missing.is_empty(), "config/rbac/role.yaml cannot list/watch: {missing:?}");
+    // And never Secrets.
+    assert!(!allows("", "secrets"));
+}

@@ -1,8 +1,9 @@
 //! The policy the engine judges by: which checks run, at what risk, with which parameters, plus custom
 //! checks. Defaults are the catalog's. A `SecurityPolicy` (from the cluster or `vigil scan --policy`) is
-//! compiled into this by [`crate::policy::set::compile_policy`]; category and severity switches are resolved
+//! compiled into this by [`crate::policy::compile::compile_policy`]; category and severity switches are resolved
 //! into the id sets then, so evaluation only looks ids up.
 
+pub mod compile;
 pub mod custom;
 pub mod exceptions;
 pub mod glob;

@@ -13,8 +13,9 @@ use vigil_crds::{SecurityExceptionStatus, SecurityPolicyStatus};
 
 use crate::input::object::VigilObject;
 use crate::policy::Policy;
+use crate::policy::compile::{PolicyError, compile_policy, policy_status};
 use crate::policy::exceptions::{Exception, ExceptionError, Exceptions, exception_status};
-use crate::policy::set::{PolicyError, PolicySet, compile_policy, policy_status};
+use crate::policy::set::PolicySet;
 
 /// One SecurityPolicy as compiled.
 #[derive(Debug)]
