@@ -447,3 +447,61 @@ async fn policy_reports_mirror_security_reports() -> anyhow::Result<()> {
     assert!(results.iter().any(|r| r["policy"] == "privileged-container" && r["result"] == "fail"));
     Ok(())
 }
+
+/// The engine's RBAC bootstrap data (`engine/data/rbac-defaults-v1.32.json`) is what a v1.32 API server
+/// creates: same objects, labels, rules, aggregation, roleRefs and subjects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbac_defaults_match_the_api_server() -> anyhow::Result<()> {
+    let cluster = cluster_or_skip!();
+    if std::env::var("VIGIL_E2E_CLUSTER").is_ok() {
+        return Ok(()); // another version's defaults
+    }
+    // What matters of one object; an aggregated role's rules are the controller-manager's to fill.
+    let essence = |kind: &str, item: &serde_json::Value| {
+        let meta = &item["metadata"];
+        let mut value = serde_json::json!({
+            "labels": meta["labels"], "aggregationRule": item["aggregationRule"],
+            "roleRef": item["roleRef"], "subjects": item["subjects"],
+        });
+        if item["aggregationRule"].is_null() {
+            value["rules"] = item["rules"].clone();
+        }
+        let key =
+            format!("{kind} {}/{}", meta["namespace"].as_str().unwrap_or(""), meta["name"].as_str().unwrap_or(""));
+        (key, value)
+    };
+    let text = std::fs::read_to_string(vigil_e2e::repo_root().join("engine/data/rbac-defaults-v1.32.json"))?;
+    let data: serde_json::Value = serde_json::from_str(&text)?;
+    let expected: std::collections::BTreeMap<String, serde_json::Value> =
+        data["items"].as_array().unwrap().iter().map(|item| essence(item["kind"].as_str().unwrap(), item)).collect();
+    let mut live = std::collections::BTreeMap::new();
+    for kind in ["clusterroles", "clusterrolebindings", "roles", "rolebindings"] {
+        let out =
+            cluster.kubectl(&["get", kind, "-A", "-l", "kubernetes.io/bootstrapping=rbac-defaults", "-o", "json"])?;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        for item in list["items"].as_array().unwrap() {
+            let kind = match kind {
+                "clusterroles" => "ClusterRole",
+                "clusterrolebindings" => "ClusterRoleBinding",
+                "roles" => "Role",
+                _ => "RoleBinding",
+            };
+            let (key, mut value) = essence(kind, item);
+            // The data keeps `rules` and `subjects` only when present.
+            for field in ["rules", "subjects"] {
+                if value[field].as_array().is_some_and(|a| a.is_empty()) {
+                    value[field] = serde_json::Value::Null;
+                }
+            }
+            live.insert(key, value);
+        }
+    }
+    let missing: Vec<&String> = live.keys().filter(|k| !expected.contains_key(*k)).collect();
+    let extra: Vec<&String> = expected.keys().filter(|k| !live.contains_key(*k)).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "not in the data: {missing:?}; not on the server: {extra:?}");
+    for (key, value) in &live {
+        assert_eq!(value, &expected[key], "{key} differs from engine/data");
+    }
+    Ok(())
+}

@@ -8,10 +8,12 @@ pub static CHECK: Check = Check {
     source: Source::Seed,
     seed_item: "Lock down 3rd party app RBAC, don't just accept what's in the docs. Try with lower permissions",
     title: "Only built-in system identities hold cluster-admin",
-    fails_when: "a binding references ClusterRole `cluster-admin`, or a role in the snapshot with a `*` verbs on `*` \
-        resources in `*` apiGroups rule, and names a subject other than Group `system:masters`, kubeadm's \
-        `kubeadm:cluster-admins` or a `system:` component user or group (ServiceAccounts, `system:authenticated`, \
-        `system:unauthenticated` and `system:serviceaccounts*` fail)",
+    fails_when: "a binding references ClusterRole `cluster-admin`, or a role (an aggregated ClusterRole: with the rules \
+        it aggregates) with a `*` verbs on `*` resources in `*` apiGroups rule, and names a subject other than Group \
+        `system:masters` or kubeadm's `kubeadm:cluster-admins` (`system:` users and groups such as `system:nodes`, \
+        `system:anonymous` or `system:authenticated` fail: the bootstrap policy binds none of them to cluster-admin); \
+        the bootstrap policy's own bindings are judged only with `includeSystemRbac`, and a binding is one only when \
+        it is labelled `kubernetes.io/bootstrapping=rbac-defaults` and grants exactly what the default grants",
     remediation: "Bind a role with only the permissions the subject needs; keep cluster-admin for break-glass \
         identities.",
     enabled_by_default: true,

@@ -21,5 +21,5 @@ pub static CHECK: Check = Check {
 };
 
 fn evaluate(_ctx: &Ctx, role: &RoleView) -> Outcome {
-    Outcome::from_violations(rbac::privilege_escalations(role.rules).into_iter().map(Violation::object).collect())
+    Outcome::from_violations(rbac::privilege_escalations(&role.rules).into_iter().map(Violation::object).collect())
 }

@@ -8,11 +8,12 @@ pub static CHECK: Check = Check {
     source: Source::Seed,
     seed_item: "Lock down 3rd party app RBAC; restrict who can exec onto these pods",
     title: "Workloads' ServiceAccounts hold no dangerous permissions",
-    fails_when: "a binding reaching the workload's ServiceAccount (a RoleBinding in its namespace or a ClusterRoleBinding, \
+    fails_when: "a binding reaching the workload's ServiceAccount (a RoleBinding in any namespace or a ClusterRoleBinding, \
         naming it, its username, or the groups `system:serviceaccounts`, `system:serviceaccounts:<ns>` or \
         `system:authenticated`; `system:` bindings included) grants cluster-admin, `*` verbs or resources, \
         get/list/watch on secrets, create/get on pods/exec or pods/attach, or escalate/bind/impersonate; a referenced \
-        role missing from the snapshot counts as harmless, except `cluster-admin`, which is known by name",
+        ClusterRole missing from the input is judged by its bootstrap default (`edit`, `admin`, ...; aggregation \
+        resolved), and one that is neither there nor a default counts as harmless",
     remediation: "Give the workload its own ServiceAccount bound to a Role with only the verbs and resources it uses; \
         remove wildcard, secrets, exec and escalation grants.",
     enabled_by_default: true,
@@ -29,9 +30,14 @@ fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
         if dangers.is_empty() {
             continue;
         }
-        // A RoleBinding grants only within its namespace, even when it references a ClusterRole.
+        // A RoleBinding grants only within its namespace, even when it references a ClusterRole; one in
+        // another namespace than the account's grants it rights there.
         let namespace_scoped = binding.namespace.is_some();
-        let scope = if namespace_scoped && binding.role_ref.kind == "ClusterRole" { " (namespace-scoped)" } else { "" };
+        let scope = match binding.namespace {
+            Some(there) if there != namespace => format!(" in namespace \"{there}\""),
+            Some(_) if binding.role_ref.kind == "ClusterRole" => " (namespace-scoped)".to_string(),
+            _ => String::new(),
+        };
         let through = match rbac::subject_reaching_service_account(&binding, namespace, account) {
             Some(s) if s.kind == "Group" => format!(" (as Group \"{}\")", s.name),
             _ => String::new(),

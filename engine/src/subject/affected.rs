@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::checks::support::rbac;
+use crate::checks::support::{rbac, rbac_defaults};
 use crate::input::index::Index;
 use crate::input::object::{CustomKind, KubeObject};
 use crate::policy::set::PolicySet;
-use crate::subject::{BindingView, SubjectKey, others_in, workloads, workloads_in};
+use crate::subject::{BindingView, SubjectKey, hiding_controller, others_in, workloads, workloads_in};
 
 /// The subjects a change to `object` can affect. Call it with the old state (before the index is
 /// updated) and with the new state (after), and re-evaluate the union.
@@ -69,18 +69,22 @@ pub fn affected(index: &Index, policies: &PolicySet, object: &KubeObject) -> BTr
                 }
             }
         }
-        KubeObject::ClusterRole(_) => {
-            out.insert(SubjectKey::new("ClusterRole", "", name));
+        KubeObject::ClusterRole(role) => {
+            // The role itself and every aggregated ClusterRole that takes in its rules.
+            let names = rbac_defaults::aggregating(index, role);
+            for name in &names {
+                out.insert(SubjectKey::new("ClusterRole", "", name));
+            }
             for binding in index.role_bindings.iter() {
                 let view = rbac::role_binding_view(binding);
-                if view.role_ref.kind == "ClusterRole" && view.role_ref.name == name {
+                if view.role_ref.kind == "ClusterRole" && names.contains(&view.role_ref.name) {
                     out.insert(SubjectKey::new("RoleBinding", view.namespace.unwrap_or(""), view.name));
                     out.extend(workloads_reached(index, policies, &view));
                 }
             }
             for binding in index.cluster_role_bindings.iter() {
                 let view = rbac::cluster_role_binding_view(binding);
-                if view.role_ref.name == name {
+                if names.contains(&view.role_ref.name) {
                     out.insert(SubjectKey::new("ClusterRoleBinding", "", view.name));
                     out.extend(workloads_reached(index, policies, &view));
                 }
@@ -149,26 +153,20 @@ fn workload_keys_in(index: &Index, policies: &PolicySet, namespace: &str) -> Vec
 pub fn top_level_owner(index: &Index, kind: &str, meta: &ObjectMeta) -> SubjectKey {
     let ns = meta.namespace.as_deref().unwrap_or("");
     let mut current = (kind.to_string(), meta.name.clone().unwrap_or_default());
-    let mut owner = controller_of(meta);
+    let mut owner = hiding_controller(kind, meta);
     // Bounded: Pod -> ReplicaSet/Job -> Deployment/CronJob.
     for _ in 0..3 {
         let Some((owner_kind, owner_name)) = owner else { break };
-        current = (owner_kind.clone(), owner_name.clone());
         owner = match owner_kind.as_str() {
-            "ReplicaSet" => index.replica_sets.get(ns, &owner_name).and_then(|o| controller_of(&o.metadata)),
-            "Job" => index.jobs.get(ns, &owner_name).and_then(|o| controller_of(&o.metadata)),
+            "ReplicaSet" => {
+                index.replica_sets.get(ns, &owner_name).and_then(|o| hiding_controller("ReplicaSet", &o.metadata))
+            }
+            "Job" => index.jobs.get(ns, &owner_name).and_then(|o| hiding_controller("Job", &o.metadata)),
             _ => None,
         };
+        current = (owner_kind, owner_name);
     }
     SubjectKey::new(&current.0, ns, &current.1)
-}
-
-fn controller_of(meta: &ObjectMeta) -> Option<(String, String)> {
-    meta.owner_references
-        .iter()
-        .flatten()
-        .find(|o| o.controller == Some(true))
-        .map(|o| (o.kind.clone(), o.name.clone()))
 }
 
 fn workloads_of_service_account(index: &Index, policies: &PolicySet, namespace: &str, name: &str) -> Vec<SubjectKey> {
@@ -383,5 +381,19 @@ metadata: {name: shop}
             keys(&affected(&index, &tools_policy(false), &ns)),
             vec!["Cluster/cluster", "Namespace/tools", "Pod/tools/agent", "Service/tools/api"]
         );
+    }
+
+    #[test]
+    fn a_role_that_joins_an_aggregate_requeues_the_aggregates_bindings() {
+        let index = index(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: devs-edit, namespace: apps}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: edit}\nsubjects: [{kind: Group, name: devs}]\n",
+        );
+        let joins_view = object(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: crd-reader\n  labels: {rbac.authorization.k8s.io/aggregate-to-view: \"true\"}\nrules: []\n",
+        );
+        // view aggregates it, edit aggregates view, admin aggregates edit: a binding to edit is affected.
+        let keys = keys(&affected(&index, &PolicySet::default(), &joins_view));
+        assert!(keys.contains(&"RoleBinding/apps/devs-edit".to_string()), "{keys:?}");
+        assert!(keys.contains(&"ClusterRole/admin".to_string()), "{keys:?}");
     }
 }

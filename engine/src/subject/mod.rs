@@ -1,5 +1,6 @@
 //! Subjects: what a report is about. Workloads are the top-level owners of pod templates; pods, jobs and
-//! replica sets owned by a controller are covered by their owner's report.
+//! replica sets are covered by their owner's report only along the known controller chains
+//! ([`hiding_controller`]).
 
 pub mod affected;
 
@@ -14,6 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use vigil_crds::Subject;
 
 use crate::checks::catalog::SubjectKind;
+use crate::checks::support::rbac_defaults;
 use crate::input::index::{Index, Store};
 use crate::policy::set::PolicySet;
 
@@ -60,7 +62,8 @@ pub struct RoleView<'a> {
     pub name: &'a str,
     /// `None` for a ClusterRole.
     pub namespace: Option<&'a str>,
-    pub rules: &'a [PolicyRule],
+    /// What the role grants: its rules, or for an aggregated ClusterRole the union it aggregates.
+    pub rules: std::borrow::Cow<'a, [PolicyRule]>,
 }
 
 impl RoleView<'_> {
@@ -148,12 +151,25 @@ pub fn cluster_reference() -> Subject {
     Subject { api_version: "v1".into(), kind: "Cluster".into(), name: "cluster".into(), namespace: None, uid: None }
 }
 
-/// True when an owner reference marks a controller.
-fn has_controller(meta: &ObjectMeta, kinds: &[&str]) -> bool {
+/// The controller chains that hide an object behind its owner's report: a ReplicaSet behind its
+/// Deployment, a Job behind its CronJob, a Pod behind the workload kind that made it. Only these: an
+/// object whose controller is a kind Vigil does not read (an Argo Rollout, a custom job operator) gets a
+/// report of its own, or a privileged pod could hide behind any CRD; so do static and mirror Pods (owned
+/// by a Node).
+const HIDING_CONTROLLERS: &[(&str, &[&str])] = &[
+    ("ReplicaSet", &["Deployment"]),
+    ("Job", &["CronJob"]),
+    ("Pod", &["ReplicaSet", "Job", "StatefulSet", "DaemonSet", "ReplicationController"]),
+];
+
+/// The controller `(kind, name)` whose report covers an object of `kind`, if a known chain hides it.
+pub fn hiding_controller(kind: &str, meta: &ObjectMeta) -> Option<(String, String)> {
+    let owners = HIDING_CONTROLLERS.iter().find(|(k, _)| *k == kind).map(|(_, owners)| *owners)?;
     meta.owner_references
         .iter()
         .flatten()
-        .any(|o| o.controller == Some(true) && (kinds.is_empty() || kinds.contains(&o.kind.as_str())))
+        .find(|o| o.controller == Some(true) && owners.contains(&o.kind.as_str()))
+        .map(|o| (o.kind.clone(), o.name.clone()))
 }
 
 fn workload<'a>(
@@ -220,16 +236,18 @@ fn scope<'a, T>(store: &'a Store<T>, namespace: Option<&str>) -> Box<dyn Iterato
 
 /// Workload subjects (top-level owners only), all or one namespace's, in a stable order.
 fn workload_entries<'a>(index: &'a Index, namespace: Option<&str>) -> Vec<SubjectEntry<'a>> {
-    let top = |meta: &ObjectMeta| !has_controller(meta, &[]);
+    let top = |kind: &str, meta: &ObjectMeta| hiding_controller(kind, meta).is_none();
     let mut out = Vec::new();
     out.extend(scope(&index.deployments, namespace).map(|o| deployment(o)));
     out.extend(scope(&index.stateful_sets, namespace).map(|o| stateful_set(o)));
     out.extend(scope(&index.daemon_sets, namespace).map(|o| daemon_set(o)));
-    out.extend(scope(&index.replica_sets, namespace).filter(|o| top(&o.metadata)).map(|o| replica_set(o)));
+    out.extend(
+        scope(&index.replica_sets, namespace).filter(|o| top("ReplicaSet", &o.metadata)).map(|o| replica_set(o)),
+    );
     out.extend(scope(&index.cron_jobs, namespace).map(|o| cron_job(o)));
-    out.extend(scope(&index.jobs, namespace).filter(|o| top(&o.metadata)).map(|o| job(o)));
+    out.extend(scope(&index.jobs, namespace).filter(|o| top("Job", &o.metadata)).map(|o| job(o)));
     out.extend(scope(&index.replication_controllers, namespace).map(|o| replication_controller(o)));
-    out.extend(scope(&index.pods, namespace).filter(|o| top(&o.metadata)).map(|o| pod(o)));
+    out.extend(scope(&index.pods, namespace).filter(|o| top("Pod", &o.metadata)).map(|o| pod(o)));
     for entry in &mut out {
         attach_live_pods(index, entry);
     }
@@ -352,21 +370,23 @@ impl SubjectEntry<'_> {
 /// a controller, a system namespace's workload, a `system:` role).
 pub fn find<'a>(index: &'a Index, policies: &PolicySet, key: &SubjectKey) -> Option<SubjectEntry<'a>> {
     let (ns, name) = (key.namespace.as_str(), key.name.as_str());
-    let top = |meta: &ObjectMeta| !has_controller(meta, &[]);
+    let top = |kind: &str, meta: &ObjectMeta| hiding_controller(kind, meta).is_none();
     let workload_ns = || !is_system_namespace(index, policies, ns);
     let mut entry = match key.kind.as_str() {
         "Deployment" => index.deployments.get(ns, name).filter(|_| workload_ns()).map(|o| deployment(o)),
         "StatefulSet" => index.stateful_sets.get(ns, name).filter(|_| workload_ns()).map(|o| stateful_set(o)),
         "DaemonSet" => index.daemon_sets.get(ns, name).filter(|_| workload_ns()).map(|o| daemon_set(o)),
-        "ReplicaSet" => {
-            index.replica_sets.get(ns, name).filter(|o| workload_ns() && top(&o.metadata)).map(|o| replica_set(o))
-        }
+        "ReplicaSet" => index
+            .replica_sets
+            .get(ns, name)
+            .filter(|o| workload_ns() && top("ReplicaSet", &o.metadata))
+            .map(|o| replica_set(o)),
         "CronJob" => index.cron_jobs.get(ns, name).filter(|_| workload_ns()).map(|o| cron_job(o)),
-        "Job" => index.jobs.get(ns, name).filter(|o| workload_ns() && top(&o.metadata)).map(|o| job(o)),
+        "Job" => index.jobs.get(ns, name).filter(|o| workload_ns() && top("Job", &o.metadata)).map(|o| job(o)),
         "ReplicationController" => {
             index.replication_controllers.get(ns, name).filter(|_| workload_ns()).map(|o| replication_controller(o))
         }
-        "Pod" => index.pods.get(ns, name).filter(|o| workload_ns() && top(&o.metadata)).map(|o| pod(o)),
+        "Pod" => index.pods.get(ns, name).filter(|o| workload_ns() && top("Pod", &o.metadata)).map(|o| pod(o)),
         "Cluster" => Some(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster }),
         // Only the candidates of the key's own scope: a Namespace and what is in it, or the
         // cluster-scoped subjects. (Building every subject per lookup made a full pass quadratic.)
@@ -401,9 +421,11 @@ pub fn others_in<'a>(index: &'a Index, policies: &PolicySet, namespace: &str) ->
 /// The subjects that are not workloads and not the cluster: all, or (`Some(namespace)`) one namespace's,
 /// cluster-scoped ones left out, or (`Some("")`) the cluster-scoped ones alone.
 fn other_entries<'a>(index: &'a Index, policies: &PolicySet, scoped: Option<&str>) -> Vec<SubjectEntry<'a>> {
-    // Built-in `system:` RBAC objects are left out unless the policy judging them includes them.
-    let system_rbac = |namespace: Option<&str>, name: &str| {
-        if !name.starts_with("system:") {
+    // The bootstrap policy's own RBAC objects (labelled `kubernetes.io/bootstrapping=rbac-defaults` and
+    // exactly the default: see `rbac_defaults`) are left out unless the policy judging them includes
+    // them. A name is no proof: a custom `system:...` binding is judged like any other.
+    let system_rbac = |namespace: Option<&str>, built_in: bool| {
+        if !built_in {
             return false;
         }
         let policy = match namespace {
@@ -433,12 +455,12 @@ fn other_entries<'a>(index: &'a Index, policies: &PolicySet, scoped: Option<&str
     });
     let namespace_of = |meta: &ObjectMeta| meta.namespace.clone().unwrap_or_else(|| "default".into());
     let roles = scope(&index.roles, scoped)
-        .filter(|r| !system_rbac(Some(&namespace_of(&r.metadata)), r.metadata.name.as_deref().unwrap_or("")))
+        .filter(|r| !system_rbac(Some(&namespace_of(&r.metadata)), rbac_defaults::is_default_role(r)))
         .map(|r| {
             let view = RoleView {
                 name: r.metadata.name.as_deref().unwrap_or(""),
                 namespace: Some(r.metadata.namespace.as_deref().unwrap_or("default")),
-                rules: r.rules.as_deref().unwrap_or(&[]),
+                rules: std::borrow::Cow::Borrowed(r.rules.as_deref().unwrap_or(&[])),
             };
             SubjectEntry { reference: reference(RBAC, "Role", &r.metadata, true), object: SubjectObject::Role(view) }
         });
@@ -448,12 +470,12 @@ fn other_entries<'a>(index: &'a Index, policies: &PolicySet, scoped: Option<&str
         .cluster_roles
         .iter()
         .filter(|_| cluster_scoped)
-        .filter(|r| !system_rbac(None, r.metadata.name.as_deref().unwrap_or("")))
+        .filter(|r| !system_rbac(None, rbac_defaults::is_default_cluster_role(r)))
         .map(|r| {
             let view = RoleView {
                 name: r.metadata.name.as_deref().unwrap_or(""),
                 namespace: None,
-                rules: r.rules.as_deref().unwrap_or(&[]),
+                rules: rbac_defaults::effective_rules(index, r),
             };
             SubjectEntry {
                 reference: reference(RBAC, "ClusterRole", &r.metadata, false),
@@ -461,7 +483,7 @@ fn other_entries<'a>(index: &'a Index, policies: &PolicySet, scoped: Option<&str
             }
         });
     let role_bindings = scope(&index.role_bindings, scoped)
-        .filter(|b| !system_rbac(Some(&namespace_of(&b.metadata)), b.metadata.name.as_deref().unwrap_or("")))
+        .filter(|b| !system_rbac(Some(&namespace_of(&b.metadata)), rbac_defaults::is_default_role_binding(b)))
         .map(|b| SubjectEntry {
             reference: reference(RBAC, "RoleBinding", &b.metadata, true),
             object: SubjectObject::Binding(crate::checks::support::rbac::role_binding_view(b)),
@@ -470,7 +492,7 @@ fn other_entries<'a>(index: &'a Index, policies: &PolicySet, scoped: Option<&str
         .cluster_role_bindings
         .iter()
         .filter(|_| cluster_scoped)
-        .filter(|b| !system_rbac(None, b.metadata.name.as_deref().unwrap_or("")))
+        .filter(|b| !system_rbac(None, rbac_defaults::is_default_cluster_role_binding(b)))
         .map(|b| SubjectEntry {
             reference: reference(RBAC, "ClusterRoleBinding", &b.metadata, false),
             object: SubjectObject::Binding(crate::checks::support::rbac::cluster_role_binding_view(b)),

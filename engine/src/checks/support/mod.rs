@@ -5,4 +5,5 @@ pub mod mesh;
 pub mod network;
 pub mod pod;
 pub mod rbac;
+pub mod rbac_defaults;
 pub mod releases;

@@ -4,6 +4,7 @@
 
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, PolicyRule, RoleBinding, Subject};
 
+use crate::checks::support::rbac_defaults;
 use crate::input::index::Index;
 use crate::subject::{BindingView, RoleView};
 
@@ -303,7 +304,7 @@ pub fn binding_dangers(binding: &BindingView, role: Option<&RoleView>) -> Vec<(D
     if is_cluster_admin_ref(binding) {
         return vec![(Danger::ClusterAdmin, Vec::new())];
     }
-    role.map(|r| role_dangers(r.rules)).unwrap_or_default()
+    role.map(|r| role_dangers(&r.rules)).unwrap_or_default()
 }
 
 /// The dangerous permissions in a role's rules, each with the indices of the rules that grant it.
@@ -346,20 +347,22 @@ pub fn cluster_admin_reason(binding: &BindingView, role: Option<&RoleView>) -> O
     (!rules.is_empty()).then(|| format!("all-wildcard {}, equivalent to cluster-admin", rule_indices(&rules)))
 }
 
-/// The role a binding references, looked up in the index: a ClusterRole, or a Role in the binding's
-/// namespace. `None` when it is not in the snapshot (or a ClusterRoleBinding names a Role, which is invalid).
+/// The role a binding references: a ClusterRole (the input's, else the bootstrap default of that name,
+/// with aggregation resolved), or a Role in the binding's namespace. `None` when it is neither in the
+/// input nor a default (or a ClusterRoleBinding names a Role, which is invalid).
 pub fn resolve_role<'a>(index: &'a Index, binding: &BindingView) -> Option<RoleView<'a>> {
     let name = binding.role_ref.name.as_str();
     match (binding.role_ref.kind.as_str(), binding.namespace) {
-        ("ClusterRole", _) => index.cluster_roles.get("", name).map(|r| RoleView {
+        // A default ClusterRole is there even when the input does not list it.
+        ("ClusterRole", _) => rbac_defaults::cluster_role(index, name).map(|r| RoleView {
             name: r.metadata.name.as_deref().unwrap_or(""),
             namespace: None,
-            rules: r.rules.as_deref().unwrap_or(&[]),
+            rules: rbac_defaults::effective_rules(index, r),
         }),
         ("Role", Some(namespace)) => index.roles.get(namespace, name).map(|r| RoleView {
             name: r.metadata.name.as_deref().unwrap_or(""),
             namespace: Some(r.metadata.namespace.as_deref().unwrap_or("default")),
-            rules: r.rules.as_deref().unwrap_or(&[]),
+            rules: std::borrow::Cow::Borrowed(r.rules.as_deref().unwrap_or(&[])),
         }),
         _ => None,
     }
@@ -413,12 +416,12 @@ pub fn cluster_role_binding_view(binding: &ClusterRoleBinding) -> BindingView<'_
     }
 }
 
-/// Every binding that grants ServiceAccount `namespace/name` permissions in its own namespace or
-/// cluster-wide: the RoleBindings of that namespace and the ClusterRoleBindings that name it (see
-/// [`subject_reaching_service_account`]), `system:` bindings included. RoleBindings in other namespaces,
-/// which grant it rights only there, are not searched: that would read every RoleBinding per ServiceAccount.
+/// Every binding that grants ServiceAccount `namespace/name` permissions anywhere: RoleBindings in any
+/// namespace (one in `prod` can grant an account of `apps` rights in `prod`: the authorizer matches the
+/// subject, not the binding's namespace) and ClusterRoleBindings, whenever they name it (see
+/// [`subject_reaching_service_account`]), `system:` bindings included.
 pub fn bindings_reaching_service_account<'a>(index: &'a Index, namespace: &str, name: &str) -> Vec<BindingView<'a>> {
-    let role_bindings = index.role_bindings.in_namespace(namespace).map(|b| role_binding_view(b));
+    let role_bindings = index.role_bindings.iter().map(|b| role_binding_view(b));
     let cluster_bindings = index.cluster_role_bindings.iter().map(|b| cluster_role_binding_view(b));
     role_bindings
         .chain(cluster_bindings)
@@ -426,24 +429,12 @@ pub fn bindings_reaching_service_account<'a>(index: &'a Index, namespace: &str, 
         .collect()
 }
 
-/// True for the identities that hold cluster-admin by design: Group `system:masters` (and kubeadm's
-/// `kubeadm:cluster-admins`), and the `system:` users and groups of control-plane components. ServiceAccounts
-/// and the broad groups (`system:authenticated`, `system:unauthenticated`, `system:serviceaccounts...`,
-/// `system:anonymous`) are not.
+/// True for the identities that hold cluster-admin by design: Group `system:masters` (the bootstrap
+/// policy's `cluster-admin` binding) and kubeadm's `kubeadm:cluster-admins`. Every other identity is a
+/// subject like any other, `system:` ones included (`system:nodes`, `system:bootstrappers`,
+/// `system:authenticated`, control-plane users): the defaults bind none of them to cluster-admin.
 pub fn is_builtin_admin_subject(subject: &Subject) -> bool {
-    const BROAD: [&str; 4] =
-        ["system:anonymous", "system:unauthenticated", "system:authenticated", "system:serviceaccounts"];
-    let name = subject.name.as_str();
-    match subject.kind.as_str() {
-        "Group" if name == "kubeadm:cluster-admins" => true,
-        "User" | "Group" => {
-            name.starts_with("system:")
-                && !BROAD.contains(&name)
-                && !name.starts_with("system:serviceaccounts:")
-                && !name.starts_with("system:serviceaccount:")
-        }
-        _ => false,
-    }
+    subject.kind == "Group" && matches!(subject.name.as_str(), "system:masters" | "kubeadm:cluster-admins")
 }
 
 /// `User "alice"`, `Group "ops"`, `ServiceAccount "apps/builder"` (the namespace defaulted from the binding).
@@ -673,7 +664,7 @@ mod tests {
         let custom = role_ref("ClusterRole", "root");
         let b = BindingView { role_ref: &custom, ..b };
         let rules = [rule(&["get"], &[""], &["pods"]), rule(&["*"], &["*"], &["*"])];
-        let role = RoleView { name: "root", namespace: None, rules: &rules };
+        let role = RoleView { name: "root", namespace: None, rules: std::borrow::Cow::Borrowed(&rules) };
         assert_eq!(
             cluster_admin_reason(&b, Some(&role)).as_deref(),
             Some("all-wildcard rule 1, equivalent to cluster-admin")
@@ -683,7 +674,12 @@ mod tests {
         for (kind, name, builtin) in [
             ("Group", "system:masters", true),
             ("Group", "kubeadm:cluster-admins", true),
-            ("User", "system:kube-controller-manager", true),
+            // The defaults bind no control-plane identity or node group to cluster-admin.
+            ("User", "system:kube-controller-manager", false),
+            ("Group", "system:nodes", false),
+            ("Group", "system:bootstrappers", false),
+            ("User", "system:anonymous", false),
+            ("Group", "system:unauthenticated", false),
             ("Group", "system:authenticated", false),
             ("Group", "system:serviceaccounts:apps", false),
             ("User", "system:serviceaccount:kube-system:tiller", false),
