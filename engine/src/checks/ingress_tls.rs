@@ -9,7 +9,7 @@ pub static CHECK: Check = Check {
     source: Source::Seed,
     seed_item: "Secure services that are exposed to the Internet using a firewall",
     title: "Ingresses serve their hosts over TLS",
-    fails_when: "an Ingress serves a host (or every host, through a rule without host or a default backend) without a `tls` entry covering it",
+    fails_when: "an Ingress serves a host without a `tls` entry covering it (a `tls` entry without hosts covers every host); a rule without host, or a `defaultBackend` (which answers every host no rule matches), counts as serving every host",
     remediation: "Add a `tls` entry listing each rule's host (a `*.example.com` wildcard covers one label) with its certificate Secret.",
     enabled_by_default: true,
     reads: &[],
@@ -24,15 +24,18 @@ fn evaluate(_ctx: &Ctx, ingress: &Ingress) -> Outcome {
     let tls_for_every_host = tls.iter().any(|t| t.hosts.as_ref().is_none_or(Vec::is_empty));
     let rules = spec.rules.as_deref().unwrap_or(&[]);
     let mut violations = Vec::new();
-    if rules.is_empty() && spec.default_backend.is_some() && tls.is_empty() {
-        violations.push(Violation::object("its defaultBackend serves every host without TLS"));
+    // The default backend answers every request no rule matches, whatever its host: only a tls entry
+    // that covers every host covers it (networking/v1 IngressSpec.defaultBackend).
+    if spec.default_backend.is_some() && !tls_for_every_host {
+        violations.push(Violation::object("its defaultBackend serves every host no tls entry covers, without TLS"));
     }
     let mut uncovered: Vec<Option<&str>> = Vec::new();
     for host in rules.iter().map(|r| r.host.as_deref().filter(|h| !h.is_empty())) {
-        let covered = match host {
-            Some(host) => tls_hosts.iter().any(|t| tls_covers(t, host)),
-            None => tls_for_every_host,
-        };
+        let covered = tls_for_every_host
+            || match host {
+                Some(host) => tls_hosts.iter().any(|t| tls_covers(t, host)),
+                None => false,
+            };
         if !covered && !uncovered.contains(&host) {
             uncovered.push(host);
         }

@@ -105,7 +105,8 @@ fn evaluate_workload(ctx: &Ctx, w: &Workload) -> Outcome {
         };
     }
     let mut violations = Vec::new();
-    match istio_sidecar(namespace, namespace_meta.and_then(|m| m.labels.as_ref()), w.template_meta) {
+    // A Namespace object without labels is known (no injection label), not unknown.
+    match istio_sidecar(namespace, ctx.index.namespace_labels(namespace), w.template_meta) {
         SidecarInjection::NotInjected(reason) => {
             violations.push(Violation::object(format!("no Istio sidecar: {reason}")))
         }

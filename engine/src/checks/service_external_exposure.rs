@@ -12,7 +12,7 @@ pub static CHECK: Check = Check {
     source: Source::Seed,
     seed_item: "Secure services that are exposed to the Internet using a firewall",
     title: "Services are not exposed to the whole Internet",
-    fails_when: "a Service of type LoadBalancer has no `loadBalancerSourceRanges` (or allows 0.0.0.0/0 or ::/0), or a Service is of type NodePort, or sets `externalIPs`",
+    fails_when: "a Service of type LoadBalancer has no `loadBalancerSourceRanges`, or ranges that together cover every IPv4 or IPv6 address (`10.0.0.0/0`, `::0/0`, `0.0.0.0/1` + `128.0.0.0/1`: host bits do not count), or an entry that is no CIDR; or a Service is of type NodePort, or sets `externalIPs`",
     remediation: "Restrict LoadBalancer Services with `loadBalancerSourceRanges`, expose NodePort services through an Ingress or LoadBalancer instead, and drop `externalIPs`.",
     enabled_by_default: true,
     reads: &[],
@@ -30,10 +30,7 @@ fn evaluate(_ctx: &Ctx, service: &Service) -> Outcome {
                     "type LoadBalancer without loadBalancerSourceRanges is open to any address",
                 ));
             }
-            for open in ranges.iter().filter(|r| matches!(r.as_str(), "0.0.0.0/0" | "::/0")) {
-                violations
-                    .push(Violation::object(format!("type LoadBalancer allows {open} in loadBalancerSourceRanges")));
-            }
+            violations.extend(open_families(&ranges).into_iter().map(Violation::object));
         }
         "NodePort" => violations.push(Violation::object("type NodePort opens its ports on every node")),
         _ => {}
@@ -43,6 +40,41 @@ fn evaluate(_ctx: &Ctx, service: &Service) -> Outcome {
         violations.push(Violation::object(format!("sets externalIPs {}", external_ips.join(", "))));
     }
     Outcome::from_violations(violations)
+}
+
+/// What the ranges leave open, as the cloud provider's firewall applies them: a family (IPv4, IPv6) whose
+/// ranges together cover every address (`10.0.0.0/0`, `::0/0`, `0.0.0.0/1` + `128.0.0.0/1`: host bits are
+/// ignored, as `net.ParseCIDR` and the providers ignore them), and entries that are no CIDR.
+fn open_families(ranges: &[String]) -> Vec<String> {
+    use ipnet::IpNet;
+    let mut out = Vec::new();
+    let mut nets: Vec<IpNet> = Vec::new();
+    for range in ranges {
+        match range.parse::<IpNet>() {
+            Ok(net) => nets.push(net.trunc()),
+            Err(_) => out.push(format!("loadBalancerSourceRanges entry {range:?} is not a CIDR")),
+        }
+    }
+    for (family, all) in [("IPv4", "0.0.0.0/0"), ("IPv6", "::/0")] {
+        let everything: IpNet = all.parse().expect("a CIDR");
+        let members: Vec<IpNet> =
+            nets.iter().copied().filter(|n| n.addr().is_ipv4() == everything.addr().is_ipv4()).collect();
+        if IpNet::aggregate(&members).contains(&everything) {
+            let listed: Vec<&str> = ranges
+                .iter()
+                .map(String::as_str)
+                .filter(|r| r.parse::<IpNet>().is_ok_and(|n| n.addr().is_ipv4() == everything.addr().is_ipv4()))
+                .collect();
+            out.push(match listed.as_slice() {
+                [one] => format!("type LoadBalancer allows {one} in loadBalancerSourceRanges"),
+                many => format!(
+                    "type LoadBalancer allows every {family} address: loadBalancerSourceRanges {} together cover {all}",
+                    many.join(", ")
+                ),
+            });
+        }
+    }
+    out
 }
 
 fn source_ranges(service: &Service) -> Vec<String> {

@@ -13,6 +13,8 @@ pub const ISTIO_ROOT_NAMESPACE: &str = "istio-system";
 
 /// Label and annotation (deprecated, still honoured) that opt a pod in or out of Istio injection.
 const ISTIO_POD_INJECT: &str = "sidecar.istio.io/inject";
+/// The revision label, on a namespace or a pod.
+const ISTIO_REV: &str = "istio.io/rev";
 
 /// True when Istio's security CRDs are installed.
 pub fn istio_installed(index: &Index) -> bool {
@@ -64,8 +66,12 @@ pub fn istio_sidecar(
             SidecarInjection::NotInjected(format!("namespace \"{namespace}\" is labelled istio-injection=disabled"))
         }
         Some(labels) if istio_namespace_injection(labels) => SidecarInjection::Injected,
-        // Only the label opts a single pod in: the injection webhook selects pods by label.
-        _ if label.as_deref() == Some("true") => SidecarInjection::Injected,
+        // Only labels opt a single pod in: the injector's webhooks select pods by label, in namespaces
+        // without istio-injection: `sidecar.istio.io/inject=true` (the default revision's) or
+        // `istio.io/rev=<rev>` (that revision's; Istio's sidecar-injector webhook objectSelectors).
+        _ if label.as_deref() == Some("true") || pod.labels.as_ref().is_some_and(|l| l.contains_key(ISTIO_REV)) => {
+            SidecarInjection::Injected
+        }
         Some(_) => SidecarInjection::NotInjected(format!(
             "namespace \"{namespace}\" has no istio-injection=enabled or istio.io/rev label"
         )),
