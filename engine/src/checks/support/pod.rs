@@ -1,11 +1,15 @@
 //! Containers of a pod spec seen one way (regular, init, ephemeral), and Kubernetes' own defaulting and
 //! precedence rules for them.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EphemeralContainer, PodSecurityContext, PodSpec, ResourceRequirements,
     SecurityContext, VolumeMount,
 };
 
+use crate::input::index::Index;
 use crate::subject::Workload;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,6 +222,41 @@ pub fn capability_name(cap: &str) -> String {
     match upper.strip_prefix("CAP_") {
         Some(name) => name.to_string(),
         None => upper,
+    }
+}
+
+impl<'a> Workload<'a> {
+    /// The labels its pods carry as the API server stores them. A Job without `manualSelector: true` gets
+    /// `batch.kubernetes.io/job-name` and legacy `job-name` set to its name, and the `controller-uid` pair set
+    /// to its uid (known only for a live Job), unless the template sets them already: selectors of
+    /// NetworkPolicies and mesh policies see these labels.
+    // k8s pkg/registry/batch/job/strategy.go generateSelector (manualSelector defaults to false).
+    pub fn stored_pod_labels(&self, index: &Index) -> Cow<'a, BTreeMap<String, String>> {
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        let template = self.template_meta.labels.as_ref().unwrap_or(&EMPTY);
+        if self.kind != "Job" {
+            return Cow::Borrowed(template);
+        }
+        let manual_selector = index
+            .jobs
+            .get(self.namespace(), self.name())
+            .and_then(|job| job.spec.as_ref())
+            .is_some_and(|spec| spec.manual_selector == Some(true));
+        if manual_selector {
+            return Cow::Borrowed(template);
+        }
+        let mut labels = template.clone();
+        let generated = [
+            (["batch.kubernetes.io/job-name", "job-name"], self.meta.name.as_deref()),
+            (["batch.kubernetes.io/controller-uid", "controller-uid"], self.meta.uid.as_deref()),
+        ];
+        for (keys, value) in generated {
+            let Some(value) = value.filter(|v| !v.is_empty()) else { continue };
+            for key in keys {
+                labels.entry(key.to_string()).or_insert_with(|| value.to_string());
+            }
+        }
+        Cow::Owned(labels)
     }
 }
 
