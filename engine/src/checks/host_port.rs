@@ -7,7 +7,7 @@ pub static CHECK: Check = Check {
     source: Source::Ours,
     seed_item: "Each team should have PSP (Pod Security Policy) enabled",
     title: "Containers do not bind host ports",
-    fails_when: "a container port sets a non-zero `hostPort`",
+    fails_when: "a container port sets a non-zero `hostPort`, or the pod has `hostNetwork: true`, where every container port's `hostPort` defaults to its `containerPort`",
     remediation: "Remove `hostPort` and expose the container through a Service.",
     enabled_by_default: true,
     reads: &[],
@@ -19,13 +19,10 @@ fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
         w.containers()
             .iter()
             .filter_map(|c| {
-                let ports: Vec<String> = c
-                    .ports
-                    .iter()
-                    .filter_map(|p| {
-                        p.host_port.filter(|&h| h != 0).map(|h| format!("{h} (containerPort {})", p.container_port))
-                    })
-                    .collect();
+                // One message whether hostPort is set or defaulted from hostNetwork: the API server stores the
+                // pods with it filled in.
+                let ports: Vec<String> =
+                    c.host_ports().map(|(host, container)| format!("{host} (containerPort {container})")).collect();
                 (!ports.is_empty()).then(|| {
                     Violation::container(c.name, format!("{} binds hostPort {}", c.describe(), ports.join(", ")))
                 })

@@ -1,7 +1,7 @@
 use vigil_crds::RegistryPolicy;
 
 use super::prelude::*;
-use crate::checks::support::pod::image_registry;
+use crate::checks::support::pod::ImageRef;
 
 pub static CHECK: Check = Check {
     id: "image-registry-allowed",
@@ -84,7 +84,7 @@ fn has_prefix(image: &str, prefix: &str) -> bool {
 /// The image reference as the container runtime resolves it: Docker Hub names get `docker.io/` and,
 /// for official images, `library/`.
 fn normalise(image: &str) -> String {
-    let registry = image_registry(image);
+    let registry = ImageRef::parse(image).registry;
     let path = image.strip_prefix(registry).and_then(|rest| rest.strip_prefix('/')).unwrap_or(image);
     let registry = if registry == "index.docker.io" { "docker.io" } else { registry };
     if registry == "docker.io" && !path.contains('/') {

@@ -1,5 +1,5 @@
 use super::prelude::*;
-use crate::checks::support::pod::{image_has_digest, image_tag};
+use crate::checks::support::pod::ImageRef;
 
 pub static CHECK: Check = Check {
     id: "image-tag-mutable",
@@ -20,10 +20,13 @@ fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
     Outcome::from_violations(
         w.containers()
             .iter()
-            .filter(|c| !image_has_digest(c.image()))
             .filter_map(|c| {
                 let image = c.image();
-                let problem = match image_tag(image) {
+                let reference = ImageRef::parse(image);
+                if reference.digest.is_some() {
+                    return None;
+                }
+                let problem = match reference.tag {
                     None => "has no tag (implies :latest)".to_string(),
                     Some(tag) if mutable_tags.iter().any(|m| m == tag) => format!("uses mutable tag \"{tag}\""),
                     Some(_) => return None,

@@ -3,7 +3,7 @@ use vigil_crds::VulnerabilityThreshold;
 use super::prelude::*;
 use crate::input::index::crd_names::TRIVY_VULNERABILITY_REPORT;
 use crate::input::object::CustomObject;
-use crate::checks::support::pod::{image_registry, image_tag};
+use crate::checks::support::pod::ImageRef;
 
 pub static CHECK: Check = Check {
     id: "image-vulnerabilities",
@@ -104,31 +104,10 @@ fn scanned_image(report: &CustomObject, image: &str) -> bool {
         field("/registry/server").is_none_or(|server| docker_hub(server) == docker_hub(artifact.registry));
     let version_matches = match (artifact.digest, field("/artifact/digest")) {
         (Some(digest), Some(scanned)) => digest == scanned,
-        _ => field("/artifact/tag") == Some(artifact.tag),
+        // trivy reports an image without tag or digest as `:latest`.
+        _ => field("/artifact/tag") == Some(artifact.tag.unwrap_or("latest")),
     };
     registry_matches && strip_library(repository) == strip_library(artifact.repository) && version_matches
-}
-
-/// The parts of an image reference trivy reports.
-struct ImageRef<'a> {
-    registry: &'a str,
-    repository: &'a str,
-    tag: &'a str,
-    digest: Option<&'a str>,
-}
-
-impl<'a> ImageRef<'a> {
-    fn parse(image: &'a str) -> ImageRef<'a> {
-        let (name, digest) = match image.split_once('@') {
-            Some((name, digest)) => (name, Some(digest)),
-            None => (image, None),
-        };
-        let tag = image_tag(name);
-        let name = tag.map_or(name, |t| &name[..name.len() - t.len() - 1]);
-        let registry = image_registry(name);
-        let repository = name.strip_prefix(registry).and_then(|r| r.strip_prefix('/')).unwrap_or(name);
-        ImageRef { registry, repository, tag: tag.unwrap_or("latest"), digest }
-    }
 }
 
 /// Docker Hub goes by several names.
@@ -142,22 +121,4 @@ fn docker_hub(registry: &str) -> &str {
 /// Docker Hub's official images live under `library/`, which image references usually leave out.
 fn strip_library(repository: &str) -> &str {
     repository.strip_prefix("library/").unwrap_or(repository)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ImageRef;
-
-    #[test]
-    fn image_references_split_like_trivy() {
-        let nginx = ImageRef::parse("nginx");
-        assert_eq!((nginx.registry, nginx.repository, nginx.tag), ("docker.io", "nginx", "latest"));
-        let ghcr = ImageRef::parse("ghcr.io/org/app:1.2@sha256:abc");
-        assert_eq!(
-            (ghcr.registry, ghcr.repository, ghcr.tag, ghcr.digest),
-            ("ghcr.io", "org/app", "1.2", Some("sha256:abc"))
-        );
-        let port = ImageRef::parse("localhost:5000/app:v1");
-        assert_eq!((port.registry, port.repository, port.tag), ("localhost:5000", "app", "v1"));
-    }
 }

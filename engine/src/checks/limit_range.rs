@@ -1,6 +1,7 @@
 use k8s_openapi::api::core::v1::Namespace;
 
 use super::prelude::*;
+use crate::checks::support::limits::default_limit_resources;
 
 pub static CHECK: Check = Check {
     id: "limit-range",
@@ -9,7 +10,7 @@ pub static CHECK: Check = Check {
     source: Source::Seed,
     seed_item: "Must specify resource limits at deployment level (limit admission controller)",
     title: "A LimitRange gives containers default limits",
-    fails_when: "the namespace has no LimitRange whose `type: Container` items give default CPU and memory limits",
+    fails_when: "the namespace has no LimitRange whose `type: Container` items give default CPU and memory limits (a `max` without a `default` becomes the default limit)",
     remediation: "Add a LimitRange with a `type: Container` item whose `default` sets both `cpu` and `memory`.",
     enabled_by_default: true,
     reads: &[Kind::LimitRange],
@@ -25,9 +26,7 @@ fn evaluate(ctx: &Ctx, namespace: &Namespace) -> Outcome {
     // The LimitRanger admission plugin applies the defaults of every LimitRange, so they add up.
     let defaults: Vec<&str> = limit_ranges
         .flat_map(|lr| lr.spec.iter().flat_map(|s| s.limits.iter()))
-        .filter(|item| item.type_ == "Container")
-        .flat_map(|item| item.default.iter().flat_map(|d| d.keys()))
-        .map(String::as_str)
+        .flat_map(default_limit_resources)
         .collect();
     let missing: Vec<&str> = ["cpu", "memory"].into_iter().filter(|r| !defaults.contains(r)).collect();
     if missing.is_empty() {

@@ -116,7 +116,7 @@ fn evaluate_workload(ctx: &Ctx, w: &Workload) -> Outcome {
         }
         SidecarInjection::Injected | SidecarInjection::Unknown => {}
     }
-    let mtls = workload_mtls(ctx.index, namespace, w.pod_labels());
+    let mtls = workload_mtls(ctx.index, namespace, &w.stored_pod_labels(ctx.index));
     if mtls.workload.mode != MtlsMode::Strict {
         violations.push(strict_violation("", mtls.workload.mode, mtls.workload.source()));
     }

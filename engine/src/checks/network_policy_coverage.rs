@@ -8,7 +8,7 @@ pub static CHECK: Check = Check {
     source: Source::Seed,
     seed_item: "Network Policy must be enabled and enforced at least at namespace level",
     title: "A NetworkPolicy selects the workload's pods",
-    fails_when: "no NetworkPolicy in the namespace selects the workload's pods for Ingress (and, when the policy requires egress control, for Egress)",
+    fails_when: "no NetworkPolicy in the namespace selects the workload's pods for Ingress (and, when the policy requires egress control, for Egress); the pods carry the labels the API server adds, such as a Job's `job-name`",
     remediation: "Add a NetworkPolicy whose podSelector matches the pod template's labels and that lists the allowed peers.",
     enabled_by_default: true,
     reads: &[Kind::NetworkPolicy],
@@ -17,8 +17,9 @@ pub static CHECK: Check = Check {
 
 fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
     let namespace = w.namespace();
+    let pod_labels = w.stored_pod_labels(ctx.index);
     let selecting: Vec<_> =
-        ctx.index.network_policies.in_namespace(namespace).filter(|p| selects_pods(p, w.pod_labels())).collect();
+        ctx.index.network_policies.in_namespace(namespace).filter(|p| selects_pods(p, &pod_labels)).collect();
     Outcome::from_violations(
         required_directions(ctx.policy.parameters.egress_required)
             .iter()

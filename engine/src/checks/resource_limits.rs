@@ -1,6 +1,7 @@
 use k8s_openapi::api::core::v1::LimitRange;
 
 use super::prelude::*;
+use crate::checks::support::limits::default_limit_resources;
 
 pub static CHECK: Check = Check {
     id: "resource-limits",
@@ -9,7 +10,7 @@ pub static CHECK: Check = Check {
     source: Source::Seed,
     seed_item: "Must specify resource limits at deployment level (limit admission controller)",
     title: "Containers have CPU and memory limits",
-    fails_when: "an init or regular container has no CPU or no memory limit and no `type: Container` LimitRange default in its namespace supplies it (ephemeral containers cannot set resources and are skipped)",
+    fails_when: "an init or regular container has no CPU or no memory limit and no `type: Container` LimitRange default (or `max`, which becomes the default) in its namespace supplies it (ephemeral containers cannot set resources and are skipped)",
     remediation: "Set `resources.limits.cpu` and `resources.limits.memory` on every container, or give the namespace a LimitRange with container defaults.",
     enabled_by_default: true,
     reads: &[Kind::LimitRange],
@@ -51,14 +52,10 @@ fn missing_limits(c: &ContainerView, limit_ranges: &[&LimitRange]) -> Option<Vio
     Some(Violation::container(c.name, message))
 }
 
-/// The name of the first LimitRange whose `Container` default sets a limit for `resource`.
+/// The name of the first LimitRange that gives containers a default limit for `resource`.
 fn default_limit_source<'a>(limit_ranges: &[&'a LimitRange], resource: &str) -> Option<&'a str> {
     limit_ranges
         .iter()
-        .find(|lr| {
-            lr.spec.iter().flat_map(|s| &s.limits).any(|item| {
-                item.type_ == "Container" && item.default.as_ref().is_some_and(|d| d.contains_key(resource))
-            })
-        })
+        .find(|lr| lr.spec.iter().flat_map(|s| &s.limits).any(|item| default_limit_resources(item).contains(resource)))
         .map(|lr| lr.metadata.name.as_deref().unwrap_or(""))
 }

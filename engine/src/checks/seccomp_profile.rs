@@ -1,5 +1,7 @@
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::core::v1::{PodSecurityContext, SeccompProfile};
+
 use super::prelude::*;
 
 pub static CHECK: Check = Check {
@@ -9,16 +11,22 @@ pub static CHECK: Check = Check {
     source: Source::Seed,
     seed_item: "Use secure computing (seccomp) to restrict host system call (syscall) access from containers",
     title: "Containers run with a seccomp profile",
-    fails_when: "no `RuntimeDefault` or `Localhost` seccomp profile applies to a container (container settings override the pod's; the legacy annotations count when no field is set), or `Unconfined` is set",
+    fails_when: "no `RuntimeDefault` or `Localhost` seccomp profile applies to a container (most specific first: the container's field, the container's legacy annotation, the pod's field, the pod's legacy annotation), or `Unconfined` is set",
     remediation: "Set `securityContext.seccompProfile.type: RuntimeDefault` on the pod (or `Localhost` with a profile).",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-/// Legacy annotations, honoured when no `seccompProfile` field is set; the container's wins over the pod's.
+/// Legacy annotations (values `runtime/default`, `docker/default`, `localhost/<path>`, `unconfined`).
 const POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
 const CONTAINER_ANNOTATION_PREFIX: &str = "container.seccomp.security.alpha.kubernetes.io/";
+
+/// Where a container's seccomp profile comes from.
+enum Setting<'a> {
+    Field { profile: &'a SeccompProfile, from: &'static str },
+    Annotation { key: String, value: &'a str },
+}
 
 fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
     if w.is_windows() {
@@ -30,23 +38,20 @@ fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
         w.containers()
             .iter()
             .filter_map(|c| {
-                let field = c
-                    .security_context
-                    .and_then(|s| s.seccomp_profile.as_ref())
-                    .map(|p| (p, "its securityContext"))
-                    .or_else(|| pod.and_then(|p| p.seccomp_profile.as_ref()).map(|p| (p, "the pod securityContext")));
-                let message = match (field, legacy_annotation(annotations, c.name)) {
-                    (Some((profile, _)), _) if matches!(profile.type_.as_str(), "RuntimeDefault" | "Localhost") => {
+                let message = match setting(c, pod, annotations) {
+                    Some(Setting::Field { profile, .. })
+                        if matches!(profile.type_.as_str(), "RuntimeDefault" | "Localhost") =>
+                    {
                         return None;
                     }
-                    (Some((profile, from)), _) => {
+                    Some(Setting::Field { profile, from }) => {
                         format!("{} has seccompProfile.type {} (in {from})", c.describe(), profile.type_)
                     }
-                    (None, Some((_, value))) if confining_annotation(value) => return None,
-                    (None, Some((key, value))) => {
+                    Some(Setting::Annotation { value, .. }) if confining_annotation(value) => return None,
+                    Some(Setting::Annotation { key, value }) => {
                         format!("{} has seccomp profile {value} (annotation {key})", c.describe())
                     }
-                    (None, None) => format!(
+                    None => format!(
                         "{} has no seccompProfile RuntimeDefault or Localhost in its or the pod securityContext",
                         c.describe()
                     ),
@@ -57,16 +62,21 @@ fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
     )
 }
 
-/// The legacy annotation that applies to a container, as (key, value): its own, else the pod's.
-fn legacy_annotation<'a>(
+/// The setting that applies to a container, most specific first: its securityContext field, its legacy
+/// annotation, the pod securityContext field, the pod's legacy annotation.
+// k8s pkg/kubelet/kuberuntime helpers getSeccompProfile; the API server's annotation/field sync on pod
+// create (pkg/registry/core/pod/strategy.go applySeccompVersionSkew) keeps the same order.
+fn setting<'a>(
+    c: &ContainerView<'a>,
+    pod: Option<&'a PodSecurityContext>,
     annotations: Option<&'a BTreeMap<String, String>>,
-    container: &str,
-) -> Option<(String, &'a str)> {
-    let annotations = annotations?;
-    let container_key = format!("{CONTAINER_ANNOTATION_PREFIX}{container}");
-    [container_key, POD_ANNOTATION.to_string()]
-        .into_iter()
-        .find_map(|key| annotations.get(&key).map(|value| (key, value.as_str())))
+) -> Option<Setting<'a>> {
+    let annotation = |key: String| annotations?.get(&key).map(|value| Setting::Annotation { key, value });
+    let field = |profile: Option<&'a SeccompProfile>, from: &'static str| profile.map(|profile| Setting::Field { profile, from });
+    field(c.security_context.and_then(|s| s.seccomp_profile.as_ref()), "its securityContext")
+        .or_else(|| annotation(format!("{CONTAINER_ANNOTATION_PREFIX}{}", c.name)))
+        .or_else(|| field(pod.and_then(|p| p.seccomp_profile.as_ref()), "the pod securityContext"))
+        .or_else(|| annotation(POD_ANNOTATION.to_string()))
 }
 
 /// True for the legacy annotation values that confine syscalls.

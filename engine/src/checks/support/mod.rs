@@ -1,6 +1,7 @@
 //! What several checks share: pod and container views, NetworkPolicy selection, mesh injection and
 //! policies, RBAC resolution, Kubernetes release data.
 
+pub mod limits;
 pub mod mesh;
 pub mod network;
 pub mod pod;

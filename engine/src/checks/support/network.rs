@@ -86,15 +86,16 @@ pub fn selects_all_pods(policy: &NetworkPolicy) -> bool {
     spec(policy).pod_selector.as_ref().is_none_or(selector_is_empty)
 }
 
-/// True when the policy isolates the selected pods in this direction. With `policyTypes` unset,
-/// Kubernetes infers Ingress always and Egress only when the policy has egress rules.
+/// True when the policy isolates the selected pods in this direction. With `policyTypes` unset or empty,
+/// the API server stores Ingress always and Egress only when the egress list is non-empty: `egress: []`
+/// does not imply Egress (k8s pkg/apis/networking/v1/defaults.go SetDefaults_NetworkPolicy).
 pub fn governs(policy: &NetworkPolicy, direction: Direction) -> bool {
     let spec = spec(policy);
     match &spec.policy_types {
         Some(types) if !types.is_empty() => types.iter().any(|t| t == direction.as_str()),
         _ => match direction {
             Direction::Ingress => true,
-            Direction::Egress => spec.egress.is_some(),
+            Direction::Egress => spec.egress.as_ref().is_some_and(|rules| !rules.is_empty()),
         },
     }
 }
@@ -196,6 +197,11 @@ mod tests {
         assert!(!governs(&ingress_only, Direction::Egress));
         let with_egress = policy(serde_json::json!({"podSelector": {}, "egress": [{}]}));
         assert!(governs(&with_egress, Direction::Egress));
+        let empty_egress = policy(serde_json::json!({"podSelector": {}, "egress": []}));
+        assert!(governs(&empty_egress, Direction::Ingress));
+        assert!(!governs(&empty_egress, Direction::Egress), "an empty egress list does not imply Egress");
+        let empty_types = policy(serde_json::json!({"podSelector": {}, "policyTypes": [], "egress": []}));
+        assert!(!governs(&empty_types, Direction::Egress), "empty policyTypes are inferred like unset ones");
         let explicit = policy(serde_json::json!({"podSelector": {}, "policyTypes": ["Egress"]}));
         assert!(!governs(&explicit, Direction::Ingress));
         assert!(governs(&explicit, Direction::Egress));

@@ -1,11 +1,15 @@
 //! Containers of a pod spec seen one way (regular, init, ephemeral), and Kubernetes' own defaulting and
 //! precedence rules for them.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, EnvVar, EphemeralContainer, PodSecurityContext, PodSpec, ResourceRequirements,
     SecurityContext, VolumeMount,
 };
 
+use crate::input::index::Index;
 use crate::subject::Workload;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,13 +31,15 @@ pub struct ContainerView<'a> {
     pub env: &'a [EnvVar],
     pub resources: Option<&'a ResourceRequirements>,
     pub volume_mounts: &'a [VolumeMount],
+    /// The pod spec's `hostNetwork`, which defaults the container's host ports.
+    pub host_network: bool,
     /// Set when the container is not in the template but was found in a live pod (a sidecar injected by
     /// an admission webhook): the pod's name.
     pub injected_in: Option<&'a str>,
 }
 
 impl<'a> ContainerView<'a> {
-    fn regular(c: &'a Container, kind: ContainerKind) -> Self {
+    fn regular(c: &'a Container, kind: ContainerKind, host_network: bool) -> Self {
         ContainerView {
             name: &c.name,
             kind,
@@ -44,11 +50,12 @@ impl<'a> ContainerView<'a> {
             env: c.env.as_deref().unwrap_or(&[]),
             resources: c.resources.as_ref(),
             volume_mounts: c.volume_mounts.as_deref().unwrap_or(&[]),
+            host_network,
             injected_in: None,
         }
     }
 
-    fn ephemeral(c: &'a EphemeralContainer) -> Self {
+    fn ephemeral(c: &'a EphemeralContainer, host_network: bool) -> Self {
         ContainerView {
             name: &c.name,
             kind: ContainerKind::Ephemeral,
@@ -59,6 +66,7 @@ impl<'a> ContainerView<'a> {
             env: c.env.as_deref().unwrap_or(&[]),
             resources: c.resources.as_ref(),
             volume_mounts: c.volume_mounts.as_deref().unwrap_or(&[]),
+            host_network,
             injected_in: None,
         }
     }
@@ -80,13 +88,30 @@ impl<'a> ContainerView<'a> {
     pub fn image(&self) -> &'a str {
         self.image.unwrap_or("")
     }
+
+    /// The host ports the container binds, as (hostPort, containerPort), as the API server stores its pods:
+    /// in a `hostNetwork` pod an unset or zero `hostPort` defaults to the `containerPort`.
+    // k8s pkg/apis/core/v1/defaults.go SetDefaults_Pod -> defaultHostNetworkPorts (containers and init
+    // containers; ephemeral containers may not declare ports).
+    pub fn host_ports(&self) -> impl Iterator<Item = (i32, i32)> + 'a {
+        let defaulted = self.host_network && self.kind != ContainerKind::Ephemeral;
+        self.ports.iter().filter_map(move |p| {
+            let host_port = p.host_port.filter(|&h| h != 0).or(defaulted.then_some(p.container_port));
+            host_port.filter(|&h| h != 0).map(|h| (h, p.container_port))
+        })
+    }
 }
 
 /// Every container of a pod spec: init containers, then containers, then ephemeral containers.
 pub fn containers(spec: &PodSpec) -> impl Iterator<Item = ContainerView<'_>> {
-    let init = spec.init_containers.iter().flatten().map(|c| ContainerView::regular(c, ContainerKind::Init));
-    let main = spec.containers.iter().map(|c| ContainerView::regular(c, ContainerKind::Container));
-    let eph = spec.ephemeral_containers.iter().flatten().map(ContainerView::ephemeral);
+    let host_network = spec.host_network == Some(true);
+    let init = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(move |c| ContainerView::regular(c, ContainerKind::Init, host_network));
+    let main = spec.containers.iter().map(move |c| ContainerView::regular(c, ContainerKind::Container, host_network));
+    let eph = spec.ephemeral_containers.iter().flatten().map(move |c| ContainerView::ephemeral(c, host_network));
     init.chain(main).chain(eph)
 }
 
@@ -111,38 +136,62 @@ impl<'a> Workload<'a> {
     }
 }
 
-/// The image's tag, if any (`None` for `nginx` and for digest-only `nginx@sha256:...`).
-pub fn image_tag(image: &str) -> Option<&str> {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    let last_segment = without_digest.rsplit('/').next().unwrap_or(without_digest);
-    last_segment.split_once(':').map(|(_, tag)| tag)
+/// An image reference, `[registry/]repository[:tag][@algorithm:hex]`, split the way the API server and the
+/// container runtime read it (github.com/distribution/reference grammar). Every image check reads images
+/// through this one parser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageRef<'a> {
+    /// The registry host; Docker Hub (`docker.io`) when the reference names none.
+    pub registry: &'a str,
+    /// The path after the registry (the whole name for Docker Hub references without a registry).
+    pub repository: &'a str,
+    /// The tag as written, also when a digest follows it (`nginx:latest@sha256:...`).
+    pub tag: Option<&'a str>,
+    /// `algorithm:hex`, e.g. `sha256:...` or `sha512:...`.
+    pub digest: Option<&'a str>,
 }
 
-/// True when the image is pinned by digest (`@sha256:...`).
-pub fn image_has_digest(image: &str) -> bool {
-    image.contains("@sha256:")
-}
-
-/// The registry host of an image reference; Docker Hub (`docker.io`) when none is given.
-pub fn image_registry(image: &str) -> &str {
-    match image.split_once('/') {
-        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => first,
-        _ => "docker.io",
+impl<'a> ImageRef<'a> {
+    pub fn parse(image: &'a str) -> ImageRef<'a> {
+        let (name, digest) = match image.split_once('@') {
+            Some((name, digest)) => (name, is_digest(digest).then_some(digest)),
+            None => (image, None),
+        };
+        // A colon after the last slash starts the tag; one before it is a registry port.
+        let last_segment_start = name.rfind('/').map_or(0, |i| i + 1);
+        let (name, tag) = match name[last_segment_start..].rfind(':') {
+            Some(i) => (&name[..last_segment_start + i], Some(&name[last_segment_start + i + 1..])),
+            None => (name, None),
+        };
+        let (registry, repository) = match name.split_once('/') {
+            Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => (first, rest),
+            _ => ("docker.io", name),
+        };
+        ImageRef { registry, repository, tag, digest }
     }
 }
 
-/// Kubernetes' default pull policy: `Always` for `:latest` or untagged images (unless pinned by digest),
-/// otherwise `IfNotPresent`.
+/// True for a digest as the reference grammar has it: an algorithm (`sha256`, `sha512`, ...), a colon and at
+/// least 32 hex digits.
+fn is_digest(digest: &str) -> bool {
+    let Some((algorithm, hex)) = digest.split_once(':') else { return false };
+    let algorithm_ok = algorithm.split(['-', '_', '+', '.']).all(|part| {
+        part.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && part.chars().all(|c| c.is_ascii_alphanumeric())
+    });
+    algorithm_ok && hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit())
+}
+
+/// The pull policy the API server stores when none is set: `Always` when the tag is `latest`, otherwise
+/// `IfNotPresent`. An image with neither tag nor digest counts as `:latest`; a digest-only image has no tag
+/// and so gets `IfNotPresent`, while `nginx:latest@sha256:...` still gets `Always`.
+// k8s pkg/apis/core/v1/defaults.go SetDefaults_Container with pkg/util/parsers ParseImageName.
 pub fn effective_pull_policy(c: &ContainerView) -> String {
     if let Some(p) = c.image_pull_policy.filter(|p| !p.is_empty()) {
         return p.to_string();
     }
-    let image = c.image();
-    match image_tag(image) {
-        _ if image_has_digest(image) => "IfNotPresent".into(),
-        None | Some("latest") => "Always".into(),
-        Some(_) => "IfNotPresent".into(),
-    }
+    let image = ImageRef::parse(c.image());
+    let tag = image.tag.or(if image.digest.is_none() { Some("latest") } else { None });
+    if tag == Some("latest") { "Always".into() } else { "IfNotPresent".into() }
 }
 
 /// A container-level setting with the pod-level one as fallback (container settings win).
@@ -176,10 +225,92 @@ pub fn capability_name(cap: &str) -> String {
     }
 }
 
+impl<'a> Workload<'a> {
+    /// The labels its pods carry as the API server stores them. A Job without `manualSelector: true` gets
+    /// `batch.kubernetes.io/job-name` and legacy `job-name` set to its name, and the `controller-uid` pair set
+    /// to its uid (known only for a live Job), unless the template sets them already: selectors of
+    /// NetworkPolicies and mesh policies see these labels.
+    // k8s pkg/registry/batch/job/strategy.go generateSelector (manualSelector defaults to false).
+    pub fn stored_pod_labels(&self, index: &Index) -> Cow<'a, BTreeMap<String, String>> {
+        static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+        let template = self.template_meta.labels.as_ref().unwrap_or(&EMPTY);
+        if self.kind != "Job" {
+            return Cow::Borrowed(template);
+        }
+        let manual_selector = index
+            .jobs
+            .get(self.namespace(), self.name())
+            .and_then(|job| job.spec.as_ref())
+            .is_some_and(|spec| spec.manual_selector == Some(true));
+        if manual_selector {
+            return Cow::Borrowed(template);
+        }
+        let mut labels = template.clone();
+        let generated = [
+            (["batch.kubernetes.io/job-name", "job-name"], self.meta.name.as_deref()),
+            (["batch.kubernetes.io/controller-uid", "controller-uid"], self.meta.uid.as_deref()),
+        ];
+        for (keys, value) in generated {
+            let Some(value) = value.filter(|v| !v.is_empty()) else { continue };
+            for key in keys {
+                labels.entry(key.to_string()).or_insert_with(|| value.to_string());
+            }
+        }
+        Cow::Owned(labels)
+    }
+}
+
 impl Workload<'_> {
     /// True when the pod spec declares `os.name: windows`, where the API server forbids Linux-only
     /// securityContext fields (seccomp, capabilities, readOnlyRootFilesystem, allowPrivilegeEscalation, ...).
     pub fn is_windows(&self) -> bool {
         self.spec.os.as_ref().is_some_and(|os| os.name == "windows")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX64: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    fn pull_policy(image: &str) -> String {
+        let container = Container { name: "app".into(), image: Some(image.into()), ..Default::default() };
+        effective_pull_policy(&ContainerView::regular(&container, ContainerKind::Container, false))
+    }
+
+    #[test]
+    fn image_references_split_into_registry_repository_tag_and_digest() {
+        let nginx = ImageRef::parse("nginx");
+        assert_eq!((nginx.registry, nginx.repository, nginx.tag, nginx.digest), ("docker.io", "nginx", None, None));
+        let ghcr_image = format!("ghcr.io/org/app:1.2@sha256:{HEX64}");
+        let ghcr = ImageRef::parse(&ghcr_image);
+        assert_eq!((ghcr.registry, ghcr.repository, ghcr.tag), ("ghcr.io", "org/app", Some("1.2")));
+        assert_eq!(ghcr.digest, Some(&ghcr_image[ghcr_image.len() - 71..]));
+        let port = ImageRef::parse("localhost:5000/app:v1");
+        assert_eq!((port.registry, port.repository, port.tag), ("localhost:5000", "app", Some("v1")));
+        let port_untagged = ImageRef::parse("registry.example.com:5000/team/app");
+        assert_eq!((port_untagged.registry, port_untagged.tag), ("registry.example.com:5000", None));
+    }
+
+    #[test]
+    fn any_digest_algorithm_counts_but_not_a_malformed_one() {
+        let sha512 = format!("app@sha512:{HEX64}{HEX64}");
+        assert!(ImageRef::parse(&sha512).digest.is_some());
+        assert!(ImageRef::parse("app@sha256:abc").digest.is_none(), "a digest has at least 32 hex digits");
+        assert!(ImageRef::parse(&format!("app@sha256:{}", "g".repeat(64))).digest.is_none());
+        assert!(ImageRef::parse(&format!("app@{HEX64}")).digest.is_none(), "a digest names its algorithm");
+    }
+
+    #[test]
+    fn pull_policy_defaults_from_the_tag_even_with_a_digest() {
+        assert_eq!(pull_policy("nginx"), "Always");
+        assert_eq!(pull_policy("nginx:latest"), "Always");
+        assert_eq!(pull_policy("nginx:1.27"), "IfNotPresent");
+        assert_eq!(pull_policy(&format!("nginx:latest@sha256:{HEX64}")), "Always");
+        assert_eq!(pull_policy(&format!("nginx:1.27@sha256:{HEX64}")), "IfNotPresent");
+        // ParseImageName only assumes `latest` when there is neither tag nor digest.
+        assert_eq!(pull_policy(&format!("nginx@sha256:{HEX64}")), "IfNotPresent");
+        assert_eq!(pull_policy("localhost:5000/app"), "Always");
     }
 }
