@@ -178,3 +178,19 @@ impl FromIterator<KubeObject> for Index {
         index
     }
 }
+
+/// Lookups the index derives from its stores on first use (evaluation reads them many times per pass);
+/// a change to a kind they are built from drops them.
+#[derive(Debug, Default)]
+pub struct Derived {
+    /// The bindings that can reach ServiceAccounts, by how they name them.
+    pub(crate) account_bindings: std::sync::OnceLock<crate::checks::support::rbac::AccountBindings>,
+}
+
+impl Derived {
+    pub(crate) fn invalidate(&mut self, kind: &str) {
+        if matches!(kind, "RoleBinding" | "ClusterRoleBinding") {
+            self.account_bindings = Default::default();
+        }
+    }
+}

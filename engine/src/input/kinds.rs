@@ -230,11 +230,14 @@ macro_rules! kinds {
             /// Kinds the operator may not list (missing RBAC), by name, with the reason: checks that read
             /// them say `Error`.
             pub unavailable: std::collections::BTreeMap<String, String>,
+            /// Lookups computed from the stores on first use and dropped when their kinds change.
+            pub(crate) derived: $crate::input::index::Derived,
         }
 
         impl Index {
             /// Adds or replaces an object. Cluster-scoped kinds ignore any namespace.
             pub fn insert(&mut self, object: KubeObject) {
+                self.derived.invalidate(object.kind());
                 let key = object_key(&object);
                 match object {
                     $( KubeObject::$variant(o) => drop(self.$field.insert(key, *o)), )*
@@ -262,6 +265,7 @@ macro_rules! kinds {
             /// Removes an object by kind (as written in manifests), namespace (empty for cluster-scoped
             /// kinds) and name.
             pub fn remove(&mut self, kind: &str, namespace: &str, name: &str) -> bool {
+                self.derived.invalidate(kind);
                 match kind {
                     $( stringify!($variant) => self.$field.remove(namespace, name).is_some(), )*
                     "CustomResourceDefinition" => self.installed_crds.remove(name),

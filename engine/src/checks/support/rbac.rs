@@ -2,6 +2,8 @@
 //! server's authorizer does), which role a binding grants, which bindings reach a ServiceAccount, and which
 //! rules are dangerous.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, PolicyRule, RoleBinding, Subject};
 
 use crate::checks::support::rbac_defaults;
@@ -416,16 +418,83 @@ pub fn cluster_role_binding_view(binding: &ClusterRoleBinding) -> BindingView<'_
     }
 }
 
+/// The bindings that can reach ServiceAccounts, by how their subjects name them: built once per index
+/// state, so judging every workload does not read every binding each time.
+#[derive(Debug, Default)]
+pub struct AccountBindings {
+    /// `(namespace, name)` of an account, named as a ServiceAccount or as its username.
+    by_account: BTreeMap<(String, String), Vec<BindingKey>>,
+    /// Named through `system:serviceaccounts:<namespace>`.
+    by_namespace: BTreeMap<String, Vec<BindingKey>>,
+    /// Named through `system:serviceaccounts` or `system:authenticated`: every account.
+    everyone: Vec<BindingKey>,
+}
+
+/// A binding: `None` namespace for a ClusterRoleBinding.
+type BindingKey = (Option<String>, String);
+
+impl AccountBindings {
+    fn build(index: &Index) -> AccountBindings {
+        let mut out = AccountBindings::default();
+        let views = index
+            .role_bindings
+            .iter()
+            .map(|b| role_binding_view(b))
+            .chain(index.cluster_role_bindings.iter().map(|b| cluster_role_binding_view(b)));
+        for view in views {
+            let key: BindingKey = (view.namespace.map(str::to_string), view.name.to_string());
+            for subject in view.subjects {
+                match subject.kind.as_str() {
+                    "ServiceAccount" => {
+                        if let Some(ns) = subject_namespace(subject, &view) {
+                            out.by_account.entry((ns.to_string(), subject.name.clone())).or_default().push(key.clone());
+                        }
+                    }
+                    "User" => {
+                        if let Some((ns, sa)) =
+                            subject.name.strip_prefix("system:serviceaccount:").and_then(|rest| rest.split_once(':'))
+                        {
+                            out.by_account.entry((ns.to_string(), sa.to_string())).or_default().push(key.clone());
+                        }
+                    }
+                    "Group" => match subject.name.as_str() {
+                        "system:serviceaccounts" | "system:authenticated" => out.everyone.push(key.clone()),
+                        group => {
+                            if let Some(ns) = group.strip_prefix("system:serviceaccounts:") {
+                                out.by_namespace.entry(ns.to_string()).or_default().push(key.clone());
+                            }
+                        }
+                    },
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Every binding that grants ServiceAccount `namespace/name` permissions anywhere: RoleBindings in any
 /// namespace (one in `prod` can grant an account of `apps` rights in `prod`: the authorizer matches the
 /// subject, not the binding's namespace) and ClusterRoleBindings, whenever they name it (see
-/// [`subject_reaching_service_account`]), `system:` bindings included.
+/// [`subject_reaching_service_account`]), `system:` bindings included. In index order, each once.
 pub fn bindings_reaching_service_account<'a>(index: &'a Index, namespace: &str, name: &str) -> Vec<BindingView<'a>> {
-    let role_bindings = index.role_bindings.iter().map(|b| role_binding_view(b));
-    let cluster_bindings = index.cluster_role_bindings.iter().map(|b| cluster_role_binding_view(b));
-    role_bindings
-        .chain(cluster_bindings)
-        .filter(|b| subject_reaching_service_account(b, namespace, name).is_some())
+    let lookup = index.derived.account_bindings.get_or_init(|| AccountBindings::build(index));
+    let mut keys: Vec<&BindingKey> = lookup
+        .by_account
+        .get(&(namespace.to_string(), name.to_string()))
+        .into_iter()
+        .flatten()
+        .chain(lookup.by_namespace.get(namespace).into_iter().flatten())
+        .chain(lookup.everyone.iter())
+        .collect();
+    // RoleBindings first, then ClusterRoleBindings, each by namespace and name, as the stores order them.
+    keys.sort_by(|a, b| (a.0.is_none(), a).cmp(&(b.0.is_none(), b)));
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|(ns, binding)| match ns {
+            Some(ns) => index.role_bindings.get(ns, binding).map(|b| role_binding_view(b)),
+            None => index.cluster_role_bindings.get("", binding).map(|b| cluster_role_binding_view(b)),
+        })
         .collect()
 }
 
@@ -688,5 +757,29 @@ mod tests {
         ] {
             assert_eq!(is_builtin_admin_subject(&subject(kind, name, None)), builtin, "{kind} {name}");
         }
+    }
+
+    #[test]
+    fn the_account_lookup_follows_changes_to_bindings() {
+        let binding = |name: &str, ns: &str| {
+            KubeObject::from_value(serde_json::json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": name, "namespace": ns},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+                "subjects": [{"kind": "ServiceAccount", "name": "builder", "namespace": "apps"}],
+            }))
+            .unwrap()
+            .unwrap()
+        };
+        let mut index = Index::new();
+        index.insert(binding("one", "apps"));
+        let names = |index: &Index| -> Vec<String> {
+            bindings_reaching_service_account(index, "apps", "builder").iter().map(|b| b.name.to_string()).collect()
+        };
+        assert_eq!(names(&index), ["one"]);
+        index.insert(binding("two", "prod"));
+        assert_eq!(names(&index), ["one", "two"], "a binding added after a lookup is seen");
+        index.remove("RoleBinding", "apps", "one");
+        assert_eq!(names(&index), ["two"]);
     }
 }
