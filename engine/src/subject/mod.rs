@@ -49,11 +49,6 @@ impl Workload<'_> {
             .or(self.spec.service_account.as_deref().filter(|s| !s.is_empty()))
             .unwrap_or("default")
     }
-    /// The labels its pods get.
-    pub fn pod_labels(&self) -> &std::collections::BTreeMap<String, String> {
-        static EMPTY: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
-        self.template_meta.labels.as_ref().unwrap_or(&EMPTY)
-    }
 }
 
 /// A Role or ClusterRole, seen the same way.
