@@ -185,12 +185,16 @@ impl FromIterator<KubeObject> for Index {
 pub struct Derived {
     /// The bindings that can reach ServiceAccounts, by how they name them.
     pub(crate) account_bindings: std::sync::OnceLock<crate::checks::support::rbac::AccountBindings>,
+    /// The rules of each aggregated ClusterRole (defaults included), by name.
+    pub(crate) aggregated_rules: std::sync::OnceLock<BTreeMap<String, Vec<k8s_openapi::api::rbac::v1::PolicyRule>>>,
 }
 
 impl Derived {
     pub(crate) fn invalidate(&mut self, kind: &str) {
-        if matches!(kind, "RoleBinding" | "ClusterRoleBinding") {
-            self.account_bindings = Default::default();
+        match kind {
+            "RoleBinding" | "ClusterRoleBinding" => self.account_bindings = Default::default(),
+            "ClusterRole" => self.aggregated_rules = Default::default(),
+            _ => {}
         }
     }
 }

@@ -11,7 +11,11 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::checks::support::rbac::{cluster_role_binding_view, role_binding_view};
+use crate::subject::BindingView;
 
 use crate::input::index::Index;
 
@@ -60,7 +64,7 @@ pub fn defaults() -> &'static Defaults {
     })
 }
 
-fn key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> (String, String) {
+fn key(meta: &ObjectMeta) -> (String, String) {
     (meta.namespace.clone().unwrap_or_default(), meta.name.clone().unwrap_or_default())
 }
 
@@ -90,14 +94,46 @@ fn all_cluster_roles(index: &Index) -> impl Iterator<Item = &ClusterRole> {
 /// filled in), as the clusterrole-aggregation controller computes them. Aggregation chains (`admin`
 /// selects `edit`, which selects `view`'s parts) are followed to their fixpoint, as the controller
 /// reaches it over several syncs; a cycle ends there.
+///
+/// Computed once per state of the ClusterRoles (the index keeps it until one changes): every binding of
+/// every workload may ask.
 pub fn effective_rules<'a>(index: &'a Index, role: &'a ClusterRole) -> Cow<'a, [PolicyRule]> {
     if role.aggregation_rule.is_none() {
         return Cow::Borrowed(role.rules.as_deref().unwrap_or(&[]));
     }
-    let mut rules = Vec::new();
-    let mut visited = BTreeSet::new();
-    collect_rules(index, role, &mut visited, &mut rules);
-    Cow::Owned(rules)
+    let name = role.metadata.name.as_deref().unwrap_or("");
+    let aggregated = index.derived.aggregated_rules.get_or_init(|| {
+        all_cluster_roles(index)
+            .filter(|r| r.aggregation_rule.is_some())
+            .map(|r| {
+                let mut rules = Vec::new();
+                collect_rules(index, r, &mut BTreeSet::new(), &mut rules);
+                (r.metadata.name.clone().unwrap_or_default(), rules)
+            })
+            .collect()
+    });
+    match aggregated.get(name) {
+        Some(rules) => Cow::Borrowed(rules),
+        // Not the cluster's role of that name (a caller's own object): computed for it alone.
+        None => {
+            let mut rules = Vec::new();
+            collect_rules(index, role, &mut BTreeSet::new(), &mut rules);
+            Cow::Owned(rules)
+        }
+    }
+}
+
+fn labels_of(role: &ClusterRole) -> &BTreeMap<String, String> {
+    static EMPTY: BTreeMap<String, String> = BTreeMap::new();
+    role.metadata.labels.as_ref().unwrap_or(&EMPTY)
+}
+
+fn selects(selector_of: &ClusterRole, labels: &BTreeMap<String, String>) -> bool {
+    selector_of
+        .aggregation_rule
+        .as_ref()
+        .and_then(|a| a.cluster_role_selectors.as_ref())
+        .is_some_and(|s| s.iter().any(|s| crate::checks::support::network::selector_matches(s, labels)))
 }
 
 fn collect_rules(index: &Index, role: &ClusterRole, visited: &mut BTreeSet<String>, rules: &mut Vec<PolicyRule>) {
@@ -109,12 +145,8 @@ fn collect_rules(index: &Index, role: &ClusterRole, visited: &mut BTreeSet<Strin
             rules.push(rule.clone());
         }
     }
-    let Some(selectors) = role.aggregation_rule.as_ref().and_then(|a| a.cluster_role_selectors.as_ref()) else {
-        return;
-    };
     for other in all_cluster_roles(index) {
-        let labels = other.metadata.labels.clone().unwrap_or_default();
-        if selectors.iter().any(|s| crate::checks::support::network::selector_matches(s, &labels)) {
+        if selects(role, labels_of(other)) {
             collect_rules(index, other, visited, rules);
         }
     }
@@ -124,16 +156,11 @@ fn collect_rules(index: &Index, role: &ClusterRole, visited: &mut BTreeSet<Strin
 /// change of `role` alters.
 pub fn aggregating(index: &Index, role: &ClusterRole) -> BTreeSet<String> {
     let mut names = BTreeSet::from([role.metadata.name.clone().unwrap_or_default()]);
-    let mut frontier = vec![role.metadata.labels.clone().unwrap_or_default()];
-    while let Some(labels) = frontier.pop() {
+    let mut frontier = vec![role];
+    while let Some(selected) = frontier.pop() {
         for other in all_cluster_roles(index) {
-            let selects = other
-                .aggregation_rule
-                .as_ref()
-                .and_then(|a| a.cluster_role_selectors.as_ref())
-                .is_some_and(|s| s.iter().any(|s| crate::checks::support::network::selector_matches(s, &labels)));
-            if selects && names.insert(other.metadata.name.clone().unwrap_or_default()) {
-                frontier.push(other.metadata.labels.clone().unwrap_or_default());
+            if selects(other, labels_of(selected)) && names.insert(other.metadata.name.clone().unwrap_or_default()) {
+                frontier.push(other);
             }
         }
     }
@@ -155,15 +182,9 @@ pub fn is_default_cluster_role(role: &ClusterRole) -> bool {
 /// True when the ClusterRoleBinding is exactly the bootstrap default of its name: labelled, the same
 /// roleRef and the same subjects. A binding named `system:...` that grants anything else is not.
 pub fn is_default_cluster_role_binding(binding: &ClusterRoleBinding) -> bool {
-    let name = binding.metadata.name.as_deref().unwrap_or("");
-    defaults().cluster_role_bindings.get(name).is_some_and(|default| {
-        labelled(binding.metadata.labels.as_ref())
-            && same_grant(
-                &binding.role_ref,
-                binding.subjects.as_deref(),
-                &default.role_ref,
-                default.subjects.as_deref(),
-            )
+    let default = defaults().cluster_role_bindings.get(binding.metadata.name.as_deref().unwrap_or(""));
+    default.is_some_and(|d| {
+        same_binding(&binding.metadata, &cluster_role_binding_view(binding), &cluster_role_binding_view(d))
     })
 }
 
@@ -176,31 +197,16 @@ pub fn is_default_role(role: &Role) -> bool {
 
 /// [`is_default_cluster_role_binding`] for the namespaced defaults.
 pub fn is_default_role_binding(binding: &RoleBinding) -> bool {
-    defaults().role_bindings.get(&key(&binding.metadata)).is_some_and(|default| {
-        labelled(binding.metadata.labels.as_ref())
-            && same_grant(
-                &binding.role_ref,
-                binding.subjects.as_deref(),
-                &default.role_ref,
-                default.subjects.as_deref(),
-            )
-    })
+    let default = defaults().role_bindings.get(&key(&binding.metadata));
+    default.is_some_and(|d| same_binding(&binding.metadata, &role_binding_view(binding), &role_binding_view(d)))
 }
 
-fn same_grant(
-    role_ref: &RoleRef,
-    subjects: Option<&[Subject]>,
-    default_ref: &RoleRef,
-    default: Option<&[Subject]>,
-) -> bool {
-    let set = |subjects: Option<&[Subject]>| -> BTreeSet<(String, String, String)> {
-        subjects
-            .unwrap_or(&[])
-            .iter()
-            .map(|s| (s.kind.clone(), s.name.clone(), s.namespace.clone().unwrap_or_default()))
-            .collect()
+/// Labelled as a default, and granting what the default grants: the same roleRef and subjects.
+fn same_binding(meta: &ObjectMeta, binding: &BindingView, default: &BindingView) -> bool {
+    let subjects = |b: &BindingView| -> BTreeSet<(String, String, String)> {
+        b.subjects.iter().map(|s| (s.kind.clone(), s.name.clone(), s.namespace.clone().unwrap_or_default())).collect()
     };
-    role_ref == default_ref && set(subjects) == set(default)
+    labelled(meta.labels.as_ref()) && binding.role_ref == default.role_ref && subjects(binding) == subjects(default)
 }
 
 fn same_rules(a: Option<&[PolicyRule]>, b: Option<&[PolicyRule]>) -> bool {
@@ -212,6 +218,7 @@ fn same_rules(a: Option<&[PolicyRule]>, b: Option<&[PolicyRule]>) -> bool {
 mod tests {
     use super::*;
     use crate::checks::support::rbac::{allows, secret_read_verbs};
+    use crate::input::object::KubeObject;
 
     #[test]
     fn the_defaults_load_and_edit_aggregates_secrets_and_exec() {
@@ -228,12 +235,24 @@ mod tests {
 
     #[test]
     fn a_role_labelled_for_aggregation_joins_the_aggregate() {
-        let index = Index::from_yaml(
-            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: crd-reader\n  labels: {rbac.authorization.k8s.io/aggregate-to-view: \"true\"}\nrules: [{apiGroups: [\"\"], resources: [secrets], verbs: [list]}]\n",
-        )
-        .unwrap();
-        let view = effective_rules(&index, cluster_role(&index, "view").unwrap());
-        assert!(view.iter().any(|r| !secret_read_verbs(r).is_empty()), "the joined rule is part of view");
+        let mut index = Index::new();
+        let reads_secrets = |index: &Index, role: &str| {
+            effective_rules(index, cluster_role(index, role).unwrap()).iter().any(|r| !secret_read_verbs(r).is_empty())
+        };
+        assert!(!reads_secrets(&index, "view"));
+        // Joining after a first lookup: the cached aggregation follows the change.
+        index.extend(
+            Index::from_yaml(
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: crd-reader\n  labels: {rbac.authorization.k8s.io/aggregate-to-view: \"true\"}\nrules: [{apiGroups: [\"\"], resources: [secrets], verbs: [list]}]\n",
+            )
+            .unwrap()
+            .cluster_roles
+            .iter()
+            .map(|r| KubeObject::from((**r).clone())),
+        );
+        assert!(reads_secrets(&index, "view"), "the joined rule is part of view");
+        index.remove("ClusterRole", "", "crd-reader");
+        assert!(!reads_secrets(&index, "view"), "and leaves it when removed");
     }
 
     #[test]
