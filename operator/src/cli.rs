@@ -57,6 +57,27 @@ pub struct OperatorArgs {
     /// This replica's identity in the Lease (default: the pod name, else host name and process id).
     #[arg(long, env = "VIGIL_IDENTITY")]
     pub identity: Option<String>,
+    /// How long a Lease holds without renewal: a standby takes over after seeing it unchanged this long.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, env = "VIGIL_LEASE_DURATION")]
+    pub lease_duration: std::time::Duration,
+    /// The leader stops writing when it could not renew the Lease for this long (less than the lease
+    /// duration).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, env = "VIGIL_RENEW_DEADLINE")]
+    pub renew_deadline: std::time::Duration,
+    /// How often the leader renews and a standby looks at the Lease.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, env = "VIGIL_RETRY_PERIOD")]
+    pub retry_period: std::time::Duration,
+    /// Bound of every API request but watches (connect, send, response).
+    #[arg(long, default_value = "30s", value_parser = parse_duration, env = "VIGIL_REQUEST_TIMEOUT")]
+    pub request_timeout: std::time::Duration,
+    /// `/healthz` fails when subjects are queued and the reconcile loop has not progressed for this long.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, env = "VIGIL_STALL_TIMEOUT")]
+    pub stall_timeout: std::time::Duration,
+    /// This install's name, in the `vigil.dev/instance` label of every report it writes: an install only
+    /// reads, heals and deletes reports with its own instance, so two installs (e.g. scoped to different
+    /// namespaces) never touch each other's reports. Give each install its own.
+    #[arg(long, default_value = "vigil", value_parser = parse_instance, env = "VIGIL_INSTANCE")]
+    pub instance: String,
     /// Log as JSON lines.
     #[arg(long, env = "VIGIL_LOG_JSON")]
     pub log_json: bool,
@@ -64,6 +85,16 @@ pub struct OperatorArgs {
     /// for Policy Reporter; needs that CRD installed.
     #[arg(long, env = "VIGIL_POLICY_REPORTS")]
     pub policy_reports: bool,
+}
+
+/// A label value (at most 63 alphanumerics, `-`, `_`, `.`; alphanumeric at both ends).
+fn parse_instance(text: &str) -> Result<String, String> {
+    let valid = !text.is_empty()
+        && text.len() <= 63
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && text.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if valid { Ok(text.to_string()) } else { Err(format!("{text:?} is not a valid label value")) }
 }
 
 /// `10m`, `30s`, `500ms`, `1h`.

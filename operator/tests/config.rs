@@ -131,7 +131,15 @@ fn default_renders_crds_rbac_and_the_deployment() {
     };
     let out = Command::new(&kubectl).args(["kustomize", "config/default"]).current_dir(root()).output().unwrap();
     assert!(out.status.success(), "{} kustomize: {}", kubectl.display(), String::from_utf8_lossy(&out.stderr));
-    let rendered: BTreeSet<(String, String)> = documents(&String::from_utf8(out.stdout).unwrap())
+    let docs = documents(&String::from_utf8(out.stdout).unwrap());
+    // The monitoring namespace parameter reaches the NetworkPolicy; the parameters object is not applied.
+    let metrics_policy = docs.iter().find(|d| d["metadata"]["name"] == "vigil-metrics").expect("vigil-metrics");
+    assert_eq!(
+        metrics_policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "monitoring"
+    );
+    assert!(!docs.iter().any(|d| d["metadata"]["name"] == "vigil-parameters"), "local-config was rendered");
+    let rendered: BTreeSet<(String, String)> = docs
         .iter()
         .map(|d| {
             (d["kind"].as_str().unwrap_or("").to_string(), d["metadata"]["name"].as_str().unwrap_or("").to_string())
@@ -158,6 +166,7 @@ fn default_renders_crds_rbac_and_the_deployment() {
         ("ClusterRole", "vigil"),
         ("ClusterRoleBinding", "vigil"),
         ("Deployment", "vigil"),
+        ("PodDisruptionBudget", "vigil"),
     ]);
     let missing: Vec<_> =
         expected.iter().filter(|(k, n)| !rendered.contains(&(k.to_string(), n.to_string()))).collect();
@@ -189,4 +198,41 @@ fn the_role_reads_every_kind_of_the_registry() {
     assert!(missing.is_empty(), "config/rbac/role.yaml cannot list/watch: {missing:?}");
     // And never Secrets.
     assert!(!allows("", "secrets"));
+}
+
+/// Every verb config/rbac grants is one the code uses (least privilege): watchers list and watch; reports
+/// are server-side applied (patch; create when new) and deleted; statuses are applied; Events are created
+/// and patched (series); the Lease is read, created and updated (compare-and-swap).
+#[test]
+fn the_roles_grant_only_verbs_the_code_uses() {
+    let used = |group: &str, resource: &str| -> &'static [&'static str] {
+        match (group, resource) {
+            ("vigil.dev", "securityreports" | "clustersecurityreports") => {
+                &["list", "watch", "create", "patch", "delete"]
+            }
+            ("vigil.dev", r) if r.ends_with("/status") => &["patch"],
+            ("wgpolicyk8s.io", _) => &["create", "patch", "delete"],
+            ("events.k8s.io", "events") => &["create", "patch"],
+            ("coordination.k8s.io", "leases") => &["get", "create", "update"],
+            _ => &["list", "watch"],
+        }
+    };
+    let mut extra = Vec::new();
+    for file in ["config/rbac/role.yaml", "config/rbac/leader_election_role.yaml"] {
+        let text = std::fs::read_to_string(root().join(file)).unwrap();
+        for doc in documents(&text).iter().filter(|d| d["kind"] == "Role" || d["kind"] == "ClusterRole") {
+            for rule in doc["rules"].as_array().into_iter().flatten() {
+                for group in strings(&rule["apiGroups"]) {
+                    for resource in strings(&rule["resources"]) {
+                        for verb in strings(&rule["verbs"]) {
+                            if !used(&group, &resource).contains(&verb.as_str()) {
+                                extra.push(format!("{file}: {verb} {resource}.{group}"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(extra.is_empty(), "verbs the code never uses: {extra:?}");
 }

@@ -112,6 +112,38 @@ impl PolicyStore {
         }
     }
 
+    /// Like [`PolicyStore::apply`], for a watch event: when the stored object has the same
+    /// `metadata.generation` (only its status or metadata changed, e.g. Vigil's own status write), the
+    /// compiled object stays, only the status it shows is updated, and `Ok(false)` says that nothing needs
+    /// to be judged again. `Ok(true)`: the object is new or its spec changed.
+    pub fn apply_changed(&mut self, object: &VigilObject) -> Result<bool, String> {
+        let key = object_key(object);
+        let generation = object.metadata().generation;
+        if generation.is_some() {
+            match object {
+                VigilObject::Policy(policy) => {
+                    if let Some(entry) = self.policies.get_mut(&key).filter(|e| e.generation == generation) {
+                        entry.status = policy.status.clone();
+                        return Ok(false);
+                    }
+                }
+                VigilObject::Exception(e) => {
+                    if let Some(entry) = self.exceptions.get_mut(&key).filter(|x| x.generation == generation) {
+                        entry.status = e.status.clone();
+                        return Ok(false);
+                    }
+                }
+                VigilObject::ClusterException(e) => {
+                    if let Some(entry) = self.exceptions.get_mut(&key).filter(|x| x.generation == generation) {
+                        entry.status = e.status.clone();
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        self.apply(object).map(|()| true)
+    }
+
     /// Removes an object by kind, namespace and name.
     pub fn delete(&mut self, kind: &str, namespace: Option<&str>, name: &str) {
         let key = key_of(kind, namespace, name);
@@ -231,5 +263,24 @@ mod tests {
         assert_eq!(store.exception_counts(Timestamp::UNIX_EPOCH)["active"], 1);
         store.delete("SecurityException", Some("apps"), "e");
         assert_eq!(store.exception_counts(Timestamp::UNIX_EPOCH)["active"], 0);
+    }
+
+    #[test]
+    fn a_status_only_change_is_not_a_change() {
+        let mut store = PolicyStore::default();
+        let good = object(GOOD);
+        assert_eq!(store.apply_changed(&good), Ok(true));
+        let updates = store.status_updates(&BTreeMap::new(), Timestamp::UNIX_EPOCH);
+        let [StatusUpdate::Policy { status, .. }] = &updates[..] else { panic!("{updates:?}") };
+        // Vigil's own status write comes back as a watch event with the same generation: nothing to judge,
+        // and the status it shows is what was written, so nothing to write either.
+        let mut written = good.clone();
+        if let VigilObject::Policy(p) = &mut written {
+            p.status = Some(status.clone());
+        }
+        assert_eq!(store.apply_changed(&written), Ok(false));
+        assert!(store.status_updates(&BTreeMap::new(), Timestamp::UNIX_EPOCH).is_empty());
+        // A spec change (new generation) is judged again.
+        assert!(store.apply_changed(&object(BAD)).is_err());
     }
 }

@@ -83,6 +83,20 @@ impl Tallies {
         self.by_subject.remove(key).is_some()
     }
 
+    /// Forgets every subject (the operator stopped leading).
+    pub fn clear(&mut self) {
+        self.by_subject.clear();
+    }
+
+    /// How many subjects have a tally.
+    pub fn len(&self) -> usize {
+        self.by_subject.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_subject.is_empty()
+    }
+
     /// The roll-up over every tally plus `cluster`, the cluster report's own.
     pub fn rollup(&self, cluster: &Tally) -> Rollup {
         let mut rollup = Rollup::default();

@@ -51,11 +51,25 @@ impl Alerts {
         Alerts { recorder: Recorder::new(client, reporter), known: Mutex::new(BTreeMap::new()) }
     }
 
-    /// Remembers a report found at start without publishing anything.
-    pub fn seed(&self, key: &SubjectKey, report: &Report, metrics: &Metrics) {
-        let alerting = Alerting::of(report);
-        update_gauges(metrics, None, Some(&alerting));
+    /// Remembers what a report in the cluster says is failing (its `vigil.dev/failing` annotation) at the
+    /// start of a term, without publishing anything and without touching the gauges: the term's first
+    /// full pass sets those from its own verdicts, so nothing counts twice.
+    pub fn seed(&self, key: &SubjectKey, failing: &BTreeSet<String>) {
+        let serious = failing.iter().map(|check| (check.clone(), (Severity::High, String::new()))).collect();
+        let alerting = Alerting { serious, ..Alerting::default() };
         self.known.lock().expect("alerts lock").insert(key.clone(), alerting);
+    }
+
+    /// Forgets everything (this replica stopped leading): no series stays behind for a standby to export.
+    pub fn reset(&self, metrics: &Metrics) {
+        self.known.lock().expect("alerts lock").clear();
+        metrics.failing_findings.clear();
+    }
+
+    /// How many subjects the alert memory holds (for tests of exact state).
+    #[cfg(test)]
+    pub fn remembered(&self) -> usize {
+        self.known.lock().expect("alerts lock").len()
     }
 
     /// Records a new report (or `None`: the subject is gone): updates the gauges, and publishes Events
@@ -130,7 +144,9 @@ fn object_reference(report: &Report) -> ObjectReference {
 }
 
 /// Failing findings by check, severity and namespace: bounded by checks x namespaces, never per object.
+/// A series that falls to zero is removed, so a deleted namespace or a fixed check leaves nothing behind.
 fn update_gauges(metrics: &Metrics, old: Option<&Alerting>, new: Option<&Alerting>) {
+    let mut touched = Vec::new();
     for (a, sign) in [(old, -1i64), (new, 1)] {
         let Some(a) = a else { continue };
         for ((check, severity), n) in &a.failing {
@@ -140,6 +156,64 @@ fn update_gauges(metrics: &Metrics, old: Option<&Alerting>, new: Option<&Alertin
                 namespace: a.namespace.clone(),
             };
             metrics.failing_findings.get_or_create(&labels).inc_by(sign * n);
+            touched.push(labels);
         }
+    }
+    for labels in touched {
+        if metrics.failing_findings.get_or_create(&labels).get() <= 0 {
+            metrics.failing_findings.remove(&labels);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vigil_engine::{Index, Policy, audit_with_policy};
+
+    use super::*;
+
+    fn report(yaml: &str) -> Report {
+        let index = Index::from_yaml(yaml).unwrap();
+        let now = "2026-12-04T00:00:00Z".parse().unwrap();
+        audit_with_policy(&index, &Policy::default(), now).into_iter().find(|r| r.subject().kind == "Pod").unwrap()
+    }
+
+    const PRIVILEGED: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec:\n  containers: [{name: c, image: \"nginx:1.27\", securityContext: {privileged: true}}]\n";
+
+    fn alerts() -> Alerts {
+        let (service, _handle) =
+            tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
+        Alerts::new(Client::new(service, "default"), "test".into())
+    }
+
+    fn series(metrics: &Metrics) -> Vec<String> {
+        metrics.encode().lines().filter(|l| l.starts_with("vigil_failing_findings{")).map(str::to_string).collect()
+    }
+
+    #[tokio::test]
+    async fn a_gone_subject_leaves_no_series_and_no_memory() {
+        let (alerts, metrics) = (alerts(), Metrics::default());
+        let key = SubjectKey::new("Pod", "shop", "web");
+        alerts.observe(&key, Some(&report(PRIVILEGED)), &metrics, false).await;
+        assert!(series(&metrics).iter().any(|l| l.contains("privileged-container")), "{:?}", series(&metrics));
+        alerts.observe(&key, None, &metrics, false).await;
+        assert!(series(&metrics).is_empty(), "{:?}", series(&metrics));
+        assert_eq!(alerts.remembered(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_new_term_does_not_count_twice() {
+        let (alerts, metrics) = (alerts(), Metrics::default());
+        let key = SubjectKey::new("Pod", "shop", "web");
+        let report = report(PRIVILEGED);
+        // First term: judged once.
+        alerts.observe(&key, Some(&report), &metrics, false).await;
+        let first = series(&metrics);
+        // Stepped down, then leads again: seeded from the cluster's annotations, judged again.
+        alerts.reset(&metrics);
+        assert!(series(&metrics).is_empty());
+        alerts.seed(&key, &crate::controller::writer::serious_failing(report.status()));
+        alerts.observe(&key, Some(&report), &metrics, false).await;
+        assert_eq!(series(&metrics), first);
     }
 }

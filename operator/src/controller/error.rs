@@ -5,9 +5,6 @@
 /// A failed API call, by pipeline step.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// watch: reading existing reports when this replica starts leading.
-    #[error("cannot list existing reports: {0}")]
-    LoadReports(#[source] kube::Error),
     /// write: applying or deleting a report.
     #[error("cannot write report {report}: {source}")]
     WriteReport {
@@ -35,7 +32,6 @@ impl Error {
     /// The pipeline step, as the metric label says it.
     pub fn step(&self) -> &'static str {
         match self {
-            Error::LoadReports(_) => "load",
             Error::WriteReport { .. } => "write",
             Error::WriteStatus { .. } => "status",
             Error::PublishEvent(_) => "event",
@@ -52,7 +48,6 @@ mod tests {
     fn each_step_has_its_own_label_and_message() {
         let api = || kube::Error::Api(Box::new(kube::core::Status::failure("nope", "Forbidden").with_code(403)));
         let errors = [
-            Error::LoadReports(api()),
             Error::WriteReport { report: "shop/pod-web".into(), source: api() },
             Error::WriteStatus { kind: "SecurityPolicy", name: "p".into(), source: api() },
             Error::PublishEvent(api()),
@@ -60,6 +55,6 @@ mod tests {
         ];
         let steps: std::collections::BTreeSet<&str> = errors.iter().map(Error::step).collect();
         assert_eq!(steps.len(), errors.len());
-        assert!(errors[1].to_string().contains("shop/pod-web"), "{}", errors[1]);
+        assert!(errors[0].to_string().contains("shop/pod-web"), "{}", errors[0]);
     }
 }

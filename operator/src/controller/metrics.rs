@@ -49,6 +49,8 @@ pub struct Metrics {
     pub cluster_score: Gauge,
     pub namespace_score: Family<NamespaceLabel, Gauge>,
     pub exceptions: Family<OutcomeLabel, Gauge>,
+    /// Namespaces with a `namespace_score` series now: a namespace that is gone loses its series.
+    scored_namespaces: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Default for Metrics {
@@ -68,10 +70,14 @@ impl Default for Metrics {
         let exceptions = Family::<OutcomeLabel, Gauge>::default();
         registry.register("watch_events", "Watch events that changed the index, by kind", watch_events.clone());
         registry.register("watch_errors", "Watch errors (restarts, backoffs), by kind", watch_errors.clone());
-        registry.register("report_writes", "Report writes by outcome: applied, unchanged, deleted", writes.clone());
+        registry.register(
+            "report_writes",
+            "Report writes by outcome: applied, unchanged, deleted, healed (edited or deleted by someone else)",
+            writes.clone(),
+        );
         registry.register(
             "api_errors",
-            "Failed API calls by pipeline step: load, write, status, event, lease",
+            "Failed API calls by pipeline step: write, status, event, lease",
             api_errors.clone(),
         );
         registry.register(
@@ -87,7 +93,11 @@ impl Default for Metrics {
             "Failing findings by check, severity and namespace (empty namespace: cluster-scoped subjects)",
             failing_findings.clone(),
         );
-        registry.register("cluster_score", "The cluster score (0-100) of the `cluster` report", cluster_score.clone());
+        registry.register(
+            "cluster_score",
+            "The cluster score (0-100) of the `cluster` report (0 on a standby: see vigil_leader)",
+            cluster_score.clone(),
+        );
         registry.register("namespace_score", "Score (0-100) over each namespace's reports", namespace_score.clone());
         registry.register("exceptions", "Exceptions by state: active, expired, invalid", exceptions.clone());
         Metrics {
@@ -104,11 +114,33 @@ impl Default for Metrics {
             cluster_score,
             namespace_score,
             exceptions,
+            scored_namespaces: Default::default(),
         }
     }
 }
 
 impl Metrics {
+    /// Sets every namespace's score and removes the series of namespaces no longer scored.
+    pub fn set_namespace_scores(&self, scores: impl Iterator<Item = (String, i64)>) {
+        let mut scored = self.scored_namespaces.lock().expect("scored namespaces lock");
+        let mut now = std::collections::BTreeSet::new();
+        for (namespace, score) in scores {
+            self.namespace_score.get_or_create(&NamespaceLabel { namespace: namespace.clone() }).set(score);
+            now.insert(namespace);
+        }
+        for gone in scored.difference(&now) {
+            self.namespace_score.remove(&NamespaceLabel { namespace: gone.clone() });
+        }
+        *scored = now;
+    }
+
+    /// Drops every score series (this replica stopped leading).
+    pub fn clear_scores(&self) {
+        self.namespace_score.clear();
+        self.scored_namespaces.lock().expect("scored namespaces lock").clear();
+        self.cluster_score.set(0);
+    }
+
     pub fn write(&self, outcome: &str) {
         self.writes.get_or_create(&OutcomeLabel { outcome: outcome.to_string() }).inc();
     }
@@ -151,5 +183,18 @@ mod tests {
         );
         assert!(text.contains("vigil_cluster_score 87"), "{text}");
         assert!(text.contains("vigil_report_writes_total{outcome=\"applied\"} 1"), "{text}");
+    }
+
+    #[test]
+    fn a_namespace_no_longer_scored_loses_its_series() {
+        let metrics = Metrics::default();
+        metrics.set_namespace_scores([("shop".to_string(), 80), ("gone".to_string(), 50)].into_iter());
+        assert!(metrics.encode().contains("namespace=\"gone\""));
+        metrics.set_namespace_scores([("shop".to_string(), 90)].into_iter());
+        let text = metrics.encode();
+        assert!(
+            !text.contains("namespace=\"gone\"") && text.contains("vigil_namespace_score{namespace=\"shop\"} 90"),
+            "{text}"
+        );
     }
 }

@@ -32,10 +32,11 @@ mod writer;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::watch as signal;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use vigil_engine::report::Tallies;
 use vigil_engine::subject::SubjectKey;
 use vigil_engine::{Exceptions, Index, PolicySet};
@@ -62,12 +63,17 @@ pub struct Shared {
     /// Kinds whose first list has not finished yet; ready when empty.
     pub syncing: Mutex<BTreeSet<String>>,
     pub filter: NamespaceFilter,
-    /// True while this replica holds the Lease and may write.
-    pub leading: signal::Receiver<bool>,
+    /// Whether this replica holds the Lease and may write; every write asks it for a permit.
+    pub leader: Arc<leader::Leadership>,
+    /// Failed writes per subject since its last success: lasting 4xx failures back off exponentially.
+    pub retries: Mutex<std::collections::HashMap<SubjectKey, u32>>,
+    /// When the reconcile loop last made progress (a subject judged, or a batch dropped by a standby):
+    /// `/healthz` fails when work is queued and this is older than the stall timeout.
+    pub progress: Mutex<Instant>,
 }
 
 impl Shared {
-    pub fn new(filter: NamespaceFilter, leading: signal::Receiver<bool>) -> Self {
+    pub fn new(filter: NamespaceFilter, leader: Arc<leader::Leadership>) -> Self {
         Shared {
             index: RwLock::new(Index::new()),
             policies: RwLock::new(Arc::new(PolicySet::default())),
@@ -77,10 +83,32 @@ impl Shared {
             full_pass: tokio::sync::Notify::new(),
             queue: queue::Queue::default(),
             metrics: Metrics::default(),
-            syncing: Mutex::new(watch::kinds().chain(policies::KINDS.iter().copied()).map(str::to_string).collect()),
+            syncing: Mutex::new(
+                watch::kinds()
+                    .chain(policies::KINDS.iter().copied())
+                    .chain([writer::OWN_REPORTS])
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            retries: Mutex::new(Default::default()),
             filter,
-            leading,
+            leader,
+            progress: Mutex::new(Instant::now()),
         }
+    }
+
+    /// The reconcile loop made progress.
+    pub fn progressed(&self) {
+        *self.progress.lock().expect("progress lock") = Instant::now();
+    }
+
+    /// `Some(reason)` when work is queued and the reconcile loop has not progressed for `stall`.
+    pub fn stalled(&self, stall: Duration) -> Option<String> {
+        let queued = self.queue.len();
+        let idle = self.progress.lock().expect("progress lock").elapsed();
+        (queued > 0 && idle > stall).then(|| {
+            format!("the reconcile loop made no progress for {}s with {queued} subjects queued", idle.as_secs())
+        })
     }
 
     /// Findings waived now, by exception.
@@ -121,25 +149,65 @@ pub fn run(args: OperatorArgs) -> anyhow::Result<()> {
 }
 
 fn init_tracing(json: bool) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour only for a person at a terminal: log collectors get plain text.
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stdout().is_terminal());
     if json { builder.json().init() } else { builder.init() }
 }
 
+/// The two clients: watches stream for minutes and must not have a read timeout (kube-runtime's watcher
+/// has its own idle timeout); every other request (lists of reports, writes, the Lease, Events) is
+/// bounded by `--request-timeout`. Both name this replica in their User-Agent, so the API server's audit
+/// log tells replicas apart.
+async fn clients(args: &OperatorArgs, identity: &str) -> anyhow::Result<(kube::Client, kube::Client)> {
+    let mut config = kube::Config::infer().await.context("no cluster: neither in-cluster config nor a kubeconfig")?;
+    let agent = format!("vigil/{} ({identity})", env!("CARGO_PKG_VERSION"));
+    let agent = ::http::HeaderValue::from_str(&agent)
+        .unwrap_or_else(|_| ::http::HeaderValue::from_static(concat!("vigil/", env!("CARGO_PKG_VERSION"))));
+    config.headers.push((::http::header::USER_AGENT, agent));
+    config.connect_timeout = Some(args.request_timeout.min(Duration::from_secs(10)));
+    let watch = kube::Client::try_from(config.clone()).context("building the watch client")?;
+    config.read_timeout = Some(args.request_timeout);
+    config.write_timeout = Some(args.request_timeout);
+    // The timeout counts from when a request is sent, not from when its pooled connection went idle.
+    config.reset_reader_on_write = true;
+    let requests = kube::Client::try_from(config).context("building the request client")?;
+    Ok((watch, requests))
+}
+
+/// A long-lived task: the process runs only while all of them do.
+type Supervised = tokio::task::JoinSet<&'static str>;
+
+fn supervise<F>(tasks: &mut Supervised, name: &'static str, task: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    tasks.spawn(async move {
+        task.await;
+        name
+    });
+}
+
 async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
-    let client = kube::Client::try_default().await.context("no cluster: neither in-cluster config nor a kubeconfig")?;
-    let (shutdown_tx, shutdown) = signal::channel(false);
+    let timing = leader::Timing {
+        lease_duration: args.lease_duration,
+        renew_deadline: args.renew_deadline,
+        retry_period: args.retry_period,
+    };
+    timing.validate().map_err(anyhow::Error::msg)?;
     let identity = args.identity.clone().unwrap_or_else(leader::default_identity);
-    let identity_for_events = identity.clone();
+    let (watch_client, client) = clients(&args, &identity).await?;
+    let (shutdown_tx, shutdown) = signal::channel(false);
     let lease_namespace = args.lease_namespace.clone().unwrap_or_else(leader::default_namespace);
-    let (leading_tx, leading) = signal::channel(false);
     let filter = NamespaceFilter {
         include: args.namespaces.iter().cloned().collect(),
         exclude: args.exclude_namespaces.iter().cloned().collect(),
     };
-    let shared = Arc::new(Shared::new(filter, leading));
-    info!(identity, lease = %format!("{lease_namespace}/{}", args.lease_name), "starting");
+    let leadership = Arc::new(leader::Leadership::default());
+    let shared = Arc::new(Shared::new(filter, leadership.clone()));
+    info!(identity, instance = %args.instance, lease = %format!("{lease_namespace}/{}", args.lease_name), "starting");
 
     match client.apiserver_version().await {
         Ok(version) => {
@@ -150,40 +218,59 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
         Err(error) => warn!(%error, "cannot read the API server version"),
     }
 
-    let writer = Arc::new(writer::Writer::new(client.clone(), args.write_rate, shared.clone(), args.policy_reports));
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(http::serve(args.metrics_addr, shared.clone(), shutdown.clone()));
-    tasks.spawn(leader::elect(
-        client.clone(),
-        lease_namespace,
-        args.lease_name.clone(),
-        identity,
-        leading_tx,
-        shared.clone(),
-        shutdown.clone(),
-    ));
-    watch::spawn_all(&mut tasks, client.clone(), shared.clone(), shutdown.clone());
-    let policy_state = policies::spawn_all(&mut tasks, client.clone(), shared.clone(), shutdown.clone());
-    let alerts = Arc::new(alerts::Alerts::new(client.clone(), identity_for_events));
-    tasks.spawn(reconcile::run(
-        shared.clone(),
-        writer,
-        alerts,
-        client.clone(),
-        policy_state,
-        args.clone(),
-        shutdown.clone(),
-    ));
+    let writer = Arc::new(writer::Writer::new(client.clone(), &args, shared.clone()));
+    let mut tasks = Supervised::new();
+    supervise(&mut tasks, "http", http::serve(args.metrics_addr, shared.clone(), args.stall_timeout, shutdown.clone()));
+    supervise(
+        &mut tasks,
+        "leader election",
+        leader::elect(
+            client.clone(),
+            lease_namespace,
+            args.lease_name.clone(),
+            identity.clone(),
+            timing,
+            leadership,
+            shared.clone(),
+            shutdown.clone(),
+        ),
+    );
+    watch::spawn_all(&mut tasks, watch_client.clone(), shared.clone(), shutdown.clone());
+    supervise(&mut tasks, "report watch", writer.clone().watch_own(watch_client.clone(), shutdown.clone()));
+    let policy_state = policies::spawn_all(&mut tasks, watch_client, client.clone(), shared.clone(), shutdown.clone());
+    let alerts = Arc::new(alerts::Alerts::new(client.clone(), identity));
+    supervise(
+        &mut tasks,
+        "reconcile",
+        reconcile::run(shared.clone(), writer, alerts, client, policy_state, args.clone(), shutdown.clone()),
+    );
 
-    wait_for_signal().await;
-    info!("shutting down");
+    // Runs until a signal, or until a task ends: a dead watcher or reconcile loop must not hide behind a
+    // healthy Lease, so the process exits (non-zero) and the kubelet restarts it.
+    let failure = tokio::select! {
+        _ = wait_for_signal() => None,
+        ended = tasks.join_next() => Some(match ended {
+            Some(Ok(name)) => format!("the {name} task ended unexpectedly"),
+            Some(Err(error)) if error.is_panic() => format!("a task panicked: {error}"),
+            Some(Err(error)) => format!("a task was cancelled: {error}"),
+            None => "no task is running".to_string(),
+        }),
+    };
+    match &failure {
+        None => info!("shutting down"),
+        Some(reason) => error!(reason, "shutting down"),
+    }
+    // Writers stop first (the elector steps down, waiting for writes in flight), then the Lease is
+    // released, then the rest ends.
     let _ = shutdown_tx.send(true);
-    // Give tasks a moment to finish (release the Lease, flush); then stop.
     let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(std::time::Duration::from_secs(10), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(10), drain).await.is_err() {
         warn!("tasks did not stop within 10s");
     }
-    Ok(())
+    match failure {
+        None => Ok(()),
+        Some(reason) => Err(anyhow::anyhow!(reason)),
+    }
 }
 
 async fn wait_for_signal() {

@@ -32,16 +32,31 @@ pub struct PolicyState {
     expiry_timer: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// Starts one watch per policy kind (`watch_client`, no read timeout); status writes use `client`.
 pub fn spawn_all(
-    tasks: &mut tokio::task::JoinSet<()>,
+    tasks: &mut super::Supervised,
+    watch_client: Client,
     client: Client,
     shared: Arc<Shared>,
     shutdown: signal::Receiver<bool>,
 ) -> SharedPolicyState {
     let state = Arc::new(Mutex::new(PolicyState::default()));
-    tasks.spawn(watch_kind::<SecurityPolicy>(client.clone(), shared.clone(), state.clone(), shutdown.clone()));
-    tasks.spawn(watch_kind::<SecurityException>(client.clone(), shared.clone(), state.clone(), shutdown.clone()));
-    tasks.spawn(watch_kind::<ClusterSecurityException>(client, shared, state.clone(), shutdown));
+    let (w, c, s) = (&watch_client, &client, &shared);
+    super::supervise(
+        tasks,
+        "SecurityPolicy watch",
+        watch_kind::<SecurityPolicy>(w.clone(), c.clone(), s.clone(), state.clone(), shutdown.clone()),
+    );
+    super::supervise(
+        tasks,
+        "SecurityException watch",
+        watch_kind::<SecurityException>(w.clone(), c.clone(), s.clone(), state.clone(), shutdown.clone()),
+    );
+    super::supervise(
+        tasks,
+        "ClusterSecurityException watch",
+        watch_kind::<ClusterSecurityException>(watch_client, client, shared, state.clone(), shutdown),
+    );
     state
 }
 
@@ -55,27 +70,33 @@ impl PolicyKind for SecurityPolicy {}
 impl PolicyKind for SecurityException {}
 impl PolicyKind for ClusterSecurityException {}
 
-/// Applies an object to the store, saying why when it is invalid.
-fn apply(store: &mut PolicyStore, object: VigilObject) {
-    if let Err(error) = store.apply(&object) {
-        match object {
-            VigilObject::Policy(_) => warn!(%error, "invalid SecurityPolicy: its last good version stays in force"),
-            _ => warn!(%error, "invalid exception: it waives nothing"),
+/// Applies an object to the store, saying why when it is invalid. True when it must be judged again.
+fn apply(store: &mut PolicyStore, object: VigilObject) -> bool {
+    match store.apply_changed(&object) {
+        Ok(changed) => changed,
+        Err(error) => {
+            match object {
+                VigilObject::Policy(_) => warn!(%error, "invalid SecurityPolicy: its last good version stays in force"),
+                _ => warn!(%error, "invalid exception: it waives nothing"),
+            }
+            true
         }
     }
 }
 
 async fn watch_kind<K: PolicyKind>(
+    watch_client: Client,
     client: Client,
     shared: Arc<Shared>,
     state: Arc<Mutex<PolicyState>>,
     mut shutdown: signal::Receiver<bool>,
 ) {
     let kind = K::kind(&()).to_string();
-    let api: Api<K> = Api::all(client.clone());
+    let api: Api<K> = Api::all(watch_client);
     let stream = watcher::watcher(api, watcher::Config::default().any_semantic()).default_backoff();
     futures::pin_mut!(stream);
     let mut relist: Option<Vec<K>> = None;
+    let mut warnings = super::watch::LogLimiter::per_minute();
     loop {
         let event = tokio::select! {
             _ = shutdown.changed() => return,
@@ -101,19 +122,24 @@ async fn watch_kind<K: PolicyKind>(
                 shared.syncing.lock().expect("syncing lock").remove(&kind);
                 true
             }
-            Ok(Event::Apply(object)) => {
-                apply(&mut state.lock().expect("policy state lock").store, object.into());
-                true
-            }
+            // Only a new object or a spec change (a new generation) is judged again: Vigil's own status
+            // writes come back as events too and must not start a full pass.
+            Ok(Event::Apply(object)) => apply(&mut state.lock().expect("policy state lock").store, object.into()),
             Ok(Event::Delete(object)) => {
                 let namespace = object.namespace();
                 state.lock().expect("policy state lock").store.delete(&kind, namespace.as_deref(), &object.name_any());
                 true
             }
             Err(error) => {
-                // Not installed (404) or not allowed (403): the built-in default policy stays in force.
-                if shared.syncing.lock().expect("syncing lock").remove(&kind) {
-                    warn!(kind, %error, "cannot watch this kind; the built-in default policy and no exceptions apply");
+                shared.metrics.watch_errors.get_or_create(&super::metrics::KindLabel { kind: kind.clone() }).inc();
+                // Only "not installed" (404) or "not allowed" (403) settle the kind as absent: the built-in
+                // default policy stays in force. Anything else is retried before the first pass.
+                if super::watch::absence(&error, &kind).is_some() {
+                    if shared.syncing.lock().expect("syncing lock").remove(&kind) {
+                        warn!(kind, %error, "cannot watch this kind; the built-in default policy and no exceptions apply");
+                    }
+                } else if warnings.allow() {
+                    warn!(kind, %error, suppressed = warnings.take_suppressed(), "watch error; backing off and retrying");
                 }
                 false
             }
@@ -162,7 +188,7 @@ fn schedule_expiry(shared: &Arc<Shared>, state: &Arc<Mutex<PolicyState>>, next: 
 /// Writes each policy's and exception's status when it differs from what the object shows. Only the
 /// leader writes.
 pub async fn write_statuses(client: &Client, shared: &Arc<Shared>, state: &Arc<Mutex<PolicyState>>) {
-    if !*shared.leading.borrow() {
+    if !shared.leader.is_leading() {
         return;
     }
     let now = Timestamp::now();

@@ -12,7 +12,7 @@ use tokio::sync::watch as signal;
 use tracing::{debug, info, instrument, warn};
 use vigil_engine::report::Rollup;
 use vigil_engine::subject::SubjectKey;
-use vigil_engine::{Index, PolicySet, Report};
+use vigil_engine::{Index, PolicySet};
 
 use super::Shared;
 use super::alerts::Alerts;
@@ -38,44 +38,28 @@ pub async fn run(
         }
     }
     info!("every watched kind has synced");
-    let mut leading = shared.leading.clone();
+    let mut leading = shared.leader.subscribe();
     let mut full_pass = tokio::time::interval(args.full_pass_interval);
     full_pass.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut was_leading = false;
     loop {
-        let is_leading = *leading.borrow();
+        let is_leading = shared.leader.is_leading();
         shared.metrics.leader.set(is_leading as i64);
+        shared.progressed();
         if is_leading && !was_leading {
-            // A new leader (also at start): learn what the cluster holds, then judge everything once.
-            match writer.load_existing().await {
-                Ok(existing) => {
-                    info!(reports = existing.len(), "read existing reports");
-                    for (_, key, report) in &existing {
-                        // Reports without a status (not Vigil's) are left to the full pass.
-                        if let Report::Namespaced(r) = report
-                            && r.status.is_none()
-                        {
-                            continue;
-                        }
-                        if let Report::Cluster(r) = report
-                            && r.status.is_none()
-                        {
-                            continue;
-                        }
-                        alerts.seed(key, report, &shared.metrics);
-                    }
-                }
-                Err(error) => {
-                    let error = Error::LoadReports(error);
-                    warn!(%error, "retrying");
-                    shared.metrics.api_error(&error);
-                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                    continue;
-                }
+            // A new term (also at start). The own-report watch (part of readiness) already knows what the
+            // cluster holds: seed the alert memory from it, so only changes are announced, then judge
+            // everything once.
+            for (key, failing) in writer.failing_by_subject() {
+                alerts.seed(&key, &failing);
             }
             full_pass_now(&shared, &writer, &alerts, &args).await;
             write_statuses(&client, &shared, &policy_state).await;
             full_pass.reset();
+        } else if was_leading && !is_leading {
+            // Stepped down: what this term derived goes, so a standby exports no findings and a next term
+            // does not count anything twice.
+            forget_term(&shared, &alerts);
         }
         was_leading = is_leading;
         tokio::select! {
@@ -102,6 +86,15 @@ pub async fn run(
             }
         }
     }
+}
+
+/// Clears what a term derived: roll-up tallies, waiver counts, alert memory and their metric series.
+fn forget_term(shared: &Shared, alerts: &Alerts) {
+    shared.tallies.lock().expect("tallies lock").clear();
+    shared.waived.lock().expect("waived lock").clear();
+    shared.retries.lock().expect("retries lock").clear();
+    alerts.reset(&shared.metrics);
+    shared.metrics.clear_scores();
 }
 
 /// Subjects a full pass evaluates between two looks at the queue.
@@ -226,35 +219,54 @@ async fn reconcile(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<Aler
             None => drop(waived.remove(&key)),
         }
     }
-    let leading = *shared.leading.borrow();
+    let leading = shared.leader.is_leading();
     alerts.observe(&key, report.as_ref(), &shared.metrics, leading).await;
     let id = report.as_ref().map_or_else(|| ReportId::for_subject(&key), ReportId::of);
     let result = match report {
         Some(report) => writer.apply(report, &key).await.map(|_| ()),
         None => writer.delete(&id).await,
     };
-    if let Err(source) = result {
-        let error = Error::WriteReport { report: id.to_string(), source };
-        warn!(%error, "retrying later");
-        shared.metrics.api_error(&error);
-        retry_later(shared.clone(), key);
+    match result {
+        Ok(()) => drop(shared.retries.lock().expect("retries lock").remove(&key)),
+        Err(source) => {
+            let attempts = {
+                let mut retries = shared.retries.lock().expect("retries lock");
+                let attempts = retries.entry(key.clone()).or_insert(0);
+                *attempts += 1;
+                *attempts
+            };
+            let delay = retry_delay(&source, attempts);
+            let error = Error::WriteReport { report: id.to_string(), source };
+            warn!(%error, attempts, retry_in_seconds = delay.as_secs(), "retrying later");
+            shared.metrics.api_error(&error);
+            retry_later(shared.clone(), key, delay);
+        }
     }
+    shared.progressed();
     shared.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
     tally_changed
+}
+
+/// When to try a failed write again. A 4xx that will not change by retrying (422 invalid, 403, 413...)
+/// backs off per subject, exponentially up to 10 minutes, so one bad report does not spend the write
+/// budget; conflicts, throttling (409, 429) and server or network errors retry soon.
+pub(super) fn retry_delay(error: &kube::Error, attempts: u32) -> std::time::Duration {
+    const FIRST: std::time::Duration = std::time::Duration::from_secs(5);
+    const CAP: std::time::Duration = std::time::Duration::from_secs(600);
+    let lasting =
+        matches!(error, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 409 && s.code != 429);
+    if lasting { FIRST.saturating_mul(1 << attempts.saturating_sub(1).min(10)).min(CAP) } else { FIRST }
 }
 
 /// The cluster score and one score per namespace, for `/metrics`.
 fn publish_scores(shared: &Shared, rollup: &Rollup) {
     shared.metrics.cluster_score.set(rollup.score() as i64);
-    for (namespace, score) in rollup.namespace_scores() {
-        let label = super::metrics::NamespaceLabel { namespace: namespace.to_string() };
-        shared.metrics.namespace_score.get_or_create(&label).set(score as i64);
-    }
+    shared.metrics.set_namespace_scores(rollup.namespace_scores().map(|(ns, score)| (ns.to_string(), score as i64)));
 }
 
-fn retry_later(shared: Arc<Shared>, key: SubjectKey) {
+fn retry_later(shared: Arc<Shared>, key: SubjectKey, delay: std::time::Duration) {
     tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        tokio::time::sleep(delay).await;
         shared.queue.push(key);
     });
 }

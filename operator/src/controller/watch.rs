@@ -15,6 +15,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch as signal;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
+
+use super::Supervised;
 use vigil_engine::input::kinds::CUSTOM_SOURCES;
 use vigil_engine::input::object::custom_kind_of;
 use vigil_engine::{Kind, KubeObject};
@@ -28,15 +30,19 @@ pub fn kinds() -> impl Iterator<Item = &'static str> {
     Kind::TYPED.iter().map(|k| k.name()).chain([Kind::CustomResourceDefinition.name()])
 }
 
-pub fn spawn_all(tasks: &mut JoinSet<()>, client: Client, shared: Arc<Shared>, shutdown: signal::Receiver<bool>) {
+pub fn spawn_all(tasks: &mut Supervised, client: Client, shared: Arc<Shared>, shutdown: signal::Receiver<bool>) {
     // One watch per typed kind of the registry.
     macro_rules! spawn_typed {
         (typed { $( $variant:ident($ty:ty) = $group:literal in $field:ident, $scope:ident, strip $strip:expr; )* }) => {
-            $( tasks.spawn(watch_typed::<$ty>(Api::all(client.clone()), shared.clone(), shutdown.clone())); )*
+            $( super::supervise(
+                tasks,
+                concat!(stringify!($variant), " watch"),
+                watch_typed::<$ty>(Api::all(client.clone()), shared.clone(), shutdown.clone()),
+            ); )*
         };
     }
     vigil_engine::for_each_typed_kind!(spawn_typed);
-    tasks.spawn(watch_crds(client, shared, shutdown));
+    super::supervise(tasks, "CustomResourceDefinition watch", watch_crds(client, shared, shutdown));
 }
 
 /// The registry's name for a watched kind: custom source kinds (`ClusterPolicy`) are known by their store
@@ -100,7 +106,7 @@ where
 }
 
 /// Converts the object an event carries (kube-runtime's `Event` has no `map`).
-fn map_event<K, T>(event: Event<K>, mut f: impl FnMut(K) -> T) -> Event<T> {
+pub(super) fn map_event<K, T>(event: Event<K>, mut f: impl FnMut(K) -> T) -> Event<T> {
     match event {
         Event::Apply(o) => Event::Apply(f(o)),
         Event::Delete(o) => Event::Delete(f(o)),
@@ -125,7 +131,8 @@ where
     futures::pin_mut!(stream);
     // Keys seen during a relist: what the index holds beyond them was deleted while we were not watching.
     let mut relist: Option<BTreeSet<(String, String)>> = None;
-    let mut forbidden_logged = false;
+    let mut absent_logged = false;
+    let mut warnings = LogLimiter::per_minute();
     loop {
         let event = tokio::select! {
             _ = shutdown.changed() => return,
@@ -161,24 +168,30 @@ where
             Ok(_) => {}
             Err(error) => {
                 shared.metrics.watch_errors.get_or_create(&metrics_kind(kind)).inc();
-                if is_forbidden(&error) {
-                    if !forbidden_logged {
-                        warn!(kind, %error, "may not list this kind (RBAC): checks that read it report Error");
-                        forbidden_logged = true;
+                if let Some(reason) = absence(&error, kind) {
+                    // 403 and 404 are the only answers that settle a kind as absent: checks that read it
+                    // say Error with the reason, and readiness does not wait for it. The watcher keeps
+                    // retrying (backing off), so a kind that becomes served or allowed is picked up.
+                    if !absent_logged {
+                        warn!(kind, %error, "{reason}: checks that read it report Error");
+                        absent_logged = true;
                     }
-                    // Checks that read this kind now say Error: judge everything again.
                     let newly = !shared.index.read().expect("index lock").unavailable.contains_key(registry_name(kind));
                     if newly {
+                        shared
+                            .index
+                            .write()
+                            .expect("index lock")
+                            .unavailable
+                            .insert(registry_name(kind).to_string(), reason);
+                        // Checks that read this kind now say Error: judge everything again.
                         shared.full_pass.notify_one();
                     }
-                    // Readiness must not wait for a kind it may never list.
-                    shared
-                        .index
-                        .write()
-                        .expect("index lock")
-                        .unavailable
-                        .insert(registry_name(kind).to_string(), format!("Vigil may not list {kind}: {error}"));
                     shared.syncing.lock().expect("syncing lock").remove(kind);
+                } else if warnings.allow() {
+                    // Anything else is transient (connection refused, timeouts, 5xx, 410 handled by the
+                    // watcher): back off and retry, warning at most once a minute per kind.
+                    warn!(kind, %error, suppressed = warnings.take_suppressed(), "watch error; backing off and retrying");
                 } else {
                     debug!(kind, %error, "watch error; backing off");
                 }
@@ -187,38 +200,71 @@ where
     }
 }
 
-fn is_forbidden(error: &watcher::Error) -> bool {
-    match error {
+/// At most one log line per interval; counts what it held back.
+pub struct LogLimiter {
+    interval: std::time::Duration,
+    last: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+impl LogLimiter {
+    pub fn per_minute() -> Self {
+        LogLimiter { interval: std::time::Duration::from_secs(60), last: None, suppressed: 0 }
+    }
+
+    /// True when a line may be logged now.
+    pub fn allow(&mut self) -> bool {
+        if self.last.is_some_and(|t| t.elapsed() < self.interval) {
+            self.suppressed += 1;
+            return false;
+        }
+        self.last = Some(std::time::Instant::now());
+        true
+    }
+
+    /// How many lines were held back since the last one logged.
+    pub fn take_suppressed(&mut self) -> u64 {
+        std::mem::take(&mut self.suppressed)
+    }
+}
+
+/// Why a kind is absent for Vigil, when the error says so: not allowed (403) or not served (404, e.g.
+/// ValidatingAdmissionPolicy on a cluster before 1.30).
+pub fn absence(error: &watcher::Error, kind: &str) -> Option<String> {
+    let status = match error {
         watcher::Error::InitialListFailed(kube::Error::Api(s))
         | watcher::Error::WatchStartFailed(kube::Error::Api(s))
-        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.is_forbidden(),
-        watcher::Error::WatchError(s) => s.is_forbidden(),
-        _ => false,
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.as_ref(),
+        watcher::Error::WatchError(s) => s.as_ref(),
+        _ => return None,
+    };
+    if status.is_forbidden() {
+        Some(format!("Vigil may not list {kind} (RBAC): {}", status.message))
+    } else if status.is_not_found() {
+        Some(format!("this API server does not serve {kind}"))
+    } else {
+        None
     }
 }
 
 /// Watches CRDs (metadata only: the names tell which are installed) and starts a watcher for each custom
-/// kind Vigil reads when its CRD appears, at start or later.
+/// kind Vigil reads when its CRD appears, at start or later. The custom watchers are supervised here: if
+/// one ends, this task ends, and the process with it.
 async fn watch_crds(client: Client, shared: Arc<Shared>, shutdown: signal::Receiver<bool>) {
     let api: Api<PartialObjectMeta<CustomResourceDefinition>> = Api::all(client.clone());
-    let started = Arc::new(std::sync::Mutex::new(BTreeSet::<String>::new()));
+    let (start_tx, mut start_rx) = tokio::sync::mpsc::unbounded_channel::<(&'static str, &'static str)>();
+    let mut started = BTreeSet::<String>::new();
     let stream = watch_stream(api).map_ok({
-        let client = client.clone();
         let shared = shared.clone();
-        let shutdown = shutdown.clone();
-        let started = started.clone();
         move |event| {
             map_event(event, |crd| {
                 let name = crd.metadata.name.clone().unwrap_or_default();
                 for source in CUSTOM_SOURCES.iter().filter(|s| s.crd_name() == name) {
-                    if started.lock().expect("started lock").insert(name.clone()) {
-                        tokio::spawn(watch_custom(
-                            client.clone(),
-                            source.group,
-                            source.kind,
-                            shared.clone(),
-                            shutdown.clone(),
-                        ));
+                    if started.insert(name.clone()) {
+                        // Readiness (and the first full pass) wait for this kind's first list too; set
+                        // before the CRD list completes, so there is no moment it is forgotten.
+                        shared.syncing.lock().expect("syncing lock").insert(source.kind.to_string());
+                        let _ = start_tx.send((source.group, source.kind));
                     }
                 }
                 let value = serde_json::json!({
@@ -230,7 +276,32 @@ async fn watch_crds(client: Client, shared: Arc<Shared>, shutdown: signal::Recei
             })
         }
     });
-    drive(stream, "CustomResourceDefinition", shared, shutdown).await;
+    let crds = drive(stream, "CustomResourceDefinition", shared.clone(), shutdown.clone());
+    futures::pin_mut!(crds);
+    let mut custom: JoinSet<&'static str> = JoinSet::new();
+    let mut stop = shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = &mut crds => return,
+            Some((group, kind)) = start_rx.recv() => {
+                let (client, shared, shutdown) = (client.clone(), shared.clone(), shutdown.clone());
+                custom.spawn(async move {
+                    watch_custom(client, group, kind, shared, shutdown).await;
+                    kind
+                });
+            }
+            Some(ended) = custom.join_next() => {
+                if !*shutdown.borrow() {
+                    match ended {
+                        Ok(kind) => tracing::error!(kind, "a custom kind's watcher ended"),
+                        Err(error) => tracing::error!(%error, "a custom kind's watcher panicked"),
+                    }
+                }
+                return;
+            }
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
 }
 
 /// Watches one custom kind through discovery (its served version may differ between clusters).
@@ -239,7 +310,7 @@ async fn watch_custom(
     group: &'static str,
     kind: &'static str,
     shared: Arc<Shared>,
-    shutdown: signal::Receiver<bool>,
+    mut shutdown: signal::Receiver<bool>,
 ) {
     let resource = loop {
         match kube::discovery::group(&client, group).await {
@@ -250,9 +321,9 @@ async fn watch_custom(
             }
             Err(error) => debug!(group, %error, "discovery failed; retrying"),
         }
-        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-        if *shutdown.borrow() {
-            return;
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
         }
     };
     info!(group, kind, version = %resource.version, "custom kind installed; watching it");

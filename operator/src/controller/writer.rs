@@ -1,25 +1,52 @@
 //! Apply: the only code that writes reports. Server-side apply with one field manager, only when the
 //! content changed (a timestamp alone is not a change), deletes for subjects that are gone; every write
-//! waits for the client-side rate limiter. Needs a client.
+//! waits for the client-side rate limiter and then for a leadership permit. Needs a client.
+//!
+//! What the cluster holds is learnt from a metadata-only watch of this install's own reports
+//! (`vigil.dev/instance`), paginated like every watcher list: each report carries its content
+//! fingerprint, its `Compliant` transition and its serious failing checks in annotations, so a new leader
+//! knows what is written without reading a single report body, and a report someone else edited
+//! (its `generation` moved past ours) or deleted is written again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
+use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, PartialObjectMeta, Patch, PatchParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use kube::{Client, Resource};
-use tracing::{debug, info};
-use vigil_crds::{ClusterSecurityReport, ReportStatus, SecurityReport};
+use tokio::sync::watch as signal;
+use tracing::{debug, info, warn};
+use vigil_crds::{ClusterSecurityReport, FindingResult, ReportStatus, SecurityReport, Severity};
 
 use vigil_engine::Report;
 use vigil_engine::report::labels;
 use vigil_engine::subject::SubjectKey;
 
 use super::Shared;
+use super::watch::map_event;
+use crate::cli::OperatorArgs;
 
 /// The field manager of every write.
 pub const FIELD_MANAGER: &str = "vigil";
+/// The label that tells this install's reports from another install's.
+pub const INSTANCE_LABEL: &str = "vigil.dev/instance";
+/// Annotations that let a metadata-only watch know what a report says.
+pub mod annotations {
+    /// The content fingerprint (see [`super::fingerprint`]).
+    pub const FINGERPRINT: &str = "vigil.dev/fingerprint";
+    /// The subject, as JSON `[kind, namespace, name]` (labels cannot hold every name).
+    pub const SUBJECT: &str = "vigil.dev/subject";
+    /// The `Compliant` condition: `<status> <lastTransitionTime>`.
+    pub const COMPLIANT: &str = "vigil.dev/compliant";
+    /// Critical and high checks failing, comma-separated: Events announce only changes after a failover.
+    pub const FAILING: &str = "vigil.dev/failing";
+}
+/// The name of the readiness entry of the own-report watch.
+pub const OWN_REPORTS: &str = "SecurityReport (own)";
 
 /// Where a report lives.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,22 +76,64 @@ impl ReportId {
         let (namespace, name) = vigil_engine::report::report_location(key);
         ReportId { namespace, name }
     }
+
+    fn of_meta(meta: &ObjectMeta) -> ReportId {
+        ReportId { namespace: meta.namespace.clone(), name: meta.name.clone().unwrap_or_default() }
+    }
 }
 
 /// What the API server holds for a report, as far as Vigil knows.
-#[derive(Clone, Debug)]
-struct Written {
-    fingerprint: u64,
+#[derive(Clone, Debug, PartialEq)]
+pub struct Written {
+    /// `None`: unknown content (edited by someone else): the next apply writes.
+    pub fingerprint: Option<u64>,
     /// The `Compliant` condition's status and transition time, kept across writes that do not flip it.
-    compliant: Option<(String, Time)>,
-    subject: SubjectKey,
+    pub compliant: Option<(String, Time)>,
+    pub subject: SubjectKey,
+    /// The report's `metadata.generation` after Vigil's last write (0 when unknown).
+    pub generation: i64,
+    /// Critical and high checks failing.
+    pub failing: BTreeSet<String>,
+}
+
+impl Written {
+    /// What a report's metadata says (the own-report watch). `None` when it lacks Vigil's annotations.
+    fn from_meta(meta: &ObjectMeta) -> Option<Written> {
+        let annotations = meta.annotations.as_ref()?;
+        let subject: (String, String, String) = serde_json::from_str(annotations.get(annotations::SUBJECT)?).ok()?;
+        let fingerprint = annotations.get(annotations::FINGERPRINT).and_then(|f| u64::from_str_radix(f, 16).ok());
+        let compliant = annotations.get(annotations::COMPLIANT).and_then(|c| {
+            let (status, time) = c.split_once(' ')?;
+            Some((status.to_string(), Time(time.parse().ok()?)))
+        });
+        let failing = annotations
+            .get(annotations::FAILING)
+            .map(|f| f.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect())
+            .unwrap_or_default();
+        Some(Written {
+            fingerprint,
+            compliant,
+            subject: SubjectKey::new(&subject.0, &subject.1, &subject.2),
+            generation: meta.generation.unwrap_or(0),
+            failing,
+        })
+    }
+}
+
+/// What the writer knows of the cluster's reports.
+#[derive(Default)]
+struct Ledger {
+    written: HashMap<ReportId, Written>,
+    /// Reports with a write of ours in flight: their watch events are ours, not drift.
+    in_flight: BTreeSet<ReportId>,
 }
 
 pub struct Writer {
     client: Client,
     shared: Arc<Shared>,
+    instance: String,
     limiter: tokio::sync::Mutex<tokio::time::Interval>,
-    written: Mutex<HashMap<ReportId, Written>>,
+    ledger: Mutex<Ledger>,
     /// Also write wg-policy PolicyReports (`--policy-reports`); switched off when their CRD is missing.
     policy_reports: std::sync::atomic::AtomicBool,
 }
@@ -74,19 +143,22 @@ pub struct Writer {
 pub enum Applied {
     Written,
     Unchanged,
+    /// This replica does not lead (or stopped leading while waiting for its turn): nothing sent.
+    NotLeading,
 }
 
 impl Writer {
-    pub fn new(client: Client, writes_per_second: f64, shared: Arc<Shared>, policy_reports: bool) -> Self {
-        let period = std::time::Duration::from_secs_f64(1.0 / writes_per_second.max(0.01));
+    pub fn new(client: Client, args: &OperatorArgs, shared: Arc<Shared>) -> Self {
+        let period = std::time::Duration::from_secs_f64(1.0 / args.write_rate.max(0.01));
         let mut interval = tokio::time::interval(period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Writer {
             client,
             shared,
+            instance: args.instance.clone(),
             limiter: tokio::sync::Mutex::new(interval),
-            written: Mutex::new(HashMap::new()),
-            policy_reports: std::sync::atomic::AtomicBool::new(policy_reports),
+            ledger: Mutex::new(Ledger::default()),
+            policy_reports: std::sync::atomic::AtomicBool::new(args.policy_reports),
         }
     }
 
@@ -94,89 +166,93 @@ impl Writer {
         self.limiter.lock().await.tick().await;
     }
 
-    /// Lists the reports Vigil wrote before (a restart, another replica): their content is what the next
-    /// pass compares with, so an unchanged cluster gets no writes. Returns them with their subjects.
-    pub async fn load_existing(&self) -> kube::Result<Vec<(ReportId, SubjectKey, Report)>> {
-        let params = ListParams::default().labels(&format!("{}=vigil", labels::MANAGED_BY));
-        let namespaced: Api<SecurityReport> = Api::all(self.client.clone());
-        let cluster: Api<ClusterSecurityReport> = Api::all(self.client.clone());
-        let mut found = Vec::new();
-        for mut r in namespaced.list(&params).await? {
-            r.metadata = comparable(&r.metadata);
-            found.push(self.remember_existing(Report::Namespaced(r)));
-        }
-        for mut r in cluster.list(&params).await? {
-            r.metadata = comparable(&r.metadata);
-            found.push(self.remember_existing(Report::Cluster(r)));
-        }
-        Ok(found)
+    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger.lock().expect("ledger lock")
     }
 
-    fn remember_existing(&self, report: Report) -> (ReportId, SubjectKey, Report) {
-        let id = ReportId::of(&report);
-        let key = SubjectKey::of(report.subject());
-        let status = match &report {
-            Report::Namespaced(r) => r.status.as_ref(),
-            Report::Cluster(r) => r.status.as_ref(),
-        };
-        let written =
-            Written { fingerprint: fingerprint(&report, &id), compliant: compliant_of(status), subject: key.clone() };
-        self.written.lock().expect("written lock").insert(id.clone(), written);
-        (id, key, report)
-    }
-
-    /// Every report Vigil knows is in the cluster, with its subject.
+    /// Every report of this install Vigil knows is in the cluster, with its subject.
     pub fn known(&self) -> Vec<(ReportId, SubjectKey)> {
-        self.written.lock().expect("written lock").iter().map(|(id, w)| (id.clone(), w.subject.clone())).collect()
+        self.ledger().written.iter().map(|(id, w)| (id.clone(), w.subject.clone())).collect()
+    }
+
+    /// Serious checks failing per subject, as the reports in the cluster say: a new leader seeds its alert
+    /// memory with them, so it announces only changes.
+    pub fn failing_by_subject(&self) -> Vec<(SubjectKey, BTreeSet<String>)> {
+        self.ledger().written.values().map(|w| (w.subject.clone(), w.failing.clone())).collect()
+    }
+
+    /// Labels and annotations Vigil sets on every report of this install.
+    fn stamp(&self, report: &mut Report, key: &SubjectKey) {
+        let meta = match report {
+            Report::Namespaced(r) => &mut r.metadata,
+            Report::Cluster(r) => &mut r.metadata,
+        };
+        meta.labels.get_or_insert_with(BTreeMap::new).insert(INSTANCE_LABEL.into(), self.instance.clone());
+        let subject = serde_json::to_string(&(&key.kind, &key.namespace, &key.name)).unwrap_or_default();
+        meta.annotations.get_or_insert_with(BTreeMap::new).insert(annotations::SUBJECT.into(), subject);
     }
 
     /// Writes a report when its content differs from what the cluster holds.
     pub async fn apply(&self, mut report: Report, subject: &SubjectKey) -> kube::Result<Applied> {
+        self.stamp(&mut report, subject);
         let id = ReportId::of(&report);
-        let previous = self.written.lock().expect("written lock").get(&id).cloned();
+        let previous = self.ledger().written.get(&id).cloned();
         keep_transition_time(&mut report, previous.as_ref());
         let fingerprint = fingerprint(&report, &id);
-        if previous.as_ref().is_some_and(|p| p.fingerprint == fingerprint) {
+        if previous.as_ref().is_some_and(|p| p.fingerprint == Some(fingerprint)) {
             self.shared.metrics.write("unchanged");
             return Ok(Applied::Unchanged);
         }
-        if !*self.shared.leading.borrow() {
-            // A standby replica writes nothing.
-            return Ok(Applied::Unchanged);
+        if !self.shared.leader.is_leading() {
+            return Ok(Applied::NotLeading);
         }
         self.wait_for_turn().await;
-        let params = PatchParams::apply(FIELD_MANAGER).force();
-        match &report {
-            Report::Namespaced(r) => {
-                let api: Api<SecurityReport> =
-                    Api::namespaced(self.client.clone(), id.namespace.as_deref().unwrap_or("default"));
-                api.patch(&id.name, &params, &Patch::Apply(with_types(r))).await?;
-            }
-            Report::Cluster(r) => {
-                let api: Api<ClusterSecurityReport> = Api::all(self.client.clone());
-                api.patch(&id.name, &params, &Patch::Apply(with_types(r))).await?;
-            }
+        // Leadership is checked again after the wait, and held until the write returns.
+        let Some(_permit) = self.shared.leader.write_permit().await else { return Ok(Applied::NotLeading) };
+        let compliant = compliant_of(Some(report.status()));
+        let failing = serious_failing(report.status());
+        annotate(&mut report, fingerprint, compliant.as_ref(), &failing);
+        self.ledger().in_flight.insert(id.clone());
+        let result = self.send_apply(&report, &id).await;
+        {
+            let mut ledger = self.ledger();
+            ledger.in_flight.remove(&id);
+            let generation = result?;
+            let written =
+                Written { fingerprint: Some(fingerprint), compliant, subject: subject.clone(), generation, failing };
+            ledger.written.insert(id.clone(), written);
         }
         debug!(report = %id.name, namespace = ?id.namespace, "applied");
         self.apply_policy_report(&report).await;
         self.shared.metrics.write("applied");
-        let compliant = compliant_of(Some(report.status()));
-        self.written
-            .lock()
-            .expect("written lock")
-            .insert(id, Written { fingerprint, compliant, subject: subject.clone() });
         Ok(Applied::Written)
+    }
+
+    /// Server-side apply; returns the report's generation after the write.
+    async fn send_apply(&self, report: &Report, id: &ReportId) -> kube::Result<i64> {
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let meta = match report {
+            Report::Namespaced(r) => {
+                let api: Api<SecurityReport> =
+                    Api::namespaced(self.client.clone(), id.namespace.as_deref().unwrap_or("default"));
+                api.patch(&id.name, &params, &Patch::Apply(with_types(r))).await?.metadata
+            }
+            Report::Cluster(r) => {
+                let api: Api<ClusterSecurityReport> = Api::all(self.client.clone());
+                api.patch(&id.name, &params, &Patch::Apply(with_types(r))).await?.metadata
+            }
+        };
+        Ok(meta.generation.unwrap_or(0))
     }
 
     /// Deletes the report at `id` (its subject is gone). Missing already: fine.
     pub async fn delete(&self, id: &ReportId) -> kube::Result<()> {
-        if !*self.shared.leading.borrow() {
-            return Ok(());
-        }
-        if !self.written.lock().expect("written lock").contains_key(id) {
+        if !self.ledger().written.contains_key(id) || !self.shared.leader.is_leading() {
             return Ok(());
         }
         self.wait_for_turn().await;
+        let Some(_permit) = self.shared.leader.write_permit().await else { return Ok(()) };
+        self.ledger().in_flight.insert(id.clone());
         let result = match &id.namespace {
             Some(ns) => Api::<SecurityReport>::namespaced(self.client.clone(), ns)
                 .delete(&id.name, &DeleteParams::default())
@@ -187,18 +263,162 @@ impl Writer {
                 .await
                 .map(|_| ()),
         };
-        match result {
-            Ok(()) => info!(report = %id.name, namespace = ?id.namespace, "deleted: subject is gone"),
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(e),
+        {
+            let mut ledger = self.ledger();
+            ledger.in_flight.remove(id);
+            match result {
+                Ok(()) => info!(report = %id.name, namespace = ?id.namespace, "deleted: subject is gone"),
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(e),
+            }
+            ledger.written.remove(id);
         }
         self.shared.metrics.write("deleted");
-        self.written.lock().expect("written lock").remove(id);
         if self.policy_reports.load(std::sync::atomic::Ordering::Relaxed) {
             let name = format!("vigil-{}", id.name);
             let _ = self.policy_report_api(id.namespace.as_deref()).delete(&name, &DeleteParams::default()).await;
         }
         Ok(())
+    }
+
+    /// Watches this install's reports, metadata only, for as long as the operator runs: fills what the
+    /// writer knows (at start and on every relist, paginated), and queues the subject of a report someone
+    /// else edited or deleted, so it is written again. Needs a client.
+    pub async fn watch_own(self: Arc<Self>, client: Client, shutdown: signal::Receiver<bool>) {
+        let selector = format!("{INSTANCE_LABEL}={}", self.instance);
+        let config = watcher::Config::default().labels(&selector).any_semantic();
+        let namespaced =
+            watcher::watcher(Api::<PartialObjectMeta<SecurityReport>>::all(client.clone()), config.clone())
+                .default_backoff()
+                .map(|e| e.map(|e| (false, map_event(e, |m| m.metadata))));
+        let cluster = watcher::watcher(Api::<PartialObjectMeta<ClusterSecurityReport>>::all(client), config)
+            .default_backoff()
+            .map(|e| e.map(|e| (true, map_event(e, |m| m.metadata))));
+        let events = futures::stream::select(namespaced, cluster);
+        futures::pin_mut!(events);
+        let mut shutdown = shutdown;
+        // Per list (namespaced, cluster): the ids a relist saw, and whether the first list finished.
+        let mut relist: [Option<BTreeSet<ReportId>>; 2] = [None, None];
+        let mut synced = [false, false];
+        let mut warnings = super::watch::LogLimiter::per_minute();
+        loop {
+            let event = tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                event = events.next() => event,
+            };
+            let Some(event) = event else { return };
+            match event {
+                Ok((cluster, event)) => {
+                    let which = cluster as usize;
+                    match event {
+                        Event::Init => relist[which] = Some(BTreeSet::new()),
+                        Event::InitApply(meta) => {
+                            if let Some(seen) = relist[which].as_mut() {
+                                seen.insert(ReportId::of_meta(&meta));
+                            }
+                            self.observe(&meta, false);
+                        }
+                        Event::InitDone => {
+                            if let Some(seen) = relist[which].take() {
+                                self.forget_unlisted(cluster, &seen);
+                            }
+                            synced[which] = true;
+                            if synced == [true, true] {
+                                self.shared.syncing.lock().expect("syncing lock").remove(OWN_REPORTS);
+                            }
+                        }
+                        Event::Apply(meta) => self.observe(&meta, false),
+                        Event::Delete(meta) => self.observe(&meta, true),
+                    }
+                }
+                Err(error) => {
+                    self.shared
+                        .metrics
+                        .watch_errors
+                        .get_or_create(&super::metrics::KindLabel { kind: "SecurityReport".into() })
+                        .inc();
+                    if warnings.allow() {
+                        warn!(%error, suppressed = warnings.take_suppressed(), "watch of Vigil's own reports failed; retrying");
+                    }
+                }
+            }
+        }
+    }
+
+    /// One event of the own-report watch.
+    fn observe(&self, meta: &ObjectMeta, deleted: bool) {
+        let id = ReportId::of_meta(meta);
+        let seen = Written::from_meta(meta);
+        let leading = self.shared.leader.is_leading();
+        let mut ledger = self.ledger();
+        if ledger.in_flight.contains(&id) {
+            return; // our own write, answered soon
+        }
+        let known = ledger.written.get(&id).cloned();
+        let drifted = match (&known, deleted) {
+            // A report we wrote was deleted by someone else.
+            (Some(_), true) => {
+                ledger.written.remove(&id);
+                true
+            }
+            (None, true) => false,
+            (Some(known), false) if leading => {
+                // Someone else wrote it after us: its content is unknown until we write it again.
+                let edited = meta.generation.unwrap_or(0) > known.generation;
+                if edited && let Some(w) = ledger.written.get_mut(&id) {
+                    w.fingerprint = None;
+                    w.generation = meta.generation.unwrap_or(0);
+                }
+                edited
+            }
+            // Standing by, or a report not known yet (written by an earlier leader): take its word.
+            (_, false) => {
+                match seen {
+                    Some(seen) => drop(ledger.written.insert(id.clone(), seen)),
+                    // Our label but not our annotations (an older Vigil, or hand-made): rewrite it.
+                    None => drop(ledger.written.insert(
+                        id.clone(),
+                        Written {
+                            fingerprint: None,
+                            compliant: None,
+                            subject: subject_of_labels(meta),
+                            generation: meta.generation.unwrap_or(0),
+                            failing: BTreeSet::new(),
+                        },
+                    )),
+                }
+                false
+            }
+        };
+        let subject = known.map(|k| k.subject);
+        drop(ledger);
+        if drifted
+            && leading
+            && let Some(subject) = subject
+        {
+            info!(report = %id, subject = %subject, deleted, "report changed by someone else; writing it again");
+            self.shared.metrics.write("healed");
+            self.shared.queue.push(subject);
+        }
+    }
+
+    /// After a relist: reports the ledger holds that the list no longer has were deleted meanwhile.
+    fn forget_unlisted(&self, cluster: bool, seen: &BTreeSet<ReportId>) {
+        let gone: Vec<SubjectKey> = {
+            let mut ledger = self.ledger();
+            let gone: Vec<ReportId> = ledger
+                .written
+                .keys()
+                .filter(|id| {
+                    id.namespace.is_none() == cluster && !seen.contains(*id) && !ledger.in_flight.contains(*id)
+                })
+                .cloned()
+                .collect();
+            gone.iter().filter_map(|id| ledger.written.remove(id)).map(|w| w.subject).collect()
+        };
+        if self.shared.leader.is_leading() {
+            self.shared.queue.extend(gone);
+        }
     }
 
     fn policy_report_api(&self, namespace: Option<&str>) -> Api<kube::api::DynamicObject> {
@@ -240,15 +460,36 @@ impl Writer {
     }
 }
 
-/// The metadata Vigil sets, without what the server adds.
-fn comparable(meta: &ObjectMeta) -> ObjectMeta {
-    ObjectMeta {
-        name: meta.name.clone(),
-        namespace: meta.namespace.clone(),
-        labels: meta.labels.clone(),
-        owner_references: meta.owner_references.clone(),
-        ..ObjectMeta::default()
+/// Records in the report what a metadata-only reader needs.
+fn annotate(report: &mut Report, fingerprint: u64, compliant: Option<&(String, Time)>, failing: &BTreeSet<String>) {
+    let meta = match report {
+        Report::Namespaced(r) => &mut r.metadata,
+        Report::Cluster(r) => &mut r.metadata,
+    };
+    let annotations = meta.annotations.get_or_insert_with(BTreeMap::new);
+    annotations.insert(annotations::FINGERPRINT.into(), format!("{fingerprint:016x}"));
+    if let Some((status, time)) = compliant {
+        annotations.insert(annotations::COMPLIANT.into(), format!("{status} {}", time.0));
     }
+    annotations.insert(annotations::FAILING.into(), failing.iter().cloned().collect::<Vec<_>>().join(","));
+}
+
+/// Critical and high checks failing in a report: what Events are about.
+pub fn serious_failing(status: &ReportStatus) -> BTreeSet<String> {
+    status
+        .findings
+        .iter()
+        .filter(|f| f.result == FindingResult::Fail && f.severity >= Severity::High)
+        .map(|f| f.check_id.clone())
+        .collect()
+}
+
+/// The subject of a report without Vigil's annotations, from its labels (best effort).
+fn subject_of_labels(meta: &ObjectMeta) -> SubjectKey {
+    let label = |key: &str| meta.labels.as_ref().and_then(|l| l.get(key)).cloned().unwrap_or_default();
+    let kind = label(labels::SUBJECT_KIND);
+    let namespace = if kind == "Namespace" { String::new() } else { meta.namespace.clone().unwrap_or_default() };
+    SubjectKey::new(&kind, &namespace, &label(labels::SUBJECT_NAME))
 }
 
 /// Server-side apply needs apiVersion and kind in the body.
@@ -321,22 +562,32 @@ mod tests {
 
     use std::sync::Arc;
 
+    use clap::Parser;
     use http::{Method, Request, Response};
     use kube::client::Body;
-    use tokio::sync::watch as signal;
     use vigil_engine::{Index, audit_with_policy};
 
     use super::*;
     use crate::controller::Shared;
+    use crate::controller::leader::Leadership;
 
     type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
-    fn writer() -> (Writer, Handle, signal::Sender<bool>) {
+    pub(crate) fn operator_args(extra: &[&str]) -> OperatorArgs {
+        let args = ["vigil", "operator", "--write-rate", "1000"].into_iter().chain(extra.iter().copied());
+        match crate::cli::Cli::parse_from(args).command {
+            crate::cli::Command::Operator(args) => args,
+            _ => unreachable!("parsed an operator command"),
+        }
+    }
+
+    fn writer() -> (Writer, Handle, Arc<Leadership>) {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = Client::new(service, "default");
-        let (leading_tx, leading) = signal::channel(true);
-        let shared = Arc::new(Shared::new(Default::default(), leading));
-        (Writer::new(client, 1000.0, shared, false), handle, leading_tx)
+        let leadership = Arc::new(Leadership::default());
+        leadership.lead_for(std::time::Duration::from_secs(600));
+        let shared = Arc::new(Shared::new(Default::default(), leadership.clone()));
+        (Writer::new(client, &operator_args(&[]), shared), handle, leadership)
     }
 
     fn report(privileged: bool, now: &str) -> Report {
@@ -416,12 +667,87 @@ mod tests {
 
     #[tokio::test]
     async fn a_standby_writes_nothing() {
-        let (writer, mut handle, leading) = writer();
-        leading.send(false).unwrap();
+        let (writer, mut handle, leadership) = writer();
+        leadership.step_down().await;
         let key = SubjectKey::new("Pod", "shop", "web");
-        assert_eq!(writer.apply(report(true, "2026-11-27T00:00:00Z"), &key).await.unwrap(), Applied::Unchanged);
+        assert_eq!(writer.apply(report(true, "2026-11-27T00:00:00Z"), &key).await.unwrap(), Applied::NotLeading);
         let next = tokio::time::timeout(std::time::Duration::from_millis(100), handle.next_request()).await;
         assert!(next.is_err(), "a standby sent a request");
+    }
+
+    #[tokio::test]
+    async fn reports_edited_or_deleted_by_others_are_written_again_and_own_writes_are_not() {
+        let (writer, mut handle, _leading) = writer();
+        let key = SubjectKey::new("Pod", "shop", "web");
+        let id = ReportId::for_subject(&key);
+        let server = tokio::spawn(async move {
+            let (request, respond) = handle.next_request().await.expect("a request");
+            let body: serde_json::Value =
+                serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
+            let mut stored = body.clone();
+            stored["metadata"]["generation"] = 3.into();
+            respond.send_response(Response::builder().body(Body::from(serde_json::to_vec(&stored).unwrap())).unwrap());
+            stored
+        });
+        writer.apply(report(true, "2026-11-27T00:00:00Z"), &key).await.unwrap();
+        let stored = server.await.unwrap();
+        // What a metadata-only reader needs is on the report.
+        let meta: ObjectMeta = serde_json::from_value(stored["metadata"].clone()).unwrap();
+        assert_eq!(meta.labels.as_ref().unwrap()[INSTANCE_LABEL], "vigil");
+        let seen = Written::from_meta(&meta).expect("Vigil's annotations");
+        assert_eq!(seen.subject, key);
+        assert!(seen.failing.contains("privileged-container"), "{seen:?}");
+        assert_eq!(Some(seen.clone()), writer.ledger().written.get(&id).cloned());
+
+        // The watch event of our own write: nothing to do.
+        writer.observe(&meta, false);
+        assert_eq!(writer.shared.queue.len(), 0);
+        // Someone else wrote it (a newer generation): its content is unknown; the subject is queued.
+        let mut edited = meta.clone();
+        edited.generation = Some(4);
+        writer.observe(&edited, false);
+        assert_eq!(writer.shared.queue.drain(), vec![key.clone()]);
+        assert_eq!(writer.ledger().written[&id].fingerprint, None, "the next apply must write");
+        // Someone deleted it: forgotten and queued.
+        writer.observe(&edited, true);
+        assert_eq!(writer.shared.queue.drain(), vec![key.clone()]);
+        assert!(writer.known().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_standby_learns_what_the_leader_wrote_from_metadata_alone() {
+        let (writer, _handle, leadership) = writer();
+        leadership.step_down().await;
+        let meta: ObjectMeta = serde_json::from_value(serde_json::json!({
+            "name": "pod-web", "namespace": "shop", "generation": 7,
+            "labels": {"vigil.dev/instance": "vigil"},
+            "annotations": {
+                "vigil.dev/fingerprint": "00000000000000ff",
+                "vigil.dev/subject": "[\"Pod\",\"shop\",\"web\"]",
+                "vigil.dev/compliant": "False 2026-11-27T00:00:00Z",
+                "vigil.dev/failing": "privileged-container,host-network",
+            }
+        }))
+        .unwrap();
+        writer.observe(&meta, false);
+        let known = writer.ledger().written[&ReportId::of_meta(&meta)].clone();
+        assert_eq!(known.fingerprint, Some(255));
+        assert_eq!(known.generation, 7);
+        assert_eq!(known.compliant.as_ref().map(|c| c.0.as_str()), Some("False"));
+        assert_eq!(known.failing.len(), 2);
+        // A standby queues nothing.
+        assert_eq!(writer.shared.queue.len(), 0);
+    }
+
+    #[test]
+    fn retry_delays() {
+        let status = |code| kube::Error::Api(Box::new(kube::core::Status::failure("x", "y").with_code(code)));
+        use crate::controller::reconcile::retry_delay;
+        assert_eq!(retry_delay(&status(503), 9).as_secs(), 5);
+        assert_eq!(retry_delay(&status(429), 9).as_secs(), 5);
+        assert_eq!(retry_delay(&status(422), 1).as_secs(), 5);
+        assert_eq!(retry_delay(&status(422), 3).as_secs(), 20);
+        assert_eq!(retry_delay(&status(422), 30).as_secs(), 600);
     }
 
     #[test]
