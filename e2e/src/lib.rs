@@ -79,6 +79,8 @@ struct Processes {
     controller_manager: Option<Child>,
     apiserver_port: u16,
     etcd_port: u16,
+    /// Extra kube-apiserver flags of this cluster (kept for restarts).
+    apiserver_args: Vec<String>,
 }
 
 impl Drop for Processes {
@@ -101,6 +103,12 @@ impl Drop for Processes {
 impl TestCluster {
     /// Starts (or connects to) a control plane; `None` means skip (see [`envtest_assets`]).
     pub async fn start() -> anyhow::Result<Option<TestCluster>> {
+        Self::start_with(&[]).await
+    }
+
+    /// Like [`TestCluster::start`], with extra kube-apiserver flags (e.g. `--runtime-config` to switch an
+    /// API off, as on an older cluster).
+    pub async fn start_with(apiserver_args: &[&str]) -> anyhow::Result<Option<TestCluster>> {
         if std::env::var("VIGIL_E2E_CLUSTER").is_ok_and(|v| v == "1") {
             let config = Config::infer().await.context("VIGIL_E2E_CLUSTER=1 but no usable KUBECONFIG")?;
             let server = config.cluster_url.to_string();
@@ -138,11 +146,23 @@ impl TestCluster {
         let etcd_port = free_port();
         let etcd = start_etcd(&assets, &dir, etcd_port)?;
         let apiserver_port = free_port();
-        let apiserver = start_apiserver(&assets, &dir, apiserver_port, etcd_port)?;
+        // Every write to Vigil's kinds and Leases, with who made it (user and User-Agent) and when.
+        std::fs::write(dir.join("audit-policy.yaml"), AUDIT_POLICY)?;
+        let apiserver_args: Vec<String> = apiserver_args.iter().map(|a| a.to_string()).collect();
+        let apiserver = start_apiserver(&assets, &dir, apiserver_port, etcd_port, &apiserver_args)?;
         let server = format!("https://127.0.0.1:{apiserver_port}");
         let client = client_for(&server, &ca_pem, &admin_token)?;
         // Held by the cluster from here on, so that every early return stops what has started.
-        let processes = Processes { dir, assets, etcd, apiserver, controller_manager: None, apiserver_port, etcd_port };
+        let processes = Processes {
+            dir,
+            assets,
+            etcd,
+            apiserver,
+            controller_manager: None,
+            apiserver_port,
+            etcd_port,
+            apiserver_args,
+        };
         let mut cluster = TestCluster { client, server, ca_pem, admin_token, processes: Some(processes) };
         cluster.wait_ready(Duration::from_secs(60)).await?;
         // The controller-manager starts once the API server answers, or it spends its first seconds
@@ -189,8 +209,16 @@ impl TestCluster {
         let _ = p.apiserver.kill();
         let _ = p.apiserver.wait();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        p.apiserver = start_apiserver(&p.assets, &p.dir, p.apiserver_port, p.etcd_port)?;
+        p.apiserver = start_apiserver(&p.assets, &p.dir, p.apiserver_port, p.etcd_port, &p.apiserver_args)?;
         self.wait_ready(Duration::from_secs(60)).await
+    }
+
+    /// The API server's audit log so far: one JSON object per write to Vigil's kinds or to Leases
+    /// (see [`AUDIT_POLICY`]). Empty for an existing cluster.
+    pub fn audit_events(&self) -> Vec<serde_json::Value> {
+        let Some(p) = self.processes.as_ref() else { return Vec::new() };
+        let text = std::fs::read_to_string(p.dir.join("audit.log")).unwrap_or_default();
+        text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
     }
 
     /// A kubeconfig for a bearer token, written to `path`.
@@ -337,7 +365,22 @@ fn start_etcd(assets: &Path, dir: &Path, port: u16) -> anyhow::Result<Child> {
         .context("starting etcd")
 }
 
-fn start_apiserver(assets: &Path, dir: &Path, port: u16, etcd_port: u16) -> anyhow::Result<Child> {
+/// What the test API servers audit: writes to Vigil's kinds (reports, policies, their statuses) and to
+/// Leases, at Metadata level (who, what, when; no bodies).
+pub const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete, deletecollection]
+  resources:
+  - group: vigil.dev
+  - group: coordination.k8s.io
+    resources: [leases]
+- level: None
+";
+
+fn start_apiserver(assets: &Path, dir: &Path, port: u16, etcd_port: u16, extra: &[String]) -> anyhow::Result<Child> {
     let d = |f: &str| dir.join(f).display().to_string();
     Command::new(assets.join("kube-apiserver"))
         .args(["--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1"])
@@ -356,6 +399,9 @@ fn start_apiserver(assets: &Path, dir: &Path, port: u16, etcd_port: u16) -> anyh
         .args(["--service-account-key-file", &d("sa.pub"), "--service-account-signing-key-file", &d("sa.key")])
         .args(["--service-cluster-ip-range", "10.0.0.0/16", "--disable-admission-plugins", "ServiceAccount"])
         .args(["--endpoint-reconciler-type", "none", "--allow-privileged=true"])
+        .args(["--audit-policy-file", &d("audit-policy.yaml"), "--audit-log-path", &d("audit.log")])
+        .args(["--audit-log-mode", "blocking"])
+        .args(extra)
         .stdout(log_file(dir, "apiserver.log")?)
         .stderr(log_file(dir, "apiserver.err")?)
         .spawn()
@@ -492,6 +538,18 @@ impl Vigil {
             let tail: Vec<&str> = log.lines().rev().take(20).collect();
             anyhow::anyhow!("{e}\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
         })
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, `KILL`, ...) to the operator: freezes, thaws or kills it.
+    pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let status = Command::new("kill").args([&format!("-{signal}"), &self.child.id().to_string()]).status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} {} failed", self.child.id());
+        Ok(())
+    }
+
+    /// True once the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// Stops the operator with SIGTERM, as the kubelet would.

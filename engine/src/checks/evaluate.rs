@@ -40,7 +40,7 @@ pub fn evaluate(ctx: &Ctx, subject: &SubjectEntry) -> Vec<CheckResult> {
         for evaluator in check.evaluators.iter().filter(|e| e.subject_kind() == kind) {
             let outcome = match unavailable_input(ctx, check) {
                 Some(reason) => Outcome::Error(reason),
-                None => run(ctx, evaluator, &subject.object),
+                None => note_not_served(ctx, check, run(ctx, evaluator, &subject.object)),
             };
             results.push(CheckResult {
                 id: Cow::Borrowed(check.id),
@@ -59,6 +59,20 @@ pub fn evaluate(ctx: &Ctx, subject: &SubjectEntry) -> Vec<CheckResult> {
 /// Why a check cannot be judged: a kind it reads that the index could not fill (missing RBAC).
 fn unavailable_input(ctx: &Ctx, check: &Check) -> Option<String> {
     check.reads.iter().find_map(|kind| ctx.index.unavailable.get(kind.name()).cloned())
+}
+
+/// A failure that rests on a kind the API server does not serve says so: it is judged as empty (none can
+/// exist), and the reader learns why there are none.
+fn note_not_served(ctx: &Ctx, check: &Check, outcome: Outcome) -> Outcome {
+    let Outcome::Fail(mut violations) = outcome else { return outcome };
+    let missing: Vec<&str> =
+        check.reads.iter().map(|k| k.name()).filter(|k| ctx.index.not_served.contains(*k)).collect();
+    if !missing.is_empty() {
+        for v in &mut violations {
+            v.message.push_str(&format!(" (this API server does not serve {})", missing.join(" or ")));
+        }
+    }
+    Outcome::Fail(violations)
 }
 
 fn evaluate_custom(ctx: &Ctx, subject: &SubjectEntry, results: &mut Vec<CheckResult>) {
@@ -104,6 +118,19 @@ fn run(ctx: &Ctx, evaluator: &Evaluator, object: &SubjectObject) -> Outcome {
 
 #[cfg(test)]
 mod unavailable_tests {
+    #[test]
+    fn a_kind_the_server_does_not_serve_is_judged_empty_and_named() {
+        use crate::{Index, Policy, audit_with_policy};
+        let mut index = Index::from_yaml("apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n").unwrap();
+        index.not_served.insert("ValidatingAdmissionPolicy".into());
+        let reports = audit_with_policy(&index, &Policy::default(), "2026-12-04T00:00:00Z".parse().unwrap());
+        let cluster = reports.iter().find(|r| r.subject().kind == "Cluster").unwrap();
+        let finding =
+            cluster.status().findings.iter().find(|f| f.check_id == "admission-policy-enforced").expect("a finding");
+        assert_eq!(finding.result, vigil_crds::FindingResult::Fail);
+        assert!(finding.message.contains("does not serve ValidatingAdmissionPolicy"), "{}", finding.message);
+    }
+
     use super::*;
     use crate::subject;
 

@@ -230,6 +230,9 @@ macro_rules! kinds {
             /// Kinds the operator may not list (missing RBAC), by name, with the reason: checks that read
             /// them say `Error`.
             pub unavailable: std::collections::BTreeMap<String, String>,
+            /// Kinds the API server does not serve (404, e.g. ValidatingAdmissionPolicy before 1.30), by
+            /// name: none can exist, so checks judge them as empty and a failure says why they are.
+            pub not_served: std::collections::BTreeSet<String>,
             /// Lookups computed from the stores on first use and dropped when their kinds change.
             pub(crate) derived: $crate::input::index::Derived,
         }

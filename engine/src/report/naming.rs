@@ -16,16 +16,34 @@ pub mod labels {
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 }
 
-/// The report's object name: `<kind>-<name>` lowercased, made a valid DNS subdomain, with a short hash
-/// of the subject when it had to be changed or shortened.
+/// The report's object name: `<kind>-<name>` (kind lowercased), kept as is when that is a valid DNS
+/// subdomain, else made one and suffixed with a hash of the exact `<kind>-<name>`.
+///
+/// Injective, so two subjects never share a report: names are case-sensitive (RBAC's `Admin` and
+/// `admin` are two roles), so case is never folded without a hash; and a name kept as is never looks
+/// like a hashed one (a valid name that ends like a hash suffix is hashed too), so no tenant can pick a
+/// name that lands on another subject's report. The hash is SHA-256 (64 bits shown): tenants choose the
+/// names, and finding a second name for a given hash must be out of reach.
 pub fn report_name(subject: &Subject) -> String {
     if subject.kind == "Cluster" {
         // The one cluster-wide report.
         return subject.name.clone();
     }
-    let raw = format!("{}-{}", subject.kind, subject.name).to_lowercase();
+    let raw = format!("{}-{}", subject.kind.to_lowercase(), subject.name);
     let clean = sanitize(&raw, 253);
-    if clean == raw { clean } else { with_hash(&clean, &raw, 253) }
+    if clean == raw && !looks_hashed(&clean) { clean } else { with_hash(&clean, &raw, 253) }
+}
+
+/// Length of the hash suffix (hex digits).
+const HASH_LEN: usize = 16;
+
+/// True when `name` ends like [`with_hash`] output: `-` and [`HASH_LEN`] lowercase hex digits.
+fn looks_hashed(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    bytes.len() > HASH_LEN
+        && bytes[bytes.len() - HASH_LEN - 1] == b'-'
+        && bytes[bytes.len() - HASH_LEN..].iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        || bytes.len() == HASH_LEN && bytes.iter().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
 }
 
 /// A valid label value for `text` (at most 63 characters), hashed when changed.
@@ -47,15 +65,13 @@ fn sanitize(text: &str, max: usize) -> String {
 }
 
 fn with_hash(clean: &str, original: &str, max: usize) -> String {
-    let hash = format!("{:08x}", fnv1a(original.as_bytes()) as u32);
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(original.as_bytes());
+    let hash: String = digest.iter().take(HASH_LEN / 2).map(|b| format!("{b:02x}")).collect();
     let mut base = clean.to_string();
     base.truncate(max - hash.len() - 1);
     let base = base.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
     if base.is_empty() { hash } else { format!("{base}-{hash}") }
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3))
 }
 
 pub(crate) fn report_metadata(subject: &Subject) -> ObjectMeta {
@@ -122,6 +138,23 @@ mod tests {
         assert_eq!(colon, report_name(&subject("ClusterRole", "system:aggregate-to-edit")));
         let long = report_name(&subject("Deployment", &"x".repeat(300)));
         assert!(long.len() <= 253 && long.chars().last().unwrap().is_ascii_alphanumeric(), "{long}");
+    }
+
+    #[test]
+    fn report_names_are_injective() {
+        // RBAC names are case-sensitive: two roles, two reports.
+        let upper = report_name(&subject("ClusterRole", "Admin"));
+        let lower = report_name(&subject("ClusterRole", "admin"));
+        assert_ne!(upper, lower);
+        assert_eq!(lower, "clusterrole-admin");
+        // A tenant naming a role like another subject's hashed report name gets a report of its own.
+        let forged = upper.strip_prefix("clusterrole-").unwrap().to_string();
+        assert_ne!(report_name(&subject("ClusterRole", &forged)), upper);
+        // Sanitising alone never merges two names either.
+        assert_ne!(report_name(&subject("ClusterRole", "a:b")), report_name(&subject("ClusterRole", "a_b")));
+        assert_ne!(report_name(&subject("ClusterRole", "a:b")), report_name(&subject("ClusterRole", "a-b")));
+        // Kinds are part of the name.
+        assert_ne!(report_name(&subject("Role", "x")), report_name(&subject("ClusterRole", "x")));
     }
 
     #[test]

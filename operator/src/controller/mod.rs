@@ -247,15 +247,7 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
 
     // Runs until a signal, or until a task ends: a dead watcher or reconcile loop must not hide behind a
     // healthy Lease, so the process exits (non-zero) and the kubelet restarts it.
-    let failure = tokio::select! {
-        _ = wait_for_signal() => None,
-        ended = tasks.join_next() => Some(match ended {
-            Some(Ok(name)) => format!("the {name} task ended unexpectedly"),
-            Some(Err(error)) if error.is_panic() => format!("a task panicked: {error}"),
-            Some(Err(error)) => format!("a task was cancelled: {error}"),
-            None => "no task is running".to_string(),
-        }),
-    };
+    let failure = first_failure(&mut tasks, wait_for_signal()).await;
     match &failure {
         None => info!("shutting down"),
         Some(reason) => error!(reason, "shutting down"),
@@ -273,6 +265,20 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Waits for `signal` or for the first supervised task to end, whichever comes first: `None` for the
+/// signal, else why the process must stop (every task runs for the process's lifetime).
+async fn first_failure(tasks: &mut Supervised, signal: impl std::future::Future<Output = ()>) -> Option<String> {
+    tokio::select! {
+        _ = signal => None,
+        ended = tasks.join_next() => Some(match ended {
+            Some(Ok(name)) => format!("the {name} task ended unexpectedly"),
+            Some(Err(error)) if error.is_panic() => format!("a task panicked: {error}"),
+            Some(Err(error)) => format!("a task was cancelled: {error}"),
+            None => "no task is running".to_string(),
+        }),
+    }
+}
+
 async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -286,4 +292,30 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_task_that_ends_or_panics_stops_the_process() {
+        let forever = || async { std::future::pending::<()>().await };
+        let mut tasks = Supervised::new();
+        supervise(&mut tasks, "reconcile", forever());
+        supervise(&mut tasks, "Pod watch", async {});
+        let failure = first_failure(&mut tasks, forever()).await;
+        assert_eq!(failure.as_deref(), Some("the Pod watch task ended unexpectedly"));
+
+        let mut tasks = Supervised::new();
+        supervise(&mut tasks, "reconcile", forever());
+        supervise(&mut tasks, "leader election", async { panic!("boom") });
+        let failure = first_failure(&mut tasks, forever()).await.unwrap_or_default();
+        assert!(failure.contains("panicked"), "{failure}");
+
+        // A signal is a clean stop.
+        let mut tasks = Supervised::new();
+        supervise(&mut tasks, "reconcile", forever());
+        assert_eq!(first_failure(&mut tasks, async {}).await, None);
+    }
 }

@@ -161,30 +161,40 @@ where
                     info!(kind, "synced");
                     shared.syncing.lock().expect("syncing lock").remove(kind);
                 }
-                shared.index.write().expect("index lock").unavailable.remove(registry_name(kind));
+                let was_absent = {
+                    let mut index = shared.index.write().expect("index lock");
+                    let forbidden = index.unavailable.remove(registry_name(kind)).is_some();
+                    index.not_served.remove(registry_name(kind)) || forbidden
+                };
+                if was_absent && synced {
+                    // Allowed or served now: checks that read it judge real objects again.
+                    shared.full_pass.notify_one();
+                }
             }
             Ok(Event::Apply(Some(object))) => apply_update(&shared, kind, Change::Apply(object), synced),
             Ok(Event::Delete(Some(object))) => apply_update(&shared, kind, Change::Delete(object), synced),
             Ok(_) => {}
             Err(error) => {
                 shared.metrics.watch_errors.get_or_create(&metrics_kind(kind)).inc();
-                if let Some(reason) = absence(&error, kind) {
-                    // 403 and 404 are the only answers that settle a kind as absent: checks that read it
-                    // say Error with the reason, and readiness does not wait for it. The watcher keeps
-                    // retrying (backing off), so a kind that becomes served or allowed is picked up.
+                if let Some(absence) = absence(&error, kind) {
+                    // 403 and 404 are the only answers that settle a kind: readiness does not wait for it.
+                    // Not allowed: checks that read it say Error with the reason. Not served: none can
+                    // exist, so checks judge it as empty and their failures say why. The watcher keeps
+                    // retrying (backing off), so a kind that becomes allowed or served is picked up.
                     if !absent_logged {
-                        warn!(kind, %error, "{reason}: checks that read it report Error");
+                        warn!(kind, %error, "{}", absence.describe());
                         absent_logged = true;
                     }
-                    let newly = !shared.index.read().expect("index lock").unavailable.contains_key(registry_name(kind));
+                    let name = registry_name(kind).to_string();
+                    let newly = {
+                        let mut index = shared.index.write().expect("index lock");
+                        match absence {
+                            Absence::Forbidden(reason) => index.unavailable.insert(name, reason).is_none(),
+                            Absence::NotServed => index.not_served.insert(name),
+                        }
+                    };
                     if newly {
-                        shared
-                            .index
-                            .write()
-                            .expect("index lock")
-                            .unavailable
-                            .insert(registry_name(kind).to_string(), reason);
-                        // Checks that read this kind now say Error: judge everything again.
+                        // What checks that read this kind say has changed: judge everything again.
                         shared.full_pass.notify_one();
                     }
                     shared.syncing.lock().expect("syncing lock").remove(kind);
@@ -228,9 +238,25 @@ impl LogLimiter {
     }
 }
 
-/// Why a kind is absent for Vigil, when the error says so: not allowed (403) or not served (404, e.g.
-/// ValidatingAdmissionPolicy on a cluster before 1.30).
-pub fn absence(error: &watcher::Error, kind: &str) -> Option<String> {
+/// Why a kind is absent for Vigil, when an error says so.
+#[derive(Debug, PartialEq)]
+pub enum Absence {
+    /// 403: Vigil may not list it (RBAC); the reason goes into the checks' Error.
+    Forbidden(String),
+    /// 404: this API server does not serve it (e.g. ValidatingAdmissionPolicy before 1.30).
+    NotServed,
+}
+
+impl Absence {
+    fn describe(&self) -> &'static str {
+        match self {
+            Absence::Forbidden(_) => "may not list this kind (RBAC): checks that read it report Error",
+            Absence::NotServed => "the API server does not serve this kind: checks judge it as empty",
+        }
+    }
+}
+
+pub fn absence(error: &watcher::Error, kind: &str) -> Option<Absence> {
     let status = match error {
         watcher::Error::InitialListFailed(kube::Error::Api(s))
         | watcher::Error::WatchStartFailed(kube::Error::Api(s))
@@ -239,9 +265,9 @@ pub fn absence(error: &watcher::Error, kind: &str) -> Option<String> {
         _ => return None,
     };
     if status.is_forbidden() {
-        Some(format!("Vigil may not list {kind} (RBAC): {}", status.message))
+        Some(Absence::Forbidden(format!("Vigil may not list {kind} (RBAC): {}", status.message)))
     } else if status.is_not_found() {
-        Some(format!("this API server does not serve {kind}"))
+        Some(Absence::NotServed)
     } else {
         None
     }
