@@ -137,11 +137,11 @@ async fn killing_the_leader_mid_pass_loses_no_report_and_leaves_none_stale() -> 
     let cluster = cluster_or_skip!(TestCluster::start());
     let token = install_vigil(&cluster).await?;
     let ns = cluster.namespace("e2e-kill").await?;
-    let pods: String = (0..120).map(|i| pod(&ns, &format!("p{i}"), i % 2 == 0)).collect();
+    let pods: String = (0..120u32).map(|i| pod(&ns, &format!("p{i}"), i.is_multiple_of(2))).collect();
     cluster.apply_yaml(&pods).await?;
     // A slow writer, so the first full pass takes seconds and the kill lands in the middle of it.
     let slow: Vec<&str> = FAST_ELECTION.iter().copied().chain(["--write-rate", "20"]).collect();
-    let mut a = Vigil::start(&cluster, &token, "replica-a", &slow)?;
+    let a = Vigil::start(&cluster, &token, "replica-a", &slow)?;
     let b = Vigil::start(&cluster, &token, "replica-b", &slow)?;
     a.wait_ready(WAIT).await?;
     b.wait_ready(WAIT).await?;
@@ -193,7 +193,7 @@ async fn killing_the_leader_mid_pass_loses_no_report_and_leaves_none_stale() -> 
             .any(|f| f["checkId"] == "privileged-container" && f["result"] == "Fail");
         assert_eq!(
             fails,
-            index % 2 == 0,
+            index.is_multiple_of(2),
             "{name} says privileged-container {}",
             if fails { "fails" } else { "passes" }
         );
