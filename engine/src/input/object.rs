@@ -135,6 +135,10 @@ impl KubeObject {
     pub fn strip(&mut self) {
         let meta = self.metadata_mut();
         meta.managed_fields = None;
+        // No check reads them, and they change on every write (status updates included): kept, a status-only
+        // update would look like a change and re-judge its subjects.
+        meta.resource_version = None;
+        meta.generation = None;
         if let Some(annotations) = meta.annotations.as_mut() {
             for key in BULKY_ANNOTATIONS {
                 annotations.remove(*key);

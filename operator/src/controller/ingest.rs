@@ -85,7 +85,7 @@ mod tests {
 
     fn deployment(privileged: bool, status: &str) -> KubeObject {
         object(&format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers: [{{name: app, image: \"nginx:1.27\", securityContext: {{privileged: {privileged}}}}}]\nstatus: {{replicas: {status}}}\n"
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: shop, resourceVersion: \"{status}00\", generation: {status}}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers: [{{name: app, image: \"nginx:1.27\", securityContext: {{privileged: {privileged}}}}}]\nstatus: {{replicas: {status}}}\n"
         ))
     }
 
@@ -103,7 +103,8 @@ mod tests {
         let queued =
             apply_change(&mut index, &policies, &everything(), "Deployment", Change::Apply(deployment(true, "1")));
         assert_eq!(keys(queued), Some(vec!["Deployment/shop/web".to_string()]));
-        // Only the status moved (the controller-manager's writes): stripped, so equal, so no work.
+        // Only the status, resourceVersion and generation moved (the controller-manager's writes): stripped,
+        // so equal, so no work.
         let queued =
             apply_change(&mut index, &policies, &everything(), "Deployment", Change::Apply(deployment(true, "3")));
         assert_eq!(queued, None);
