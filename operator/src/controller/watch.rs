@@ -93,14 +93,19 @@ fn to_object<K: serde::Serialize>(object: &K, api_version: &str, kind: &str) -> 
 }
 
 /// Watches one typed kind for as long as the operator runs; relists (410 Gone, restarts) replace the
-/// kind's objects and remove what disappeared.
+/// kind's objects and remove what disappeared. The typed object goes into the index as it is (stripped),
+/// with no round trip through JSON.
 async fn watch_typed<K>(api: Api<K>, shared: Arc<Shared>, shutdown: signal::Receiver<bool>)
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + serde::Serialize + Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + Into<KubeObject> + 'static,
 {
-    let kind = K::kind(&()).to_string();
-    let api_version = K::api_version(&()).to_string();
-    let stream = watch_stream(api).map_ok(move |event| map_event(event, |o| to_object(&o, &api_version, &kind)));
+    let stream = watch_stream(api).map_ok(|event| {
+        map_event(event, |o: K| {
+            let mut object: KubeObject = o.into();
+            object.strip();
+            Some(object)
+        })
+    });
     let kind = K::kind(&()).to_string();
     drive(stream, &kind, shared, shutdown).await;
 }
