@@ -212,7 +212,7 @@ macro_rules! kinds {
                         let strip: fn(&mut $ty) = $strip;
                         strip(o)
                     } )*
-                    KubeObject::Custom(..) => {}
+                    KubeObject::Custom(kind, o) => o.strip_for(*kind),
                 }
             }
         }

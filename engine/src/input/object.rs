@@ -26,6 +26,18 @@ pub struct CustomObject {
     pub report: serde_json::Value,
 }
 
+impl CustomObject {
+    /// Keeps only what checks read of a custom kind. A trivy-operator VulnerabilityReport lists every
+    /// vulnerability (often hundreds of KiB); checks read its summary counts and which image it scanned.
+    pub(crate) fn strip_for(&mut self, kind: crate::input::kinds::CustomKind) {
+        if kind == crate::input::kinds::CustomKind::VulnerabilityReport
+            && let Some(report) = self.report.as_object_mut()
+        {
+            report.retain(|key, _| matches!(key.as_str(), "summary" | "artifact" | "registry"));
+        }
+    }
+}
+
 impl From<CustomObject> for KubeObject {
     fn from(object: CustomObject) -> Self {
         let group = object.api_version.rsplit_once('/').map_or("", |(g, _)| g);
@@ -148,5 +160,31 @@ impl KubeObject {
             }
         }
         self.strip_kind();
+    }
+}
+
+#[cfg(test)]
+mod strip_tests {
+    use super::*;
+
+    #[test]
+    fn a_vulnerability_report_keeps_only_what_checks_read() {
+        let value = serde_json::json!({
+            "apiVersion": "aquasecurity.github.io/v1alpha1",
+            "kind": "VulnerabilityReport",
+            "metadata": {"name": "r", "namespace": "shop", "resourceVersion": "7"},
+            "report": {
+                "artifact": {"repository": "library/nginx", "tag": "1.27"},
+                "registry": {"server": "index.docker.io"},
+                "summary": {"criticalCount": 2, "highCount": 1},
+                "vulnerabilities": [{"vulnerabilityID": "CVE-1", "title": "x".repeat(1000)}]
+            }
+        });
+        let mut object = KubeObject::from_value(value).unwrap().unwrap();
+        object.strip();
+        let KubeObject::Custom(_, report) = object else { panic!("a custom object") };
+        let keys: Vec<&String> = report.report.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["artifact", "registry", "summary"]);
+        assert_eq!(report.metadata.resource_version, None);
     }
 }
