@@ -233,6 +233,7 @@ pub async fn elect(
     let api: Api<Lease> = Api::namespaced(client, &namespace);
     let mut observer = Observer::default();
     let mut last_renewal: Option<Instant> = None;
+    let mut warnings = super::watch::LogLimiter::per_minute();
     loop {
         let sent = Instant::now();
         // Every attempt is bounded: a hung request must not outlive the renew deadline.
@@ -259,7 +260,10 @@ pub async fn elect(
             }
             Err(source) => {
                 let error = super::error::Error::Lease(source);
-                warn!(lease = %name, %error);
+                // Every retry period while the API server is away: one line a minute, with the count.
+                if warnings.allow() {
+                    warn!(lease = %name, %error, suppressed = warnings.take_suppressed());
+                }
                 shared.metrics.api_error(&error);
             }
         }
