@@ -48,6 +48,14 @@ const SELINUX_TYPES: &[(u32, &str)] =
 /// `UserNamespacesPodSecurityStandards`, off by default, so it is not applied.
 const USER_NAMESPACE_RELAXATION_SINCE: u32 = 35;
 
+/// The last minor version whose kubelet honours the legacy seccomp annotations
+/// (`seccomp.security.alpha.kubernetes.io/pod`, `container.seccomp.security.alpha.kubernetes.io/<name>`). From
+/// v1.27 they are non-functional: the kubelet reads only the `seccompProfile` fields
+/// (`pkg/kubelet/kuberuntime/helpers.go` getSeccompProfile) and the API server only warns about them
+/// (`pkg/api/pod/warnings.go`: "non-functional in v1.27+"). Not a Pod Security Standards control, but a
+/// per-version rule the same version decides.
+const SECCOMP_ANNOTATIONS_LAST_MINOR: u32 = 26;
+
 /// The Pod Security Standards version a cluster is judged by.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PssVersion {
@@ -98,6 +106,11 @@ impl PssVersion {
         self.minor >= USER_NAMESPACE_RELAXATION_SINCE && spec.host_users == Some(false)
     }
 
+    /// Whether the legacy seccomp annotations still set a container's profile in this version.
+    pub fn honours_seccomp_annotations(&self) -> bool {
+        self.minor <= SECCOMP_ANNOTATIONS_LAST_MINOR
+    }
+
     /// Why a `hostUsers: false` pod is not exempt under this version, for messages; `None` when the pod
     /// does not ask for a user namespace or is exempt.
     pub fn user_namespace_note(&self, spec: &PodSpec) -> Option<String> {
@@ -146,6 +159,13 @@ mod tests {
         assert_eq!(newer.minor, NEWEST_KNOWN_MINOR);
         assert!(newer.describe().contains("v1.40.1"), "{}", newer.describe());
         assert_eq!(at(Some("1.30")).describe(), "Pod Security Standards v1.30");
+    }
+
+    #[test]
+    fn seccomp_annotations_stop_working_in_1_27() {
+        assert!(at(Some("1.26")).honours_seccomp_annotations());
+        assert!(!at(Some("1.27")).honours_seccomp_annotations());
+        assert!(!at(None).honours_seccomp_annotations());
     }
 
     #[test]
