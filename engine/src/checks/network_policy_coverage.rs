@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     title: "A NetworkPolicy selects the workload's pods",
     fails_when: "no NetworkPolicy in the namespace selects the workload's pods for Ingress (and, when the policy requires egress control, for Egress); the pods carry the labels the API server adds, such as a Job's `job-name`",
     remediation: "Add a NetworkPolicy whose podSelector matches the pod template's labels and that lists the allowed peers.",
+    rule: "A pod is isolated for a direction only when some NetworkPolicy of its namespace selects it (podSelector over the pod's labels, including those the API server adds, such as a Job's `batch.kubernetes.io/job-name`) with that policyType; `policyTypes` defaults to Ingress, plus Egress when `egress` is non-empty. Source: `staging/src/k8s.io/api/networking/v1/types.go` (NetworkPolicySpec); `pkg/apis/networking/v1/defaults.go`; Job labels `pkg/registry/batch/job/strategy.go`.",
     enabled_by_default: true,
     reads: &[Kind::NetworkPolicy],
     evaluators: &[Evaluator::Workload(evaluate)],

@@ -14,6 +14,7 @@ pub static CHECK: Check = Check {
     title: "Containers run with a seccomp profile",
     fails_when: "no `RuntimeDefault` or `Localhost` seccomp profile applies to a container (most specific first: the container's field, the container's legacy annotation, the pod's field, the pod's legacy annotation; the annotations only up to Kubernetes v1.26, as the kubelet ignores them from v1.27), or `Unconfined` is set",
     remediation: "Set `securityContext.seccompProfile.type: RuntimeDefault` on the pod (or `Localhost` with a profile).",
+    rule: "Pod Security Standards restricted control Seccomp: `RuntimeDefault` or `Localhost`, the container's field overriding the pod's; the legacy annotations count only up to v1.26, the kubelet ignores them from v1.27. Source: `staging/src/k8s.io/pod-security-admission/policy/check_seccompProfile_restricted.go`; `pkg/kubelet/kuberuntime/helpers.go` (getSeccompProfile); `pkg/api/pod/warnings.go`.",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],

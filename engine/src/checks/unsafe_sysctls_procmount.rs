@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     title: "Pods set only safe sysctls and keep /proc masked",
     fails_when: "the pod sets a sysctl outside the Pod Security Standards baseline safe set of the Kubernetes version judged, or a container sets `procMount: Unmasked` (allowed from v1.35 in a pod with `hostUsers: false`)",
     remediation: "Remove unsafe sysctls (tune them on the node instead) and remove `procMount: Unmasked`.",
+    rule: "Pod Security Standards baseline controls Sysctls (only the safe set of the version judged: it grew in v1.27, v1.29 and v1.32) and /proc Mount Type (`Default` only; from v1.35 any value in a `hostUsers: false` pod). Source: `staging/src/k8s.io/pod-security-admission/policy/check_sysctls.go`, `check_procMount.go` (versions: `engine/src/checks/support/pss.rs`).",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
