@@ -8,9 +8,9 @@ pub static CHECK: Check = Check {
     source: Source::Ours,
     seed_item: "Each team should have PSP (Pod Security Policy) enabled",
     title: "Pods set only safe sysctls and keep /proc masked",
-    fails_when: "the pod sets a sysctl outside the Pod Security Standards baseline safe set of the Kubernetes version judged, or a container sets `procMount: Unmasked` (allowed from v1.35 in a pod with `hostUsers: false`)",
+    fails_when: "the pod sets a sysctl outside the Pod Security Standards baseline safe set of the Kubernetes version judged, or a container sets `procMount: Unmasked` (kept by the API server from v1.33; allowed from v1.35 in a pod with `hostUsers: false`)",
     remediation: "Remove unsafe sysctls (tune them on the node instead) and remove `procMount: Unmasked`.",
-    rule: "Pod Security Standards baseline controls Sysctls (only the safe set of the version judged: it grew in v1.27, v1.29 and v1.32) and /proc Mount Type (`Default` only; from v1.35 any value in a `hostUsers: false` pod). Source: `staging/src/k8s.io/pod-security-admission/policy/check_sysctls.go`, `check_procMount.go` (versions: `engine/src/checks/support/pss.rs`).",
+    rule: "Pod Security Standards baseline controls Sysctls (only the safe set of the version judged: it grew in v1.27, v1.29 and v1.32) and /proc Mount Type (`Default` only; from v1.35 any value in a `hostUsers: false` pod); before v1.33 the API server drops `procMount` (ProcMountType gate off, `pkg/api/pod/util.go` dropDisabledFields). Source: `staging/src/k8s.io/pod-security-admission/policy/check_sysctls.go`, `check_procMount.go` (versions: `engine/src/checks/support/pss.rs`).",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
@@ -30,7 +30,8 @@ fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
         )));
     }
     // Baseline `procMount` exempts user-namespaced pods from v1.35 (check_procMount_baseline.go).
-    if !pss.exempts_user_namespace_pod(w.spec) {
+    // Before v1.33 the API server drops `procMount` (ProcMountType off by default), so nothing unmasks /proc.
+    if pss.keeps_proc_mount() && !pss.exempts_user_namespace_pod(w.spec) {
         let note = pss.user_namespace_note(w.spec).map(|n| format!("; {n}")).unwrap_or_default();
         for c in w.containers() {
             if c.security_context.and_then(|s| s.proc_mount.as_deref()) == Some("Unmasked") {

@@ -147,15 +147,18 @@ pub struct ImageRef<'a> {
     pub repository: &'a str,
     /// The tag as written, also when a digest follows it (`nginx:latest@sha256:...`).
     pub tag: Option<&'a str>,
+    /// False when the reference grammar rejects the reference (a malformed digest or tag, an upper-case
+    /// repository): the API server's ParseImageName then fails and gives no tag.
+    pub well_formed: bool,
     /// `algorithm:hex`, e.g. `sha256:...` or `sha512:...`.
     pub digest: Option<&'a str>,
 }
 
 impl<'a> ImageRef<'a> {
     pub fn parse(image: &'a str) -> ImageRef<'a> {
-        let (name, digest) = match image.split_once('@') {
-            Some((name, digest)) => (name, is_digest(digest).then_some(digest)),
-            None => (image, None),
+        let (name, digest, digest_ok) = match image.split_once('@') {
+            Some((name, digest)) => (name, is_digest(digest).then_some(digest), is_digest(digest)),
+            None => (image, None, true),
         };
         // A colon after the last slash starts the tag; one before it is a registry port.
         let last_segment_start = name.rfind('/').map_or(0, |i| i + 1);
@@ -167,7 +170,15 @@ impl<'a> ImageRef<'a> {
             Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => (first, rest),
             _ => ("docker.io", name),
         };
-        ImageRef { registry, repository, tag, digest }
+        // Tags are `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`; repository components are lower case.
+        let tag_ok = tag.is_none_or(|t| {
+            t.len() <= 128
+                && t.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        });
+        let repository_ok = !repository.is_empty() && !repository.chars().any(|c| c.is_ascii_uppercase());
+        let well_formed = digest_ok && tag_ok && repository_ok;
+        ImageRef { registry, repository, tag, well_formed, digest }
     }
 }
 
@@ -183,13 +194,18 @@ fn is_digest(digest: &str) -> bool {
 
 /// The pull policy the API server stores when none is set: `Always` when the tag is `latest`, otherwise
 /// `IfNotPresent`. An image with neither tag nor digest counts as `:latest`; a digest-only image has no tag
-/// and so gets `IfNotPresent`, while `nginx:latest@sha256:...` still gets `Always`.
+/// and so gets `IfNotPresent`, while `nginx:latest@sha256:...` still gets `Always`. A reference the grammar
+/// rejects (`nginx@sha256:abc`) fails ParseImageName, whose error the defaulting ignores: no tag, so
+/// `IfNotPresent`.
 // k8s pkg/apis/core/v1/defaults.go SetDefaults_Container with pkg/util/parsers ParseImageName.
 pub fn effective_pull_policy(c: &ContainerView) -> String {
     if let Some(p) = c.image_pull_policy.filter(|p| !p.is_empty()) {
         return p.to_string();
     }
     let image = ImageRef::parse(c.image());
+    if !image.well_formed {
+        return "IfNotPresent".into();
+    }
     let tag = image.tag.or(if image.digest.is_none() { Some("latest") } else { None });
     if tag == Some("latest") { "Always".into() } else { "IfNotPresent".into() }
 }
@@ -343,6 +359,10 @@ mod tests {
         let sha512 = format!("app@sha512:{HEX64}{HEX64}");
         assert!(ImageRef::parse(&sha512).digest.is_some());
         assert!(ImageRef::parse("app@sha256:abc").digest.is_none(), "a digest has at least 32 hex digits");
+        assert!(!ImageRef::parse("app@sha256:abc").well_formed);
+        assert!(!ImageRef::parse("App:1.0").well_formed);
+        assert!(ImageRef::parse("registry.example.com:5000/app").well_formed);
+        assert_eq!(pull_policy("nginx@sha256:abc"), "IfNotPresent", "ParseImageName fails: no tag");
         assert!(ImageRef::parse(&format!("app@sha256:{}", "g".repeat(64))).digest.is_none());
         assert!(ImageRef::parse(&format!("app@{HEX64}")).digest.is_none(), "a digest names its algorithm");
     }

@@ -56,6 +56,12 @@ const USER_NAMESPACE_RELAXATION_SINCE: u32 = 35;
 /// per-version rule the same version decides.
 const SECCOMP_ANNOTATIONS_LAST_MINOR: u32 = 26;
 
+/// The first minor version whose API server keeps `securityContext.procMount`: before it the ProcMountType
+/// feature gate is off by default and the API server drops the field on create, so the container gets the
+/// default masked /proc (`pkg/api/pod/util.go` dropDisabledFields; `pkg/features/versioned_kube_features.go`:
+/// beta off in v1.31-v1.32, on by default from v1.33).
+const PROC_MOUNT_FIELD_SINCE: u32 = 33;
+
 /// The Pod Security Standards version a cluster is judged by.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PssVersion {
@@ -104,6 +110,11 @@ impl PssVersion {
     /// `procMount` controls (`relaxPolicyForUserNamespacePod`: `spec.hostUsers` is set to false).
     pub fn exempts_user_namespace_pod(&self, spec: &PodSpec) -> bool {
         self.minor >= USER_NAMESPACE_RELAXATION_SINCE && spec.host_users == Some(false)
+    }
+
+    /// Whether the API server keeps `securityContext.procMount` (else it drops it: the default /proc applies).
+    pub fn keeps_proc_mount(&self) -> bool {
+        self.minor >= PROC_MOUNT_FIELD_SINCE
     }
 
     /// Whether the legacy seccomp annotations still set a container's profile in this version.
@@ -166,6 +177,12 @@ mod tests {
         assert!(at(Some("1.26")).honours_seccomp_annotations());
         assert!(!at(Some("1.27")).honours_seccomp_annotations());
         assert!(!at(None).honours_seccomp_annotations());
+    }
+
+    #[test]
+    fn proc_mount_is_kept_from_1_33() {
+        assert!(!at(Some("1.32")).keeps_proc_mount());
+        assert!(at(Some("1.33")).keeps_proc_mount());
     }
 
     #[test]
