@@ -24,6 +24,8 @@ fn catalog_is_complete_and_consistent() {
         assert!(c.risk <= 10, "{} risk out of range", c.id);
         assert!(!c.title.is_empty() && !c.fails_when.is_empty() && !c.remediation.is_empty(), "{} lacks docs", c.id);
         assert!(!c.seed_item.is_empty(), "{} names no seed item", c.id);
+        assert!(c.rule.trim().len() > 40, "{} does not state the Kubernetes rule it follows", c.id);
+        assert!(c.rule.contains("Source: "), "{} does not cite the source of its rule (`Source: ...`)", c.id);
         assert!(!c.evaluators.is_empty(), "{} has no evaluator", c.id);
         assert!(c.id.chars().all(|ch| ch.is_ascii_lowercase() || ch == '-'), "{} is not kebab-case", c.id);
     }

@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     fails_when: "the API server's minor version is past its upstream end of life (per the embedded release calendar)",
     remediation: "Upgrade the control plane to a supported minor version, or enrol the cluster in a release channel \
                   that upgrades it on time.",
+    rule: "Upstream maintains a minor release for about 14 months; after its end-of-life date it gets no fixes. Source: <https://kubernetes.io/releases/> (release calendar embedded in `engine/src/checks/support/releases.rs`).",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Cluster(evaluate)],

@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     title: "Containers add only allowed capabilities",
     fails_when: "a container's `capabilities.add` holds a capability outside the policy's allowed list (default: only `NET_BIND_SERVICE`)",
     remediation: "Remove the extra capabilities from `capabilities.add`, or allow them in the policy's `allowedCapabilities` if truly needed.",
+    rule: "Pod Security Standards restricted control Capabilities: containers may add only `NET_BIND_SERVICE` (the policy's `allowedCapabilities` can widen it, up to baseline's list). Source: `staging/src/k8s.io/pod-security-admission/policy/check_capabilities_restricted.go`, `check_capabilities_baseline.go`.",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],

@@ -96,6 +96,9 @@ pub struct Check {
     pub fails_when: &'static str,
     /// How to fix a failure.
     pub remediation: &'static str,
+    /// The Kubernetes rule the verdict follows and its upstream source (a path in the Kubernetes source, or
+    /// the project that defines the semantics), in one or two sentences.
+    pub rule: &'static str,
     pub enabled_by_default: bool,
     /// Kinds the check reads beyond its subject: when the operator may not list one of them (RBAC), the
     /// check reports `Error` with the reason instead of judging from a partial view.

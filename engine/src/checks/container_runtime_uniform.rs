@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     fails_when: "nodes report more than one container runtime in `status.nodeInfo.containerRuntimeVersion`",
     remediation: "Standardise node pools on one container runtime, or make sure every runtime in use gets the same \
                   security configuration.",
+    rule: "The kubelet reports its runtime as `status.nodeInfo.containerRuntimeVersion` (`<runtime>://<version>`). Source: `pkg/kubelet/nodestatus/setters.go` (VersionInfo).",
     enabled_by_default: true,
     reads: &[Kind::Node],
     evaluators: &[Evaluator::Cluster(evaluate)],

@@ -21,6 +21,8 @@ pub struct CatalogEntry {
     pub title: &'static str,
     pub fails_when: &'static str,
     pub remediation: &'static str,
+    /// The Kubernetes rule the check follows and its source.
+    pub rule: &'static str,
     pub enabled_by_default: bool,
 }
 
@@ -41,6 +43,7 @@ pub fn entries() -> Vec<CatalogEntry> {
             title: c.title,
             fails_when: c.fails_when,
             remediation: c.remediation,
+            rule: c.rule,
             enabled_by_default: c.enabled_by_default,
         })
         .collect()
@@ -110,6 +113,10 @@ pub fn markdown() -> String {
          A result is `Pass`, `Fail`, `Waived` (an exception covers it), `NotApplicable` (with the reason) or\n\
          `Error` (could not be evaluated, with the reason). A report's score is\n\
          `round(100 * (1 - failed_risk / evaluated_risk))` over the checks evaluated (Waived counts as passed).\n\n\
+         Each check states the Kubernetes rule its verdict follows and where that rule is defined (paths are in\n\
+         the Kubernetes source unless another project is named). Manifests are judged after the defaulting the\n\
+         API server would apply; version-dependent Pod Security Standards controls follow the version judged\n\
+         (`--kube-version`, or the live API server's; the newest known when unknown).\n\n\
          | id | risk | severity | category | subject | source | default | title |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
@@ -130,8 +137,8 @@ pub fn markdown() -> String {
     md.push_str("\n## Checks\n");
     for e in &entries {
         md.push_str(&format!(
-            "\n### {}\n\n{}\n\n- **Fails when:** {}\n- **Fix:** {}\n- **Seed item:** {}\n",
-            e.id, e.title, e.fails_when, e.remediation, e.seed_item
+            "\n### {}\n\n{}\n\n- **Fails when:** {}\n- **Kubernetes rule:** {}\n- **Fix:** {}\n- **Seed item:** {}\n",
+            e.id, e.title, e.fails_when, e.rule, e.remediation, e.seed_item
         ));
     }
     md.push_str(

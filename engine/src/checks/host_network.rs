@@ -9,6 +9,7 @@ pub static CHECK: Check = Check {
     title: "Pods do not share the host's network namespace",
     fails_when: "the pod spec sets `hostNetwork: true`",
     remediation: "Remove `hostNetwork: true`; expose the pod through a Service instead.",
+    rule: "Pod Security Standards baseline control Host Namespaces: `spec.hostNetwork` must be unset or false. Source: `staging/src/k8s.io/pod-security-admission/policy/check_hostNamespaces.go`.",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],

@@ -9,6 +9,7 @@ pub static CHECK: Check = Check {
     title: "Pods do not share the host's process namespace",
     fails_when: "the pod spec sets `hostPID: true`",
     remediation: "Remove `hostPID: true`; a pod that sees host processes can signal and inspect them.",
+    rule: "Pod Security Standards baseline control Host Namespaces: `spec.hostPID` must be unset or false. Source: `staging/src/k8s.io/pod-security-admission/policy/check_hostNamespaces.go`.",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],

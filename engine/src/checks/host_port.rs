@@ -9,6 +9,7 @@ pub static CHECK: Check = Check {
     title: "Containers do not bind host ports",
     fails_when: "a container port sets a non-zero `hostPort`, or the pod has `hostNetwork: true`, where every container port's `hostPort` defaults to its `containerPort`",
     remediation: "Remove `hostPort` and expose the container through a Service.",
+    rule: "Pod Security Standards baseline control Host Ports: `hostPort` unset or 0; in a `hostNetwork` pod the API server defaults each unset `hostPort` to its `containerPort`. Source: `staging/src/k8s.io/pod-security-admission/policy/check_hostPorts.go`; `pkg/apis/core/v1/defaults.go` SetDefaults_Pod (defaultHostNetworkPorts).",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],

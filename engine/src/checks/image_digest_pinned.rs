@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     title: "Images are pinned by digest",
     fails_when: "a container's image is not pinned by a digest (`@sha256:...`, `@sha512:...`), so what was scanned and signed may not be what runs",
     remediation: "Reference images by digest (`app:1.4.2@sha256:...`), e.g. resolved by CI or an admission webhook.",
+    rule: "Only a reference with a digest (`@algorithm:hex`, e.g. sha256 or sha512) names immutable content; the runtime pulls exactly that digest. Source: `vendor/github.com/distribution/reference/reference.go` (digest grammar).",
     enabled_by_default: false,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],

@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     title: "Images come from the registries allowed for the namespace's environment",
     fails_when: "a container's image (normalised: `nginx` is `docker.io/library/nginx`) does not start with a registry prefix allowed for the environment named by the namespace's environment label (else the default registries); a prefix not ending in `/` must end at a `/`, `:` or `@` of the image",
     remediation: "Pull the image from an allowed registry for this environment, promoting it there from the lower environments.",
+    rule: "A reference without a registry host is a Docker Hub reference (`nginx` is `docker.io/library/nginx`); the host is the first path component only when it has a `.` or `:` or is `localhost`. The allowed registries themselves are the policy's. Source: `vendor/github.com/distribution/reference/normalize.go` (ParseNormalizedNamed).",
     enabled_by_default: true,
     reads: &[Kind::Namespace],
     evaluators: &[Evaluator::Workload(evaluate)],

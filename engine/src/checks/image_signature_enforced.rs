@@ -13,6 +13,7 @@ pub static CHECK: Check = Check {
                  ClusterImagePolicy, and no Ratify, Connaisseur or Sigstore policy-controller webhook",
     remediation: "Sign images in CI (e.g. cosign) and verify them at admission with Kyverno `verifyImages`, the \
                   Sigstore policy-controller, Ratify or Connaisseur.",
+    rule: "Kubernetes does not verify image signatures itself; only an admission webhook or policy (Kyverno `verifyImages`, Sigstore policy-controller, Ratify, Connaisseur) can refuse unsigned images. Source: admission webhooks, `staging/src/k8s.io/api/admissionregistration/v1/types.go`.",
     enabled_by_default: true,
     reads: &[Kind::ValidatingWebhookConfiguration],
     evaluators: &[Evaluator::Cluster(evaluate)],

@@ -10,6 +10,7 @@ pub static CHECK: Check = Check {
     title: "Images use versioned tags",
     fails_when: "a container's image has neither a tag nor a digest, or its tag is one of the policy's mutable tags (default `latest`, `dev`, `master`, `main`); an image pinned by digest passes",
     remediation: "Use a versioned tag such as `app:1.4.2`, or pin the image by `@sha256:` digest.",
+    rule: "An image reference is `name[:tag][@digest]`; a reference with a digest always resolves to that content, while a tag (or no tag, which means `latest`) can be moved in the registry. Source: the image reference grammar, `vendor/github.com/distribution/reference/reference.go` and `normalize.go`.",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],

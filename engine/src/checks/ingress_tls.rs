@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     title: "Ingresses serve their hosts over TLS",
     fails_when: "an Ingress serves a host without a `tls` entry covering it (a `tls` entry without hosts covers every host); a rule without host, or a `defaultBackend` (which answers every host no rule matches), counts as serving every host",
     remediation: "Add a `tls` entry listing each rule's host (a `*.example.com` wildcard covers one label) with its certificate Secret.",
+    rule: "An Ingress serves TLS for the hosts its `tls` entries list, and a `tls` entry without hosts applies to every host; a rule without `host` and the `defaultBackend` answer requests for any host. Source: IngressSpec, IngressTLS and IngressRule in `staging/src/k8s.io/api/networking/v1/types.go`.",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Ingress(evaluate)],

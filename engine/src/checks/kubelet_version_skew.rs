@@ -14,6 +14,7 @@ pub static CHECK: Check = Check {
     fails_when: "the kubelet's minor version is past end of life, newer than the API server, or older than it by \
                  more than 3 minors",
     remediation: "Upgrade the node (or its node pool) to the control plane's minor version.",
+    rule: "The kubelet may be up to three minors older than the API server (since v1.28) and never newer. Source: the version skew policy, <https://kubernetes.io/releases/version-skew-policy/>; versions from `status.nodeInfo.kubeletVersion` (`pkg/kubelet/nodestatus/setters.go`).",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Node(evaluate)],

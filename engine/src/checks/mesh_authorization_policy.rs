@@ -13,6 +13,7 @@ pub static CHECK: Check = Check {
     title: "Istio AuthorizationPolicies govern the namespace",
     fails_when: "Istio is installed and the namespace has no AuthorizationPolicy (a selector-less one in the root namespace `istio-system` counts for every namespace)",
     remediation: "Add an AuthorizationPolicy to the namespace, e.g. an allow-nothing default plus rules for the expected callers.",
+    rule: "Istio allows all traffic to a workload that no AuthorizationPolicy selects; a policy in the root namespace (`istio-system`) without selector applies mesh-wide. Source: istio/api `security/v1beta1/authorization.proto`.",
     enabled_by_default: true,
     reads: &[Kind::AuthorizationPolicy, Kind::CustomResourceDefinition],
     evaluators: &[Evaluator::Namespace(evaluate)],

@@ -19,6 +19,7 @@ pub static CHECK: Check = Check {
     title: "Service-to-service traffic uses strict mTLS",
     fails_when: "a namespace or workload is not in a service mesh with strict mTLS: no Istio sidecar injection or an effective PeerAuthentication mode (mesh-wide < namespace < workload < port) other than STRICT, or no Linkerd injection",
     remediation: "Label the namespace `istio-injection=enabled` and apply a STRICT PeerAuthentication (mesh-wide in `istio-system` or per namespace), or annotate it `linkerd.io/inject: enabled`.",
+    rule: "Istio injects a sidecar by its webhooks' selectors (`istio-injection`, `istio.io/rev`, `sidecar.istio.io/inject`) and takes the mTLS mode from the most specific PeerAuthentication (port > workload > namespace > mesh-wide in the root namespace), PERMISSIVE by default; Linkerd injects by `linkerd.io/inject` and always uses mTLS between meshed pods. Source: istio/istio `manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml`; istio/api `security/v1beta1/peer_authentication.proto`; Linkerd's proxy-injector (`linkerd.io/inject`).",
     enabled_by_default: true,
     reads: &[Kind::PeerAuthentication, Kind::Namespace, Kind::CustomResourceDefinition],
     evaluators: &[Evaluator::Namespace(evaluate_namespace), Evaluator::Workload(evaluate_workload)],

@@ -13,6 +13,7 @@ pub static CHECK: Check = Check {
                  Container-Optimized OS, Bottlerocket, Flatcar, Talos, Fedora CoreOS, Red Hat CoreOS)",
     remediation: "Move the node pool to a minimal, hardened container OS, or list your hardened image in the \
                   policy's `hardenedOs` parameter.",
+    rule: "The kubelet reports the node's OS as `status.nodeInfo.osImage` (from os-release); which OSes count as hardened is the policy's list. Source: `pkg/kubelet/nodestatus/setters.go` (VersionInfo).",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Node(evaluate)],

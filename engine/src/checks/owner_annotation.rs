@@ -9,6 +9,7 @@ pub static CHECK: Check = Check {
     title: "Workloads name their owner's e-mail address",
     fails_when: "the owner annotation named by the policy (default `owner`) is missing or empty on the workload and its pod template, or is not one e-mail address",
     remediation: "Annotate the workload with its owner's e-mail address, e.g. `owner: team-payments@example.com`.",
+    rule: "Kubernetes gives annotations no meaning; the annotation key and the e-mail form are the policy's convention, read from `metadata.annotations` of the workload and its pod template. Source: the policy's `ownerAnnotation` parameter; `staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/types.go` (ObjectMeta).",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],

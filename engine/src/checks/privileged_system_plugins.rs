@@ -16,6 +16,7 @@ pub static CHECK: Check = Check {
                  hostPID, hostIPC, hostPath); each is listed with the ClusterRoles its ServiceAccount holds",
     remediation: "Review each listed plugin: keep only the ones you need, at the lowest privilege and RBAC they work \
                   with; waive the reviewed ones with a SecurityException.",
+    rule: "The Pod Security Standards baseline controls (privileged, host namespaces, hostPath) applied to the add-ons in system namespaces, which are usually exempt from Pod Security Admission. Source: `staging/src/k8s.io/pod-security-admission/policy/check_privileged.go`, `check_hostNamespaces.go`, `check_hostPathVolumes.go`.",
     enabled_by_default: true,
     reads: &[Kind::DaemonSet, Kind::Deployment, Kind::ClusterRoleBinding],
     evaluators: &[Evaluator::Cluster(evaluate)],

@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
         resourceNames still fails, naming them); a ClusterRole's message says it is cluster-wide",
     remediation: "Drop secrets from the role, or limit it to `get` on the named Secrets the holder needs; mount \
         Secrets into pods instead of reading them through the API.",
+    rule: "`get`, `list` or `watch` on core `secrets` (also through `*`) returns the Secrets' data; a rule limited to `resourceNames` still returns those Secrets. Source: `plugin/pkg/auth/authorizer/rbac/rbac.go` (RuleAllows); `pkg/apis/rbac/v1/evaluation_helpers.go`.",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Role(evaluate)],

@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     fails_when: "a rule of a Role or ClusterRole has `*` in verbs, resources, apiGroups or nonResourceURLs",
     remediation: "List the verbs, API groups and resources the holder needs instead of `*`; wildcards also grant \
         resources and verbs added to the cluster later.",
+    rule: "In an RBAC rule `*` matches every verb, resource, API group or non-resource URL, including ones added later. Source: `pkg/apis/rbac/v1/evaluation_helpers.go` (VerbMatches, ResourceMatches, APIGroupMatches, NonResourceURLMatches).",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Role(evaluate)],

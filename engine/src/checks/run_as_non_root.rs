@@ -1,4 +1,5 @@
 use super::prelude::*;
+use crate::checks::support::pss::PssVersion;
 
 pub static CHECK: Check = Check {
     id: "run-as-non-root",
@@ -7,14 +8,22 @@ pub static CHECK: Check = Check {
     source: Source::Seed,
     seed_item: "No containers running with default user (default is root!)",
     title: "Containers cannot run as root",
-    fails_when: "neither `runAsNonRoot: true` nor `runAsUser > 0` applies to a container (container settings override the pod's), or `runAsUser: 0` is set",
+    fails_when: "neither `runAsNonRoot: true` nor `runAsUser > 0` applies to a container (container settings override the pod's), or `runAsUser: 0` is set; from Kubernetes v1.35 a pod with `hostUsers: false` (a user namespace) passes, as the Pod Security Standards exempt it",
     remediation: "Set `runAsNonRoot: true` and a non-zero `runAsUser` in the pod or container securityContext.",
+    rule: "Pod Security Standards restricted controls Running as Non-root and Non-root user: `runAsNonRoot: true` (pod or container; the container's setting wins) and never `runAsUser: 0`; Vigil also accepts a non-zero `runAsUser`, the UID the runtime then starts the process as. From v1.35 a pod with `hostUsers: false` is exempt. Source: `staging/src/k8s.io/pod-security-admission/policy/check_runAsNonRoot.go`, `check_runAsUser.go` (versions: `engine/src/checks/support/pss.rs`).",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
+    // Root in a user namespace is not root on the host: from v1.35 the restricted runAsNonRoot and
+    // runAsUser controls exempt `hostUsers: false` pods (check_runAsNonRoot.go, check_runAsUser.go).
+    let pss = PssVersion::of(ctx.index);
+    if pss.exempts_user_namespace_pod(w.spec) {
+        return Outcome::Pass;
+    }
+    let note = pss.user_namespace_note(w.spec).map(|n| format!("; {n}")).unwrap_or_default();
     let pod = w.pod_security_context();
     Outcome::from_violations(
         w.containers()
@@ -40,7 +49,7 @@ fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
                     }
                     _ => format!("{} may run as root: no runAsNonRoot: true or runAsUser > 0 applies", c.describe()),
                 };
-                Some(Violation::container(c.name, message))
+                Some(Violation::container(c.name, format!("{message}{note}")))
             })
             .collect(),
     )

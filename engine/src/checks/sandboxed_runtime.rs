@@ -9,6 +9,7 @@ pub static CHECK: Check = Check {
     title: "Pods run in a sandboxed runtime",
     fails_when: "the pod's `runtimeClassName` is unset or not one of the policy's sandbox runtime classes (default gVisor and Kata names)",
     remediation: "Set `spec.runtimeClassName` to a sandboxed RuntimeClass such as gVisor (`runsc`) or Kata Containers.",
+    rule: "A pod runs in the runtime its `runtimeClassName` names (a RuntimeClass's handler); unset means the node's default runtime, not a sandbox. Which classes are sandboxes is the policy's. Source: `staging/src/k8s.io/api/node/v1/types.go` (RuntimeClass), PodSpec.runtimeClassName in `staging/src/k8s.io/api/core/v1/types.go`.",
     enabled_by_default: false,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],

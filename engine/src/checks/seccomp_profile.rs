@@ -3,6 +3,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{PodSecurityContext, SeccompProfile};
 
 use super::prelude::*;
+use crate::checks::support::pss::PssVersion;
 
 pub static CHECK: Check = Check {
     id: "seccomp-profile",
@@ -11,8 +12,9 @@ pub static CHECK: Check = Check {
     source: Source::Seed,
     seed_item: "Use secure computing (seccomp) to restrict host system call (syscall) access from containers",
     title: "Containers run with a seccomp profile",
-    fails_when: "no `RuntimeDefault` or `Localhost` seccomp profile applies to a container (most specific first: the container's field, the container's legacy annotation, the pod's field, the pod's legacy annotation), or `Unconfined` is set",
+    fails_when: "no `RuntimeDefault` or `Localhost` seccomp profile applies to a container (most specific first: the container's field, the container's legacy annotation, the pod's field, the pod's legacy annotation; the annotations only up to Kubernetes v1.26, as the kubelet ignores them from v1.27), or `Unconfined` is set",
     remediation: "Set `securityContext.seccompProfile.type: RuntimeDefault` on the pod (or `Localhost` with a profile).",
+    rule: "Pod Security Standards restricted control Seccomp: `RuntimeDefault` or `Localhost`, the container's field overriding the pod's; the legacy annotations count only up to v1.26, the kubelet ignores them from v1.27. Source: `staging/src/k8s.io/pod-security-admission/policy/check_seccompProfile_restricted.go`; `pkg/kubelet/kuberuntime/helpers.go` (getSeccompProfile); `pkg/api/pod/warnings.go`.",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
@@ -28,12 +30,14 @@ enum Setting<'a> {
     Annotation { key: String, value: &'a str },
 }
 
-fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
     if w.is_windows() {
         return Outcome::not_applicable("Windows pod: securityContext.seccompProfile is Linux-only");
     }
+    let pss = PssVersion::of(ctx.index);
     let pod = w.pod_security_context();
-    let annotations = w.template_meta.annotations.as_ref();
+    let all_annotations = w.template_meta.annotations.as_ref();
+    let annotations = all_annotations.filter(|_| pss.honours_seccomp_annotations());
     Outcome::from_violations(
         w.containers()
             .iter()
@@ -52,8 +56,15 @@ fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
                         format!("{} has seccomp profile {value} (annotation {key})", c.describe())
                     }
                     None => format!(
-                        "{} has no seccompProfile RuntimeDefault or Localhost in its or the pod securityContext",
-                        c.describe()
+                        "{} has no seccompProfile RuntimeDefault or Localhost in its or the pod securityContext{}",
+                        c.describe(),
+                        ignored_annotation(c, all_annotations)
+                            .filter(|_| !pss.honours_seccomp_annotations())
+                            .map(|key| format!(
+                                " (annotation {key} is non-functional since Kubernetes v1.27; judged by {})",
+                                pss.describe()
+                            ))
+                            .unwrap_or_default()
                     ),
                 };
                 Some(Violation::container(c.name, message))
@@ -77,6 +88,14 @@ fn setting<'a>(
         .or_else(|| annotation(format!("{CONTAINER_ANNOTATION_PREFIX}{}", c.name)))
         .or_else(|| field(pod.and_then(|p| p.seccomp_profile.as_ref()), "the pod securityContext"))
         .or_else(|| annotation(POD_ANNOTATION.to_string()))
+}
+
+/// The legacy annotation that would apply to the container in a version that still honoured them.
+fn ignored_annotation(c: &ContainerView, annotations: Option<&BTreeMap<String, String>>) -> Option<String> {
+    let annotations = annotations?;
+    [format!("{CONTAINER_ANNOTATION_PREFIX}{}", c.name), POD_ANNOTATION.to_string()]
+        .into_iter()
+        .find(|key| annotations.contains_key(key))
 }
 
 /// True for the legacy annotation values that confine syscalls.

@@ -9,6 +9,7 @@ pub static CHECK: Check = Check {
     title: "Secrets are not written into env vars",
     fails_when: "a container env var whose upper-cased name contains PASSWORD, PASSWD, SECRET, TOKEN, API_KEY, APIKEY, PRIVATE_KEY, ACCESS_KEY or CREDENTIAL has a non-empty literal `value` (any such name counts, e.g. `TOKEN_TTL_SECONDS` too)",
     remediation: "Keep the value in a Secret and reference it with `valueFrom.secretKeyRef` (or mount it as a file).",
+    rule: "An env var's literal `value` is stored in the pod spec and readable by anyone who can read the workload, while `valueFrom.secretKeyRef` keeps it in a Secret under its own RBAC. Which names mean a secret is Vigil's heuristic. Source: EnvVar and EnvVarSource in `staging/src/k8s.io/api/core/v1/types.go`.",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],

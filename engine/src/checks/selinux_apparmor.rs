@@ -1,6 +1,7 @@
 use k8s_openapi::api::core::v1::{AppArmorProfile, SELinuxOptions};
 
 use super::prelude::*;
+use crate::checks::support::pss::PssVersion;
 
 pub static CHECK: Check = Check {
     id: "selinux-apparmor",
@@ -11,22 +12,21 @@ pub static CHECK: Check = Check {
     title: "SELinux and AppArmor confinement is not weakened",
     fails_when: "pod or container `seLinuxOptions` sets a `user` or `role`, or a `type` outside the PSS baseline set, or an AppArmor profile (field or annotation) is `Unconfined`",
     remediation: "Remove custom SELinux `user`/`role`, use a `container_t`-family type, and use the `RuntimeDefault` or a `Localhost` AppArmor profile.",
+    rule: "Pod Security Standards baseline controls SELinux (no `user`/`role`; `type` among the allowed ones, `container_engine_t` from v1.31) and AppArmor (not `Unconfined`, by field or by annotation). Source: `staging/src/k8s.io/pod-security-admission/policy/check_seLinuxOptions.go`, `check_appArmorProfile.go` (versions: `engine/src/checks/support/pss.rs`).",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-/// SELinux types the Pod Security Standards' baseline level allows.
-const ALLOWED_SELINUX_TYPES: [&str; 5] =
-    ["", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"];
 const APPARMOR_ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
 
-fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
+    let pss = PssVersion::of(ctx.index);
     let mut violations = Vec::new();
     // Both levels are checked: a container may override the pod's options, but the pod's apply to the rest.
     if let Some(pod) = w.pod_security_context() {
         let at = "pod securityContext";
-        if let Some(problem) = pod.se_linux_options.as_ref().and_then(selinux_problem) {
+        if let Some(problem) = pod.se_linux_options.as_ref().and_then(|o| selinux_problem(&pss, o)) {
             violations.push(Violation::object(format!("{at}.seLinuxOptions {problem}")));
         }
         if pod.app_armor_profile.as_ref().is_some_and(unconfined) {
@@ -36,7 +36,7 @@ fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
     let annotations = w.template_meta.annotations.as_ref();
     for c in w.containers() {
         let sc = c.security_context;
-        if let Some(problem) = sc.and_then(|s| s.se_linux_options.as_ref()).and_then(selinux_problem) {
+        if let Some(problem) = sc.and_then(|s| s.se_linux_options.as_ref()).and_then(|o| selinux_problem(&pss, o)) {
             violations.push(Violation::container(c.name, format!("{} seLinuxOptions {problem}", c.describe())));
         }
         if sc.and_then(|s| s.app_armor_profile.as_ref()).is_some_and(unconfined) {
@@ -56,7 +56,7 @@ fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
 
 /// What the PSS baseline objects to in SELinux options, if anything: a custom user or role, or a type outside
 /// the allowed set.
-fn selinux_problem(options: &SELinuxOptions) -> Option<String> {
+fn selinux_problem(pss: &PssVersion, options: &SELinuxOptions) -> Option<String> {
     let mut problems = Vec::new();
     if let Some(user) = options.user.as_deref().filter(|v| !v.is_empty()) {
         problems.push(format!("user {user}"));
@@ -65,10 +65,10 @@ fn selinux_problem(options: &SELinuxOptions) -> Option<String> {
         problems.push(format!("role {role}"));
     }
     let selinux_type = options.type_.as_deref().unwrap_or("");
-    if !ALLOWED_SELINUX_TYPES.contains(&selinux_type) {
+    if !pss.allows_selinux_type(selinux_type) {
         problems.push(format!("type {selinux_type}"));
     }
-    (!problems.is_empty()).then(|| format!("sets {} (not allowed by PSS baseline)", problems.join(", ")))
+    (!problems.is_empty()).then(|| format!("sets {} (not allowed by the baseline of {})", problems.join(", "), pss.describe()))
 }
 
 fn unconfined(profile: &AppArmorProfile) -> bool {

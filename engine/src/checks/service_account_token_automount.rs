@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     title: "Pods do not get an API token mounted",
     fails_when: "`automountServiceAccountToken` is not false on the pod, and, where the pod leaves it unset, not false on its ServiceAccount either (a namespace's `default` ServiceAccount exists even when the input lacks it); or a volume mounts a token anyway: a projected `serviceAccountToken` source, or a Secret the ServiceAccount lists among its token `secrets`",
     remediation: "Set `automountServiceAccountToken: false` on the pod or its ServiceAccount; mount a projected token only where the API is needed.",
+    rule: "The ServiceAccount admission plugin mounts a token unless the pod's `automountServiceAccountToken` is false, or it is unset and the ServiceAccount's is false; a projected `serviceAccountToken` volume or a token Secret mounted as a volume gives a token whatever the setting. Source: `plugin/pkg/admission/serviceaccount/admission.go` (shouldAutomount); the `default` ServiceAccount from `pkg/controller/serviceaccount/serviceaccounts_controller.go`.",
     enabled_by_default: true,
     reads: &[Kind::ServiceAccount],
     evaluators: &[Evaluator::Workload(evaluate)],

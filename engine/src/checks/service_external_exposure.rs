@@ -14,6 +14,7 @@ pub static CHECK: Check = Check {
     title: "Services are not exposed to the whole Internet",
     fails_when: "a Service of type LoadBalancer has no `loadBalancerSourceRanges`, or ranges that together cover every IPv4 or IPv6 address (`10.0.0.0/0`, `::0/0`, `0.0.0.0/1` + `128.0.0.0/1`: host bits do not count), or an entry that is no CIDR; or a Service is of type NodePort, or sets `externalIPs`",
     remediation: "Restrict LoadBalancer Services with `loadBalancerSourceRanges`, expose NodePort services through an Ingress or LoadBalancer instead, and drop `externalIPs`.",
+    rule: "A LoadBalancer Service without `loadBalancerSourceRanges` allows `0.0.0.0/0`, and the ranges are read as networks (host bits ignored); NodePort Services open a port on every node, and `externalIPs` route any address to the Service. Source: `pkg/api/v1/service/util.go` (GetLoadBalancerSourceRanges); ServiceSpec in `staging/src/k8s.io/api/core/v1/types.go`.",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Service(evaluate)],

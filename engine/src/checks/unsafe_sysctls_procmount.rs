@@ -1,4 +1,5 @@
 use super::prelude::*;
+use crate::checks::support::pss::PssVersion;
 
 pub static CHECK: Check = Check {
     id: "unsafe-sysctls-procmount",
@@ -7,42 +8,38 @@ pub static CHECK: Check = Check {
     source: Source::Ours,
     seed_item: "Each team should have PSP (Pod Security Policy) enabled",
     title: "Pods set only safe sysctls and keep /proc masked",
-    fails_when: "the pod sets a sysctl outside the PSS safe set, or a container sets `procMount: Unmasked`",
+    fails_when: "the pod sets a sysctl outside the Pod Security Standards baseline safe set of the Kubernetes version judged, or a container sets `procMount: Unmasked` (kept by the API server from v1.33; allowed from v1.35 in a pod with `hostUsers: false`)",
     remediation: "Remove unsafe sysctls (tune them on the node instead) and remove `procMount: Unmasked`.",
+    rule: "Pod Security Standards baseline controls Sysctls (only the safe set of the version judged: it grew in v1.27, v1.29 and v1.32) and /proc Mount Type (`Default` only; from v1.35 any value in a `hostUsers: false` pod); before v1.33 the API server drops `procMount` (ProcMountType gate off, `pkg/api/pod/util.go` dropDisabledFields). Source: `staging/src/k8s.io/pod-security-admission/policy/check_sysctls.go`, `check_procMount.go` (versions: `engine/src/checks/support/pss.rs`).",
     enabled_by_default: true,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };
 
-/// The sysctls the Pod Security Standards' baseline level allows.
-const SAFE_SYSCTLS: [&str; 10] = [
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout",
-    "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-];
-
-fn evaluate(_ctx: &Ctx, w: &Workload) -> Outcome {
+fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
+    let pss = PssVersion::of(ctx.index);
     let mut violations = Vec::new();
     let sysctls = w.pod_security_context().and_then(|p| p.sysctls.as_deref()).unwrap_or(&[]);
     let unsafe_names: Vec<&str> =
-        sysctls.iter().map(|s| s.name.as_str()).filter(|name| !SAFE_SYSCTLS.contains(&dotted(name).as_str())).collect();
+        sysctls.iter().map(|s| s.name.as_str()).filter(|name| !pss.allows_sysctl(&dotted(name))).collect();
     if !unsafe_names.is_empty() {
-        violations
-            .push(Violation::object(format!("pod securityContext.sysctls sets unsafe {}", unsafe_names.join(", "))));
+        violations.push(Violation::object(format!(
+            "pod securityContext.sysctls sets unsafe {} (not in the baseline safe set of {})",
+            unsafe_names.join(", "),
+            pss.describe()
+        )));
     }
-    for c in w.containers() {
-        if c.security_context.and_then(|s| s.proc_mount.as_deref()) == Some("Unmasked") {
-            violations.push(Violation::container(
-                c.name,
-                format!("{} sets securityContext.procMount: Unmasked", c.describe()),
-            ));
+    // Baseline `procMount` exempts user-namespaced pods from v1.35 (check_procMount_baseline.go).
+    // Before v1.33 the API server drops `procMount` (ProcMountType off by default), so nothing unmasks /proc.
+    if pss.keeps_proc_mount() && !pss.exempts_user_namespace_pod(w.spec) {
+        let note = pss.user_namespace_note(w.spec).map(|n| format!("; {n}")).unwrap_or_default();
+        for c in w.containers() {
+            if c.security_context.and_then(|s| s.proc_mount.as_deref()) == Some("Unmasked") {
+                violations.push(Violation::container(
+                    c.name,
+                    format!("{} sets securityContext.procMount: Unmasked{note}", c.describe()),
+                ));
+            }
         }
     }
     Outcome::from_violations(violations)

@@ -5,6 +5,7 @@ pub mod limits;
 pub mod mesh;
 pub mod network;
 pub mod pod;
+pub mod pss;
 pub mod rbac;
 pub mod rbac_defaults;
 pub mod releases;

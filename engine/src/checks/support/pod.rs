@@ -147,15 +147,18 @@ pub struct ImageRef<'a> {
     pub repository: &'a str,
     /// The tag as written, also when a digest follows it (`nginx:latest@sha256:...`).
     pub tag: Option<&'a str>,
+    /// False when the reference grammar rejects the reference (a malformed digest or tag, an upper-case
+    /// repository): the API server's ParseImageName then fails and gives no tag.
+    pub well_formed: bool,
     /// `algorithm:hex`, e.g. `sha256:...` or `sha512:...`.
     pub digest: Option<&'a str>,
 }
 
 impl<'a> ImageRef<'a> {
     pub fn parse(image: &'a str) -> ImageRef<'a> {
-        let (name, digest) = match image.split_once('@') {
-            Some((name, digest)) => (name, is_digest(digest).then_some(digest)),
-            None => (image, None),
+        let (name, digest, digest_ok) = match image.split_once('@') {
+            Some((name, digest)) => (name, is_digest(digest).then_some(digest), is_digest(digest)),
+            None => (image, None, true),
         };
         // A colon after the last slash starts the tag; one before it is a registry port.
         let last_segment_start = name.rfind('/').map_or(0, |i| i + 1);
@@ -167,7 +170,15 @@ impl<'a> ImageRef<'a> {
             Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => (first, rest),
             _ => ("docker.io", name),
         };
-        ImageRef { registry, repository, tag, digest }
+        // Tags are `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`; repository components are lower case.
+        let tag_ok = tag.is_none_or(|t| {
+            t.len() <= 128
+                && t.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        });
+        let repository_ok = !repository.is_empty() && !repository.chars().any(|c| c.is_ascii_uppercase());
+        let well_formed = digest_ok && tag_ok && repository_ok;
+        ImageRef { registry, repository, tag, well_formed, digest }
     }
 }
 
@@ -183,13 +194,18 @@ fn is_digest(digest: &str) -> bool {
 
 /// The pull policy the API server stores when none is set: `Always` when the tag is `latest`, otherwise
 /// `IfNotPresent`. An image with neither tag nor digest counts as `:latest`; a digest-only image has no tag
-/// and so gets `IfNotPresent`, while `nginx:latest@sha256:...` still gets `Always`.
+/// and so gets `IfNotPresent`, while `nginx:latest@sha256:...` still gets `Always`. A reference the grammar
+/// rejects (`nginx@sha256:abc`) fails ParseImageName, whose error the defaulting ignores: no tag, so
+/// `IfNotPresent`.
 // k8s pkg/apis/core/v1/defaults.go SetDefaults_Container with pkg/util/parsers ParseImageName.
 pub fn effective_pull_policy(c: &ContainerView) -> String {
     if let Some(p) = c.image_pull_policy.filter(|p| !p.is_empty()) {
         return p.to_string();
     }
     let image = ImageRef::parse(c.image());
+    if !image.well_formed {
+        return "IfNotPresent".into();
+    }
     let tag = image.tag.or(if image.digest.is_none() { Some("latest") } else { None });
     if tag == Some("latest") { "Always".into() } else { "IfNotPresent".into() }
 }
@@ -225,38 +241,83 @@ pub fn capability_name(cap: &str) -> String {
     }
 }
 
+/// The value Vigil gives a pod label whose value the API server or a controller generates (a uid, a hash, a
+/// generated name): not a valid label value, so no selector value can equal it. A selector then matches the
+/// label with `Exists` and `NotIn` but never with `In` or `matchLabels`, as for every pod of the workload.
+pub const GENERATED_LABEL_VALUE: &str = "(generated)";
+
 impl<'a> Workload<'a> {
-    /// The labels its pods carry as the API server stores them. A Job without `manualSelector: true` gets
-    /// `batch.kubernetes.io/job-name` and legacy `job-name` set to its name, and the `controller-uid` pair set
-    /// to its uid (known only for a live Job), unless the template sets them already: selectors of
-    /// NetworkPolicies and mesh policies see these labels.
-    // k8s pkg/registry/batch/job/strategy.go generateSelector (manualSelector defaults to false).
+    /// The labels its pods carry: the template's, plus those the API server and the controllers add, which
+    /// selectors of NetworkPolicies and mesh policies see. A value only the cluster knows is
+    /// [`GENERATED_LABEL_VALUE`].
+    ///
+    /// - Job without `manualSelector: true`: `batch.kubernetes.io/job-name` and legacy `job-name` set to its
+    ///   name, `batch.kubernetes.io/controller-uid` and legacy `controller-uid` set to its uid, unless the
+    ///   template sets them already (`pkg/registry/batch/job/strategy.go` generateSelector).
+    /// - CronJob: its Jobs get the same labels, but both values are generated per run: the Job's name is
+    ///   `<cronjob>-<scheduled time in minutes>` and its uid new (`pkg/controller/cronjob/utils.go`
+    ///   getJobFromTemplate2, `cronjob_controllerv2.go` getJobName), so a selector can rely on the keys only.
+    /// - Deployment: `pod-template-hash` (`pkg/controller/deployment/sync.go` getNewReplicaSet).
+    /// - StatefulSet: `controller-revision-hash`, `statefulset.kubernetes.io/pod-name` and
+    ///   `apps.kubernetes.io/pod-index` (`pkg/controller/statefulset/stateful_set_utils.go`; PodIndexLabel is
+    ///   on by default since v1.28).
+    /// - DaemonSet: `controller-revision-hash` and `pod-template-generation`
+    ///   (`pkg/controller/daemon/util/daemonset_util.go` CreatePodTemplate).
     pub fn stored_pod_labels(&self, index: &Index) -> Cow<'a, BTreeMap<String, String>> {
         static EMPTY: BTreeMap<String, String> = BTreeMap::new();
         let template = self.template_meta.labels.as_ref().unwrap_or(&EMPTY);
-        if self.kind != "Job" {
-            return Cow::Borrowed(template);
-        }
-        let manual_selector = index
-            .jobs
-            .get(self.namespace(), self.name())
-            .and_then(|job| job.spec.as_ref())
-            .is_some_and(|spec| spec.manual_selector == Some(true));
-        if manual_selector {
+        let generated = Some(GENERATED_LABEL_VALUE);
+        let known = |value: Option<&'a str>| value.filter(|v| !v.is_empty()).or(generated);
+        // (keys, value, whether the template's own value wins)
+        let added: Vec<(&[&str], Option<&str>, bool)> = match self.kind {
+            "Job" if !self.manual_selector(index) => vec![
+                (&["batch.kubernetes.io/job-name", "job-name"], known(self.meta.name.as_deref()), true),
+                (&["batch.kubernetes.io/controller-uid", "controller-uid"], known(self.meta.uid.as_deref()), true),
+            ],
+            "CronJob" if !self.manual_selector(index) => vec![
+                (&["batch.kubernetes.io/job-name", "job-name"], generated, true),
+                (&["batch.kubernetes.io/controller-uid", "controller-uid"], generated, true),
+            ],
+            "Deployment" => vec![(&["pod-template-hash"], generated, false)],
+            "StatefulSet" => vec![(
+                &["controller-revision-hash", "statefulset.kubernetes.io/pod-name", "apps.kubernetes.io/pod-index"],
+                generated,
+                false,
+            )],
+            "DaemonSet" => vec![(&["controller-revision-hash", "pod-template-generation"], generated, false)],
+            _ => vec![],
+        };
+        if added.is_empty() {
             return Cow::Borrowed(template);
         }
         let mut labels = template.clone();
-        let generated = [
-            (["batch.kubernetes.io/job-name", "job-name"], self.meta.name.as_deref()),
-            (["batch.kubernetes.io/controller-uid", "controller-uid"], self.meta.uid.as_deref()),
-        ];
-        for (keys, value) in generated {
-            let Some(value) = value.filter(|v| !v.is_empty()) else { continue };
+        for (keys, value, template_wins) in added {
+            let Some(value) = value else { continue };
             for key in keys {
-                labels.entry(key.to_string()).or_insert_with(|| value.to_string());
+                if template_wins {
+                    labels.entry(key.to_string()).or_insert_with(|| value.to_string());
+                } else {
+                    labels.insert(key.to_string(), value.to_string());
+                }
             }
         }
         Cow::Owned(labels)
+    }
+
+    /// `manualSelector: true` on a Job, or on a CronJob's job template: the API server then adds no labels.
+    fn manual_selector(&self, index: &Index) -> bool {
+        let (namespace, name) = (self.namespace(), self.name());
+        match self.kind {
+            "Job" => index.jobs.get(namespace, name).and_then(|j| j.spec.as_ref()).and_then(|s| s.manual_selector),
+            "CronJob" => index
+                .cron_jobs
+                .get(namespace, name)
+                .and_then(|c| c.spec.as_ref())
+                .and_then(|s| s.job_template.spec.as_ref())
+                .and_then(|s| s.manual_selector),
+            _ => None,
+        }
+        .unwrap_or(false)
     }
 }
 
@@ -298,6 +359,10 @@ mod tests {
         let sha512 = format!("app@sha512:{HEX64}{HEX64}");
         assert!(ImageRef::parse(&sha512).digest.is_some());
         assert!(ImageRef::parse("app@sha256:abc").digest.is_none(), "a digest has at least 32 hex digits");
+        assert!(!ImageRef::parse("app@sha256:abc").well_formed);
+        assert!(!ImageRef::parse("App:1.0").well_formed);
+        assert!(ImageRef::parse("registry.example.com:5000/app").well_formed);
+        assert_eq!(pull_policy("nginx@sha256:abc"), "IfNotPresent", "ParseImageName fails: no tag");
         assert!(ImageRef::parse(&format!("app@sha256:{}", "g".repeat(64))).digest.is_none());
         assert!(ImageRef::parse(&format!("app@{HEX64}")).digest.is_none(), "a digest names its algorithm");
     }
