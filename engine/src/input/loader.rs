@@ -726,3 +726,49 @@ mod streaming_tests {
         assert!(loaded.vigil_errors[0].message.contains("SecurityException \"bad\""), "{}", loaded.vigil_errors[0]);
     }
 }
+
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+
+    #[test]
+    fn aliases_of_a_large_scalar_stop_at_the_byte_budget() {
+        // 100 KB anchored once, aliased 20,000 times: 2 GB expanded, from a 200 KB file.
+        let text = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bomb}}\nbig: &a \"{}\"\nitems:\n{}",
+            "x".repeat(100_000),
+            "- *a\n".repeat(20_000)
+        );
+        let mut loaded = Loaded::default();
+        loaded.add_text("bomb.yaml", &text);
+        assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+        assert!(loaded.errors[0].message.contains("expands to more than twice its size"), "{}", loaded.errors[0]);
+    }
+
+    #[test]
+    fn a_broken_object_in_a_json_stream_costs_only_itself() {
+        let text = "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"a\"}}\n{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"b\"}\n{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"c\"}}\n";
+        let mut loaded = Loaded::default();
+        loaded.add_text("s.json", text);
+        let names: Vec<_> = loaded.objects.iter().map(|(o, _)| o.metadata().name.clone().unwrap()).collect();
+        assert_eq!(names, ["a", "c"]);
+        assert_eq!((loaded.errors[0].document, loaded.errors[0].line), (2, 2), "{:?}", loaded.errors);
+    }
+
+    #[test]
+    fn utf16_is_decoded_and_binary_is_refused() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
+        for bytes in [
+            [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect::<Vec<u8>>(),
+            [0xFE, 0xFF].into_iter().chain(text.encode_utf16().flat_map(u16::to_be_bytes)).collect(),
+            text.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+        ] {
+            let mut loaded = Loaded::default();
+            loaded.add_bytes("u.yaml", &bytes);
+            assert_eq!(loaded.objects.len(), 1, "{:?}", loaded.errors);
+        }
+        let mut loaded = Loaded::default();
+        loaded.add_bytes("b.yaml", b"\x7fELF\0\0");
+        assert_eq!(loaded.errors[0].to_string(), "b.yaml: is binary data, not a manifest (a zero byte at offset 4)");
+    }
+}
