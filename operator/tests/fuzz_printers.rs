@@ -49,7 +49,7 @@ fn every_printer_survives_generated_input() {
             }
             // Reports are bounded by the catalog: a few hundred KB per subject at most.
             assert!(
-                out.stdout.len() <= 64 * input.len() + 4 << 20,
+                out.stdout.len() <= 64 * input.len() + (4 << 20),
                 "case {case} -o {format}: {} bytes",
                 out.stdout.len()
             );
