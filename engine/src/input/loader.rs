@@ -80,10 +80,17 @@ impl Loaded {
             if is_json(doc) {
                 // A JSON stream (`kubectl get -o json` of several objects): each value is a document of its
                 // own, so one broken object costs only itself.
-                for (offset, value) in json_values(doc) {
+                let values = json_values(doc);
+                let single = values.len() == 1;
+                for (offset, value) in values {
                     document += 1;
                     let origin = Origin { file: file.to_string(), document, line: line + offset };
-                    match parse_json(value, origin.line) {
+                    // A lone document in YAML flow style (`{kind: Pod, ...}`) is YAML, not broken JSON.
+                    let parsed = match parse_json(value, origin.line) {
+                        Err(message) if single => parse_yaml(doc).map_err(|_| message),
+                        parsed => parsed,
+                    };
+                    match parsed {
                         Ok(Some(parsed)) => {
                             self.documents += 1;
                             self.add_parsed(parsed, &origin);
@@ -753,6 +760,14 @@ mod hostile_tests {
         let names: Vec<_> = loaded.objects.iter().map(|(o, _)| o.metadata().name.clone().unwrap()).collect();
         assert_eq!(names, ["a", "c"]);
         assert_eq!((loaded.errors[0].document, loaded.errors[0].line), (2, 2), "{:?}", loaded.errors);
+    }
+
+    #[test]
+    fn yaml_flow_documents_in_a_stream_are_yaml() {
+        let mut loaded = Loaded::default();
+        loaded.add_text("f.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n{apiVersion: v1, kind: Namespace, metadata: {name: b}}\n");
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(loaded.objects.len(), 2);
     }
 
     #[test]
