@@ -34,13 +34,13 @@ pub struct OperatorArgs {
     #[arg(long = "exclude-namespace", value_delimiter = ',', env = "VIGIL_EXCLUDE_NAMESPACES")]
     pub exclude_namespaces: Vec<String>,
     /// Interval of the full pass that catches time-based changes (end-of-life dates, expiries).
-    #[arg(long, default_value = "10m", value_parser = parse_duration, env = "VIGIL_FULL_PASS_INTERVAL")]
+    #[arg(long, default_value = "10m", value_parser = parse_interval, env = "VIGIL_FULL_PASS_INTERVAL")]
     pub full_pass_interval: std::time::Duration,
     /// Most report writes (apply or delete) per second.
-    #[arg(long, default_value_t = 20.0, env = "VIGIL_WRITE_RATE")]
+    #[arg(long, default_value_t = 20.0, value_parser = parse_write_rate, env = "VIGIL_WRITE_RATE")]
     pub write_rate: f64,
     /// Subjects evaluated and written concurrently.
-    #[arg(long, default_value_t = 4, env = "VIGIL_CONCURRENCY")]
+    #[arg(long, default_value_t = 4, value_parser = parse_concurrency, env = "VIGIL_CONCURRENCY")]
     pub concurrency: usize,
     /// How long a burst of changes is collected before it is evaluated.
     #[arg(long, default_value = "500ms", value_parser = parse_duration, env = "VIGIL_DEBOUNCE")]
@@ -58,20 +58,20 @@ pub struct OperatorArgs {
     #[arg(long, env = "VIGIL_IDENTITY")]
     pub identity: Option<String>,
     /// How long a Lease holds without renewal: a standby takes over after seeing it unchanged this long.
-    #[arg(long, default_value = "15s", value_parser = parse_duration, env = "VIGIL_LEASE_DURATION")]
+    #[arg(long, default_value = "15s", value_parser = parse_interval, env = "VIGIL_LEASE_DURATION")]
     pub lease_duration: std::time::Duration,
     /// The leader stops writing when it could not renew the Lease for this long (less than the lease
     /// duration).
-    #[arg(long, default_value = "10s", value_parser = parse_duration, env = "VIGIL_RENEW_DEADLINE")]
+    #[arg(long, default_value = "10s", value_parser = parse_interval, env = "VIGIL_RENEW_DEADLINE")]
     pub renew_deadline: std::time::Duration,
     /// How often the leader renews and a standby looks at the Lease.
-    #[arg(long, default_value = "2s", value_parser = parse_duration, env = "VIGIL_RETRY_PERIOD")]
+    #[arg(long, default_value = "2s", value_parser = parse_interval, env = "VIGIL_RETRY_PERIOD")]
     pub retry_period: std::time::Duration,
     /// Bound of every API request but watches (connect, send, response).
-    #[arg(long, default_value = "30s", value_parser = parse_duration, env = "VIGIL_REQUEST_TIMEOUT")]
+    #[arg(long, default_value = "30s", value_parser = parse_interval, env = "VIGIL_REQUEST_TIMEOUT")]
     pub request_timeout: std::time::Duration,
     /// `/healthz` fails when subjects are queued and the reconcile loop has not progressed for this long.
-    #[arg(long, default_value = "5m", value_parser = parse_duration, env = "VIGIL_STALL_TIMEOUT")]
+    #[arg(long, default_value = "5m", value_parser = parse_interval, env = "VIGIL_STALL_TIMEOUT")]
     pub stall_timeout: std::time::Duration,
     /// This install's name, in the `vigil.dev/instance` label of every report it writes: an install only
     /// reads, heals and deletes reports with its own instance, so two installs (e.g. scoped to different
@@ -97,20 +97,75 @@ fn parse_instance(text: &str) -> Result<String, String> {
     if valid { Ok(text.to_string()) } else { Err(format!("{text:?} is not a valid label value")) }
 }
 
-/// `10m`, `30s`, `500ms`, `1h`.
+/// The longest duration a flag takes: a year (far beyond any sensible setting, far below what a timer
+/// can hold).
+const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
+
+/// `10m`, `30s`, `500ms`, `1h`; at most a year.
 pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 30s, 10m or 500ms"))?;
-    let unit_ms = match unit {
+    let unit_ms: u64 = match unit {
         "ms" => 1,
         "s" | "" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
         _ => return Err(format!("{text:?}: unknown unit {unit:?} (ms, s, m, h)")),
     };
-    Ok(std::time::Duration::from_millis(n * unit_ms))
+    n.checked_mul(unit_ms)
+        .map(std::time::Duration::from_millis)
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| format!("{text:?} is longer than a year"))
+}
+
+/// A duration that is also a timer's period: not zero.
+pub fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(format!("{:?} is zero; an interval must be at least 1ms", text.trim()));
+    }
+    Ok(duration)
+}
+
+/// `1048576`, `64k`, `100M`, `512Mi`, `2Gi`: a size in bytes, at least 1 and at most 1 TiB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a size like 512Mi, 2Gi or 1000000"))?;
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "k" | "K" | "kB" | "KB" => 1_000,
+        "M" | "MB" => 1_000_000,
+        "G" | "GB" => 1_000_000_000,
+        "Ki" | "KiB" => 1 << 10,
+        "Mi" | "MiB" => 1 << 20,
+        "Gi" | "GiB" => 1 << 30,
+        other => return Err(format!("{text:?}: unknown unit {other:?} (k, M, G, Ki, Mi, Gi)")),
+    };
+    match n.checked_mul(factor) {
+        Some(bytes) if (1..=1 << 40).contains(&bytes) => Ok(bytes),
+        _ => Err(format!("{text:?} is out of range: from 1 byte to 1Ti")),
+    }
+}
+
+/// Subjects at once: 1 to 1024.
+pub fn parse_concurrency(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        _ => Err(format!("{text:?} is not a number from 1 to 1024")),
+    }
+}
+
+/// Report writes per second: a finite number from 0.01 (one write every 100 s) to 10000.
+pub fn parse_write_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text.trim().parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if !rate.is_finite() || !(0.01..=10_000.0).contains(&rate) {
+        return Err(format!("{text:?} is out of range: writes per second go from 0.01 to 10000"));
+    }
+    Ok(rate)
 }
 
 #[derive(Args, Debug)]
@@ -127,14 +182,18 @@ pub struct ScanArgs {
     /// The API server version the manifests will run on (e.g. 1.31), for version checks.
     #[arg(long, value_name = "VERSION")]
     pub kube_version: Option<String>,
-    /// A file of SecurityPolicy objects to judge by (repeatable). SecurityPolicies among the scanned
-    /// manifests count too; each namespace is judged by the policy that wins for it.
-    #[arg(long = "policy", value_name = "FILE")]
+    /// A file or folder of SecurityPolicy objects to judge by (repeatable). SecurityPolicies among the
+    /// scanned manifests count too; each namespace is judged by the policy that wins for it.
+    #[arg(long = "policy", value_name = "PATH")]
     pub policies: Vec<PathBuf>,
-    /// A file of SecurityException / ClusterSecurityException objects (repeatable). Exceptions among the
-    /// scanned manifests count too.
-    #[arg(long = "exceptions", value_name = "FILE")]
+    /// A file or folder of SecurityException / ClusterSecurityException objects (repeatable). Exceptions
+    /// among the scanned manifests count too.
+    #[arg(long = "exceptions", value_name = "PATH")]
     pub exceptions: Vec<PathBuf>,
+    /// The largest input read, per file and for stdin (bytes, or with a unit: 512Mi, 2Gi, 100M, 64k). A
+    /// larger one is reported and skipped. The default holds a dump of 100k typical objects.
+    #[arg(long, value_name = "SIZE", default_value = "512Mi", value_parser = parse_size)]
+    pub max_input_size: u64,
     /// Colour in the table output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,

@@ -6,6 +6,7 @@ mod controller;
 mod render;
 mod scan;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -16,24 +17,32 @@ fn main() -> ExitCode {
         cli::Command::Scan(args) => scan::run(args),
         cli::Command::Checks(args) => checks::print(&args).map(|_| ExitCode::SUCCESS),
         cli::Command::Operator(args) => controller::run(args).map(|_| ExitCode::SUCCESS),
-        cli::Command::Crds => {
-            for (_, crd) in vigil_crds::all() {
-                print!("---\n{}", vigil_crds::to_yaml(&crd));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        cli::Command::Crds => print_crds().map(|_| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
-        // `vigil scan ... | head`: the reader left; that is no error of ours.
+        // `vigil crds | head -1`: the reader left; that is no error of ours.
         Err(err) if err.chain().any(is_broken_pipe) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("vigil: {err:#}");
+            render::warn(&format!("vigil: {err:#}"));
             ExitCode::from(scan::EXIT_UNUSABLE)
         }
     }
 }
 
+fn print_crds() -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (_, crd) in vigil_crds::all() {
+        write!(out, "---\n{}", vigil_crds::to_yaml(&crd)).map_err(render::output_error)?;
+    }
+    out.flush().map_err(render::output_error)?;
+    Ok(())
+}
+
 fn is_broken_pipe(err: &(dyn std::error::Error + 'static)) -> bool {
-    err.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    let kind = err
+        .downcast_ref::<std::io::Error>()
+        .map(std::io::Error::kind)
+        .or_else(|| err.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind));
+    kind == Some(std::io::ErrorKind::BrokenPipe)
 }

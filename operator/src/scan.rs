@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use vigil_crds::{FindingResult, Severity, Subject};
 use vigil_engine::input::loader::{LoadError, Loaded, Origin};
 use vigil_engine::input::object::VigilObject;
+use vigil_engine::input::text::escape;
 use vigil_engine::policy::store::key_of;
 use vigil_engine::{Exceptions, Index, PolicySet, PolicyStore, Report, ServerVersion, audit_each};
 
@@ -27,17 +28,23 @@ pub const EXIT_UNUSABLE: u8 = 2;
 pub type Origins = HashMap<(String, String, String), Origin>;
 
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let cap = args.max_input_size;
     let mut loaded = Loaded::default();
     for path in &args.paths {
-        read_path(path, &mut loaded)?;
+        read_path(path, cap, &mut loaded)?;
     }
     // Policy objects first: a bad one is unusable input, never skipped (it would change every answer).
     let mut vigil_objects = Vec::new();
-    for file in &args.policies {
-        vigil_objects.extend(read_vigil_file(file, &["SecurityPolicy"])?);
+    for path in &args.policies {
+        for (name, bytes) in read_vigil_path(path, cap)? {
+            vigil_objects.extend(read_vigil_file(&name, &bytes, &["SecurityPolicy"])?);
+        }
     }
-    for file in &args.exceptions {
-        vigil_objects.extend(read_vigil_file(file, &["SecurityException", "ClusterSecurityException"])?);
+    for path in &args.exceptions {
+        for (name, bytes) in read_vigil_path(path, cap)? {
+            let kinds = ["SecurityException", "ClusterSecurityException"];
+            vigil_objects.extend(read_vigil_file(&name, &bytes, &kinds)?);
+        }
     }
     if !loaded.vigil_errors.is_empty() {
         bail!("{}", list_errors(&loaded.vigil_errors));
@@ -46,7 +53,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let (policies, exceptions) = compile_vigil_objects(&vigil_objects)?;
 
     for error in &loaded.errors {
-        eprintln!("vigil: skipped {error}");
+        render::warn(&format!("vigil: skipped {error}"));
     }
     if loaded.objects.is_empty() && loaded.skipped.is_empty() {
         let what = if loaded.errors.is_empty() { "no Kubernetes objects found" } else { "no document could be read" };
@@ -67,11 +74,13 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         ColorChoice::Never => false,
         ColorChoice::Auto => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // A closed pipe ends the output quietly (the scan still ends with its usual status); a full disk is
+    // an error.
+    let mut out = std::io::BufWriter::new(render::Output::new(stdout.lock()));
     let mut printer = render::Printer::new(args.output, color, &origins, &policies);
     let mut failing_at_threshold = false;
     let mut write_error = None;
-    printer.begin(&mut out)?;
+    printer.begin(&mut out).context("cannot write the output")?;
     // Reports are printed as they are built: a large dump never holds them all.
     audit_each(&index, &policies, &exceptions, now, |report| {
         failing_at_threshold |= args.fail_on.is_some_and(|threshold| failing_at_or_above(&report, threshold));
@@ -80,10 +89,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         }
     });
     if let Some(e) = write_error {
-        return Err(e);
+        return Err(e.context("cannot write the output"));
     }
-    printer.end(&mut out, &loaded.skipped, loaded.errors.len())?;
-    out.flush()?;
+    printer.end(&mut out, &loaded.skipped, loaded.errors.len()).context("cannot write the output")?;
+    out.flush().map_err(render::output_error)?;
 
     if failing_at_threshold {
         return Ok(ExitCode::from(EXIT_FINDINGS));
@@ -95,11 +104,30 @@ fn list_errors(errors: &[LoadError]) -> String {
     errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
 }
 
-/// Reads a `--policy` / `--exceptions` file: every document must be one of `kinds`.
-fn read_vigil_file(path: &Path, kinds: &[&str]) -> anyhow::Result<Vec<(VigilObject, Origin)>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+/// Reads a `--policy` / `--exceptions` path: a file, or a folder's manifests; `(name, bytes)` each.
+fn read_vigil_path(path: &Path, cap: u64) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if !meta.is_dir() {
+        files.push((path.display().to_string(), read_capped(path, cap)?));
+        return Ok(files);
+    }
+    for entry in walkdir::WalkDir::new(path).follow_links(true).sort_by_file_name() {
+        let entry = entry.with_context(|| format!("cannot read {}", path.display()))?;
+        if is_manifest(entry.path()) && !entry.file_type().is_dir() {
+            files.push((entry.path().display().to_string(), read_capped(entry.path(), cap)?));
+        }
+    }
+    if files.is_empty() {
+        bail!("{}: no .yaml, .yml or .json file in the folder", path.display());
+    }
+    Ok(files)
+}
+
+/// Reads one `--policy` / `--exceptions` file: every document must be one of `kinds`.
+fn read_vigil_file(name: &str, bytes: &[u8], kinds: &[&str]) -> anyhow::Result<Vec<(VigilObject, Origin)>> {
     let mut loaded = Loaded::default();
-    loaded.add_text(&path.display().to_string(), &text);
+    loaded.add_bytes(name, bytes);
     let errors: Vec<LoadError> = loaded.errors.into_iter().chain(loaded.vigil_errors).collect();
     if !errors.is_empty() {
         bail!("{}", list_errors(&errors));
@@ -107,14 +135,24 @@ fn read_vigil_file(path: &Path, kinds: &[&str]) -> anyhow::Result<Vec<(VigilObje
     let wanted = kinds.join(" or ");
     if let Some((object, origin)) = loaded.objects.first() {
         let name = object.metadata().name.as_deref().unwrap_or("");
-        bail!("{}: document {}: expected {wanted}, found {} {name:?}", origin.file, origin.document, object.kind());
+        bail!(
+            "{}: document {}: expected {wanted}, found {} {name:?}",
+            escape(&origin.file),
+            origin.document,
+            object.kind()
+        );
     }
     if let Some((object, origin)) = loaded.vigil_objects.iter().find(|(o, _)| !kinds.contains(&o.kind())) {
         let name = object.metadata().name.as_deref().unwrap_or("");
-        bail!("{}: document {}: expected {wanted}, found {} {name:?}", origin.file, origin.document, object.kind());
+        bail!(
+            "{}: document {}: expected {wanted}, found {} {name:?}",
+            escape(&origin.file),
+            origin.document,
+            object.kind()
+        );
     }
     if loaded.vigil_objects.is_empty() {
-        bail!("{}: no {wanted} found", path.display());
+        bail!("{}: no {wanted} found", escape(name));
     }
     Ok(loaded.vigil_objects)
 }
@@ -125,7 +163,7 @@ fn compile_vigil_objects(objects: &[(VigilObject, Origin)]) -> anyhow::Result<(P
     let mut seen: HashMap<(&str, String), &Origin> = HashMap::new();
     for (object, origin) in objects {
         let at = |message: String| {
-            format!("{}: document {} (line {}): {message}", origin.file, origin.document, origin.line)
+            format!("{}: document {} (line {}): {message}", escape(&origin.file), origin.document, origin.line)
         };
         store.apply(object).map_err(|message| anyhow::anyhow!(at(message)))?;
         let meta = object.metadata();
@@ -134,11 +172,12 @@ fn compile_vigil_objects(objects: &[(VigilObject, Origin)]) -> anyhow::Result<(P
             bail!(at(format!(
                 "{} {key:?} is also defined in {} document {}",
                 object.kind(),
-                first.file,
+                escape(&first.file),
                 first.document
             )));
         }
     }
+    store.check_exception_ids().map_err(|message| anyhow::anyhow!(message))?;
     Ok((store.policy_set(), store.exceptions()))
 }
 
@@ -146,40 +185,90 @@ fn failing_at_or_above(report: &Report, threshold: Severity) -> bool {
     report.status().findings.iter().any(|f| f.result == FindingResult::Fail && f.severity >= threshold)
 }
 
-/// Reads a file, a folder (recursively: `.yaml`, `.yml`, `.json`, in name order) or stdin (`-`).
-fn read_path(path: &Path, loaded: &mut Loaded) -> anyhow::Result<()> {
+fn is_manifest(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json"))
+}
+
+/// Reads at most `cap` bytes of a file (a FIFO, a device, process substitution alike); more is an error
+/// naming the cap, read no further.
+fn read_capped(path: &Path, cap: u64) -> anyhow::Result<Vec<u8>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", escape(&path.display().to_string())))?;
+    read_limited(file, cap).with_context(|| format!("cannot read {}", escape(&path.display().to_string())))
+}
+
+fn read_limited(reader: impl Read, cap: u64) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    reader.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        bail!("larger than the input limit of {cap} bytes (--max-input-size)");
+    }
+    Ok(bytes)
+}
+
+/// Reads a file, a folder (recursively: `.yaml`, `.yml`, `.json`, in name order; symlinks followed, FIFOs
+/// read) or stdin (`-`). A file that cannot be read is reported and the scan goes on.
+fn read_path(path: &Path, cap: u64, loaded: &mut Loaded) -> anyhow::Result<()> {
     if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("reading stdin")?;
-        loaded.add_text("-", &text);
+        match read_limited(std::io::stdin().lock(), cap) {
+            Ok(bytes) => loaded.add_bytes("-", &bytes),
+            Err(e) => loaded.add_file_error("-", format!("{e:#}")),
+        }
         return Ok(());
     }
     let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if meta.is_file() {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        loaded.add_text(&path.display().to_string(), &text);
+    if !meta.is_dir() {
+        read_file(path, cap, loaded);
         return Ok(());
     }
-    for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
-        let entry = entry.with_context(|| format!("cannot walk {}", path.display()))?;
-        let is_manifest =
-            entry.path().extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
-        if entry.file_type().is_file() && is_manifest {
-            let text = std::fs::read_to_string(entry.path())
-                .with_context(|| format!("cannot read {}", entry.path().display()))?;
-            loaded.add_text(&entry.path().display().to_string(), &text);
+    for entry in walkdir::WalkDir::new(path).follow_links(true).sort_by_file_name() {
+        match entry {
+            Ok(entry) if !entry.file_type().is_dir() && is_manifest(entry.path()) => {
+                read_file(entry.path(), cap, loaded)
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let at = e.path().unwrap_or(path).display().to_string();
+                let cause = e.io_error().map_or_else(|| e.to_string(), ToString::to_string);
+                loaded.add_file_error(&at, format!("cannot read: {cause}"));
+            }
         }
     }
     Ok(())
 }
 
+fn read_file(path: &Path, cap: u64, loaded: &mut Loaded) {
+    let name = path.display().to_string();
+    match std::fs::File::open(path).map_err(anyhow::Error::from).and_then(|f| read_limited(f, cap)) {
+        Ok(bytes) => loaded.add_bytes(&name, &bytes),
+        Err(e) => loaded.add_file_error(&name, format!("cannot read: {e:#}")),
+    }
+}
+
+/// Builds the index; two objects of the same kind, namespace and name are a warning naming both places
+/// (the later one is audited, as `kubectl apply` of both would leave it).
 fn build_index(objects: Vec<(vigil_engine::KubeObject, Origin)>) -> (Index, Origins) {
     let mut index = Index::new();
     let mut origins = Origins::new();
     for (object, origin) in objects {
         let meta = object.metadata();
         let namespace = if object.is_namespaced() { meta.namespace.clone().unwrap_or_default() } else { String::new() };
-        origins.insert((object.kind().to_string(), namespace, meta.name.clone().unwrap_or_default()), origin);
+        let key = (object.kind().to_string(), namespace, meta.name.clone().unwrap_or_default());
+        if let Some(first) = origins.get(&key) {
+            let (kind, ns, name) = &key;
+            let shown = if ns.is_empty() { name.clone() } else { format!("{ns}/{name}") };
+            render::warn(&format!(
+                "vigil: {kind} {} is defined twice: {} document {} (line {}) and {} document {} (line {}); the later one is audited",
+                escape(&shown),
+                escape(&first.file),
+                first.document,
+                first.line,
+                escape(&origin.file),
+                origin.document,
+                origin.line
+            ));
+        }
+        origins.insert(key, origin);
         index.insert(object);
     }
     (index, origins)

@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::input::bounded::{BoundedSeed, allowance, with_budget};
 use crate::input::object::{KubeObject, VigilObject, group_kind};
+use crate::input::text::escape;
 
 /// Where an object came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,13 +20,25 @@ pub struct Origin {
     pub line: usize,
 }
 
+/// Displayed with input-derived text escaped ([`escape`]): it goes to a terminal.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: document {document} (line {line}): {message}")]
 pub struct LoadError {
     pub file: String,
+    /// 1-based; 0 when the whole file could not be read.
     pub document: usize,
     pub line: usize,
     pub message: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (file, message) = (escape(&self.file), escape(&self.message));
+        if self.document == 0 {
+            write!(f, "{file}: {message}")
+        } else {
+            write!(f, "{file}: document {} (line {}): {message}", self.document, self.line)
+        }
+    }
 }
 
 /// What loading produced.
@@ -43,11 +57,53 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// Loads one file's bytes (or stdin's, named `-`): UTF-8 (with or without a byte-order mark) or UTF-16
+    /// (with a byte-order mark, or recognised by its zero bytes). Anything else (a binary file, invalid
+    /// UTF-8) is one [`LoadError`] for the file, and loading goes on with the next.
+    pub fn add_bytes(&mut self, file: &str, bytes: &[u8]) {
+        match decode(bytes) {
+            Ok(text) => self.add_text(file, &text),
+            Err(message) => self.add_file_error(file, message),
+        }
+    }
+
+    /// Records that a whole file could not be read (it is not text, it is too large, ...).
+    pub fn add_file_error(&mut self, file: &str, message: String) {
+        self.errors.push(LoadError { file: file.to_string(), document: 0, line: 0, message });
+    }
+
     /// Loads one file's text (or stdin's, named `-`).
     pub fn add_text(&mut self, file: &str, text: &str) {
-        for (document, (line, doc)) in split_documents(text).into_iter().enumerate() {
-            let origin = Origin { file: file.to_string(), document: document + 1, line };
-            match parse_document(doc) {
+        let text = normalize_line_breaks(text);
+        let mut document = 0;
+        for (line, doc) in split_documents(&text) {
+            if is_json(doc) {
+                // A JSON stream (`kubectl get -o json` of several objects): each value is a document of its
+                // own, so one broken object costs only itself.
+                let values = json_values(doc);
+                let single = values.len() == 1;
+                for (offset, value) in values {
+                    document += 1;
+                    let origin = Origin { file: file.to_string(), document, line: line + offset };
+                    // A lone document in YAML flow style (`{kind: Pod, ...}`) is YAML, not broken JSON.
+                    let parsed = match parse_json(value, origin.line) {
+                        Err(message) if single => parse_yaml(doc).map_err(|_| message),
+                        parsed => parsed,
+                    };
+                    match parsed {
+                        Ok(Some(parsed)) => {
+                            self.documents += 1;
+                            self.add_parsed(parsed, &origin);
+                        }
+                        Ok(None) => {}
+                        Err(message) => self.errors.push(error(&origin, message)),
+                    }
+                }
+                continue;
+            }
+            document += 1;
+            let origin = Origin { file: file.to_string(), document, line };
+            match parse_yaml(doc) {
                 Ok(None) => {}
                 Ok(Some(parsed)) => {
                     self.documents += 1;
@@ -61,6 +117,9 @@ impl Loaded {
     fn add_parsed(&mut self, parsed: ParsedDocument, origin: &Origin) {
         for item in parsed.items {
             self.add_converted(item, origin);
+        }
+        for list in parsed.lists {
+            self.add_value(list, origin);
         }
         if let Some(value) = parsed.rest {
             self.add_value(value, origin);
@@ -133,6 +192,9 @@ fn convert(value: serde_json::Value) -> Converted {
         return Converted::Error("object has no `kind`".into());
     }
     let name = value.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or("").to_string();
+    if name.is_empty() {
+        return Converted::Error(format!("{kind} has no metadata.name"));
+    }
     if group_kind(&value).0 == vigil_crds::GROUP {
         return match VigilObject::from_value(value) {
             Ok(Some(mut object)) => {
@@ -165,7 +227,15 @@ fn convert(value: serde_json::Value) -> Converted {
 /// cluster dump is never held as one JSON tree), and whatever else the document is.
 struct ParsedDocument {
     items: Vec<Converted>,
+    /// Lists among a list's items (`kind: List` in a `kind: List`): expanded as kubectl does.
+    lists: Vec<serde_json::Value>,
     rest: Option<serde_json::Value>,
+}
+
+impl ParsedDocument {
+    fn of(rest: Option<serde_json::Value>) -> ParsedDocument {
+        ParsedDocument { items: Vec::new(), lists: Vec::new(), rest }
+    }
 }
 
 impl<'de> serde::Deserialize<'de> for ParsedDocument {
@@ -188,13 +258,14 @@ impl<'de> serde::de::Visitor<'de> for DocumentVisitor {
         let mut items = Vec::new();
         // Items without a kind wait for the list's kind, which may come after `items` (kubectl sorts keys).
         let mut kindless = Vec::new();
+        let mut lists = Vec::new();
         let mut saw_items = false;
         while let Some(key) = map.next_key::<String>()? {
             if key == "items" && !saw_items {
                 saw_items = true;
-                map.next_value_seed(ItemsSeed { items: &mut items, kindless: &mut kindless })?;
+                map.next_value_seed(ItemsSeed { items: &mut items, kindless: &mut kindless, lists: &mut lists })?;
             } else {
-                let value: serde_json::Value = map.next_value()?;
+                let value = map.next_value_seed(BoundedSeed)?;
                 fields.insert(key, value);
             }
         }
@@ -202,55 +273,55 @@ impl<'de> serde::de::Visitor<'de> for DocumentVisitor {
         let kind = fields.get("kind").and_then(|v| v.as_str()).unwrap_or("").to_string();
         if saw_items && kind.ends_with("List") {
             items.extend(kindless.into_iter().map(|item| convert(with_list_kind(item, &api_version, &kind))));
-            return Ok(ParsedDocument { items, rest: None });
+            return Ok(ParsedDocument { items, lists, rest: None });
         }
         if saw_items {
             // Not a list after all: an object with an `items` field. Rebuild it whole.
             let restored: Vec<serde_json::Value> = kindless;
-            if !items.is_empty() {
+            if !items.is_empty() || !lists.is_empty() {
                 return Err(serde::de::Error::custom(format!(
                     "{kind} has a top-level `items` field but is not a List"
                 )));
             }
             fields.insert("items".into(), serde_json::Value::Array(restored));
         }
-        Ok(ParsedDocument { items, rest: Some(serde_json::Value::Object(fields)) })
+        Ok(ParsedDocument { items, lists, rest: Some(serde_json::Value::Object(fields)) })
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ParsedDocument, A::Error> {
         let mut items = Vec::new();
-        while let Some(value) = seq.next_element::<serde_json::Value>()? {
+        while let Some(value) = seq.next_element_seed(BoundedSeed)? {
             items.push(value);
         }
-        Ok(ParsedDocument { items: Vec::new(), rest: Some(serde_json::Value::Array(items)) })
+        Ok(ParsedDocument::of(Some(serde_json::Value::Array(items))))
     }
 
     fn visit_unit<E>(self) -> Result<ParsedDocument, E> {
-        Ok(ParsedDocument { items: Vec::new(), rest: None })
+        Ok(ParsedDocument::of(None))
     }
 
     fn visit_none<E>(self) -> Result<ParsedDocument, E> {
-        Ok(ParsedDocument { items: Vec::new(), rest: None })
+        Ok(ParsedDocument::of(None))
     }
 
     fn visit_bool<E>(self, v: bool) -> Result<ParsedDocument, E> {
-        Ok(ParsedDocument { items: Vec::new(), rest: Some(v.into()) })
+        Ok(ParsedDocument::of(Some(v.into())))
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<ParsedDocument, E> {
-        Ok(ParsedDocument { items: Vec::new(), rest: Some(v.into()) })
+        Ok(ParsedDocument::of(Some(v.into())))
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<ParsedDocument, E> {
-        Ok(ParsedDocument { items: Vec::new(), rest: Some(v.into()) })
+        Ok(ParsedDocument::of(Some(v.into())))
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<ParsedDocument, E> {
-        Ok(ParsedDocument { items: Vec::new(), rest: Some(v.into()) })
+        Ok(ParsedDocument::of(Some(v.into())))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<ParsedDocument, E> {
-        Ok(ParsedDocument { items: Vec::new(), rest: Some(v.into()) })
+        Ok(ParsedDocument::of(Some(v.into())))
     }
 }
 
@@ -258,6 +329,7 @@ impl<'de> serde::de::Visitor<'de> for DocumentVisitor {
 struct ItemsSeed<'a> {
     items: &'a mut Vec<Converted>,
     kindless: &'a mut Vec<serde_json::Value>,
+    lists: &'a mut Vec<serde_json::Value>,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for ItemsSeed<'_> {
@@ -276,8 +348,10 @@ impl<'de> serde::de::Visitor<'de> for ItemsSeed<'_> {
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(item) = seq.next_element::<serde_json::Value>()? {
-            if item.get("kind").is_some_and(|k| k.is_string()) {
+        while let Some(item) = seq.next_element_seed(BoundedSeed)? {
+            if is_list(&item) {
+                self.lists.push(item);
+            } else if item.get("kind").is_some_and(|k| k.is_string()) {
                 self.items.push(convert(item));
             } else {
                 self.kindless.push(item);
@@ -315,13 +389,10 @@ fn type_name(value: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Splits a YAML stream at `---` lines; returns `(first line, text)` per document. JSON text (starting
-/// with `{` or `[`) is one document.
+/// Splits a stream at `---` (and `...`) lines; returns `(first line, text)` per document. A JSON document
+/// never holds such a line, so a stream may mix YAML and JSON documents.
 pub fn split_documents(text: &str) -> Vec<(usize, &str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    if text.trim_start().starts_with(['{', '[']) {
-        return vec![(1, text)];
-    }
     let mut docs = Vec::new();
     let mut start = 0usize;
     let mut start_line = 1usize;
@@ -333,12 +404,10 @@ pub fn split_documents(text: &str) -> Vec<(usize, &str)> {
             docs.push((start_line, &text[start..offset]));
             start = offset + line.len();
             start_line = i + 2;
-            if let Some(rest) = bare.strip_prefix("---").map(str::trim).filter(|r| !r.is_empty() && !r.starts_with('#'))
-            {
+            if bare.strip_prefix("---").map(str::trim).is_some_and(|r| !r.is_empty() && !r.starts_with('#')) {
                 // `--- {inline}` starts a document on the separator line itself.
                 start = offset + 3;
                 start_line = i + 1;
-                let _ = rest;
             }
         }
         offset += line.len();
@@ -348,26 +417,161 @@ pub fn split_documents(text: &str) -> Vec<(usize, &str)> {
     docs
 }
 
-/// Parses one document; `Ok(None)` for an empty document.
-fn parse_document(doc: &str) -> Result<Option<ParsedDocument>, String> {
-    if doc.trim_start().starts_with(['{', '[']) {
-        // JSON, possibly several values in a row (`kubectl get -o json` of several objects).
-        let mut parsed = Vec::new();
-        for value in serde_json::Deserializer::from_str(doc).into_iter::<ParsedDocument>() {
-            parsed.push(value.map_err(|e| format!("invalid JSON: {e}"))?);
-        }
-        return Ok(match parsed.len() {
-            0 => None,
-            1 => parsed.pop(),
-            _ => Some(ParsedDocument {
-                items: parsed.iter_mut().flat_map(|p| std::mem::take(&mut p.items)).collect(),
-                rest: Some(serde_json::Value::Array(parsed.into_iter().filter_map(|p| p.rest).collect())),
-            }),
-        });
+/// Line breaks as `\n`: a file with CR-only line endings (classic Mac) is read line by line like any
+/// other. Borrowed when there is no CR.
+fn normalize_line_breaks(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\r') {
+        return std::borrow::Cow::Borrowed(text);
     }
-    serde_saphyr::from_str_with_options::<ParsedDocument>(doc, yaml_options())
-        .map(|p| (!p.items.is_empty() || p.rest.as_ref().is_some_and(|v| !v.is_null())).then_some(p))
-        .map_err(|e| format!("invalid YAML: {}", first_line(&e.to_string())))
+    std::borrow::Cow::Owned(text.replace("\r\n", "\n").replace('\r', "\n"))
+}
+
+/// True for a document that is JSON (one value or a stream of them) rather than YAML.
+fn is_json(doc: &str) -> bool {
+    doc.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}').starts_with(['{', '['])
+}
+
+/// Splits a JSON stream into its top-level values: `(line offset, text)` each, by tracking strings and
+/// bracket depth. A broken value ends where the next one visibly starts (`}` or `]` followed by `{` or
+/// `[`, which valid JSON never has inside a value), so the values after it still load.
+fn json_values(doc: &str) -> Vec<(usize, &str)> {
+    let bytes = doc.as_bytes();
+    let mut values = Vec::new();
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    let mut start: Option<(usize, usize)> = None;
+    let mut line = 0usize;
+    let mut last_significant = b' ';
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                b'\n' => line += 1,
+                _ => {}
+            }
+            if !in_string {
+                last_significant = b'"';
+            }
+            continue;
+        }
+        match b {
+            b'\n' => {
+                line += 1;
+                continue;
+            }
+            b' ' | b'\t' | b'\r' => continue,
+            _ => {}
+        }
+        let opens = matches!(b, b'{' | b'[');
+        if let Some((at, _)) = start
+            && depth > 0
+            && opens
+            && matches!(last_significant, b'}' | b']')
+        {
+            // A new value while the last is still open: the last one is broken.
+            values.push((start.map_or(0, |s| s.1), &doc[at..i]));
+            start = None;
+            depth = 0;
+        }
+        if start.is_none() {
+            start = Some((i, line));
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        last_significant = b;
+        let scalar_ends = depth == 0
+            && !in_string
+            && bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace() || matches!(n, b'{' | b'[' | b'"'));
+        if let Some((at, first_line)) = start
+            && (matches!(b, b'}' | b']') && depth == 0 || scalar_ends)
+        {
+            values.push((first_line, &doc[at..=i]));
+            start = None;
+        }
+    }
+    if let Some((at, first_line)) = start {
+        values.push((first_line, &doc[at..]));
+    }
+    values
+}
+
+/// Parses one JSON value; `first_line` is where it starts in the file, for the message.
+fn parse_json(text: &str, first_line: usize) -> Result<Option<ParsedDocument>, String> {
+    let parsed = with_budget(allowance(text.len()), || serde_json::from_str::<ParsedDocument>(text));
+    match parsed {
+        Ok(p) => {
+            Ok((!p.items.is_empty() || !p.lists.is_empty() || p.rest.as_ref().is_some_and(|v| !v.is_null()))
+                .then_some(p))
+        }
+        Err(e) => {
+            let message = e.to_string();
+            let message = message.rfind(" at line ").map_or(message.as_str(), |at| &message[..at]);
+            Err(format!("invalid JSON at line {}, column {}: {message}", first_line + e.line().max(1) - 1, e.column()))
+        }
+    }
+}
+
+/// Parses one YAML document; `Ok(None)` for an empty one.
+fn parse_yaml(doc: &str) -> Result<Option<ParsedDocument>, String> {
+    with_budget(allowance(doc.len()), || serde_saphyr::from_str_with_options::<ParsedDocument>(doc, yaml_options()))
+        .map(|p| {
+            (!p.items.is_empty() || !p.lists.is_empty() || p.rest.as_ref().is_some_and(|v| !v.is_null())).then_some(p)
+        })
+        .map_err(|e| format!("invalid YAML: {}", yaml_message(&e.to_string())))
+}
+
+/// The parser's message without its hints for programmers: the first line, with any `(hint: ...)` or
+/// mention of the library dropped.
+fn yaml_message(text: &str) -> String {
+    let first = first_line(text);
+    let first = first.split(" (hint").next().unwrap_or("").trim();
+    let first = first.strip_prefix("serde_saphyr: ").unwrap_or(first);
+    if first.is_empty() { "the document is not valid YAML".into() } else { first.to_string() }
+}
+
+/// The text of a file: UTF-8, or UTF-16 by byte-order mark or by its zero bytes. Any other bytes are a
+/// sentence saying what the file is not.
+pub fn decode(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
+    let utf16 = |little: bool, body: &[u8]| -> Result<std::borrow::Cow<'_, str>, String> {
+        if !body.len().is_multiple_of(2) {
+            return Err("is not valid UTF-16 text (an odd number of bytes)".into());
+        }
+        let units = body
+            .chunks_exact(2)
+            .map(|p| if little { u16::from_le_bytes([p[0], p[1]]) } else { u16::from_be_bytes([p[0], p[1]]) });
+        char::decode_utf16(units)
+            .collect::<Result<String, _>>()
+            .map(std::borrow::Cow::Owned)
+            .map_err(|_| "is not valid UTF-16 text (an unpaired surrogate)".to_string())
+    };
+    match bytes {
+        [0xFF, 0xFE, rest @ ..] => return utf16(true, rest),
+        [0xFE, 0xFF, rest @ ..] => return utf16(false, rest),
+        // UTF-16 without a mark: text in ASCII range has a zero byte in every pair (`a\0p\0` or `\0a\0p`).
+        [a, 0, b, 0, ..] if *a != 0 && *b != 0 => return utf16(true, bytes),
+        [0, a, 0, b, ..] if *a != 0 && *b != 0 => return utf16(false, bytes),
+        _ => {}
+    }
+    if let Some(at) = memchr_zero(bytes) {
+        return Err(format!("is binary data, not a manifest (a zero byte at offset {at})"));
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(std::borrow::Cow::Borrowed(text)),
+        Err(e) => {
+            let at = e.valid_up_to();
+            let line = 1 + bytes[..at].iter().filter(|b| **b == b'\n').count();
+            Err(format!("is not UTF-8 text (an invalid byte at line {line}, offset {at})"))
+        }
+    }
+}
+
+fn memchr_zero(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|b| *b == 0)
 }
 
 fn first_line(text: &str) -> String {
@@ -527,5 +731,59 @@ mod streaming_tests {
         assert_eq!(kinds, ["SecurityPolicy", "SecurityException"]);
         assert_eq!(loaded.vigil_errors.len(), 1, "{:?}", loaded.vigil_errors);
         assert!(loaded.vigil_errors[0].message.contains("SecurityException \"bad\""), "{}", loaded.vigil_errors[0]);
+    }
+}
+
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+
+    #[test]
+    fn aliases_of_a_large_scalar_stop_at_the_byte_budget() {
+        // 100 KB anchored once, aliased 20,000 times: 2 GB expanded, from a 200 KB file.
+        let text = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bomb}}\nbig: &a \"{}\"\nitems:\n{}",
+            "x".repeat(100_000),
+            "- *a\n".repeat(20_000)
+        );
+        let mut loaded = Loaded::default();
+        loaded.add_text("bomb.yaml", &text);
+        assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+        assert!(loaded.errors[0].message.contains("expands to more than twice its size"), "{}", loaded.errors[0]);
+    }
+
+    #[test]
+    fn a_broken_object_in_a_json_stream_costs_only_itself() {
+        let text = "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"a\"}}\n{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"b\"}\n{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"c\"}}\n";
+        let mut loaded = Loaded::default();
+        loaded.add_text("s.json", text);
+        let names: Vec<_> = loaded.objects.iter().map(|(o, _)| o.metadata().name.clone().unwrap()).collect();
+        assert_eq!(names, ["a", "c"]);
+        assert_eq!((loaded.errors[0].document, loaded.errors[0].line), (2, 2), "{:?}", loaded.errors);
+    }
+
+    #[test]
+    fn yaml_flow_documents_in_a_stream_are_yaml() {
+        let mut loaded = Loaded::default();
+        loaded.add_text("f.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n{apiVersion: v1, kind: Namespace, metadata: {name: b}}\n");
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(loaded.objects.len(), 2);
+    }
+
+    #[test]
+    fn utf16_is_decoded_and_binary_is_refused() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
+        for bytes in [
+            [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect::<Vec<u8>>(),
+            [0xFE, 0xFF].into_iter().chain(text.encode_utf16().flat_map(u16::to_be_bytes)).collect(),
+            text.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+        ] {
+            let mut loaded = Loaded::default();
+            loaded.add_bytes("u.yaml", &bytes);
+            assert_eq!(loaded.objects.len(), 1, "{:?}", loaded.errors);
+        }
+        let mut loaded = Loaded::default();
+        loaded.add_bytes("b.yaml", b"\x7fELF\0\0");
+        assert_eq!(loaded.errors[0].to_string(), "b.yaml: is binary data, not a manifest (a zero byte at offset 4)");
     }
 }

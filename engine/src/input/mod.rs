@@ -2,7 +2,9 @@
 //! object of them; [`loader`] parses files and streams (`vigil scan`); [`index`] is the read model both
 //! front doors fill.
 
+pub mod bounded;
 pub mod index;
 pub mod kinds;
 pub mod loader;
 pub mod object;
+pub mod text;

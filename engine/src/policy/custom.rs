@@ -34,6 +34,18 @@ const MAX_NESTING: usize = 64;
 /// deep without brackets.
 const MAX_DEPTH: usize = 32;
 
+/// Longer expressions are refused: a bound on literals (a huge list or string) and on parsing time.
+pub const MAX_EXPRESSION_BYTES: usize = 8 << 10;
+
+/// Comprehensions (`all`, `exists`, `map`, `filter`, ...) nested deeper are refused: each level multiplies
+/// the work by the length of what it iterates.
+pub const MAX_LOOP_NESTING: usize = 2;
+
+/// The most iterations one evaluation may take, counted before it starts from the input's widest list,
+/// map or string (each loop level iterates at most that many times): beyond it the result is an `Error`.
+/// The API server's per-call CEL cost limit is the same figure.
+pub const MAX_ITERATIONS: u64 = 1_000_000;
+
 /// The parser gets a thread of its own with this much stack, so no input can overflow the caller's.
 const COMPILER_STACK: usize = 64 << 20;
 
@@ -47,6 +59,8 @@ pub struct CustomCheck {
     pub message: String,
     pub expression: String,
     program: Arc<Program>,
+    /// How deep its comprehensions nest (0: none).
+    loop_depth: usize,
 }
 
 impl std::fmt::Debug for CustomCheck {
@@ -69,6 +83,9 @@ pub fn compile_expression(expression: &str) -> Result<Program, String> {
     if expression.trim().is_empty() {
         return Err("the expression is empty".into());
     }
+    if expression.len() > MAX_EXPRESSION_BYTES {
+        return Err(format!("the expression is longer than {MAX_EXPRESSION_BYTES} bytes"));
+    }
     if nesting_depth(expression) > MAX_NESTING {
         return Err(format!("the expression nests brackets deeper than {MAX_NESTING} levels"));
     }
@@ -87,6 +104,16 @@ fn checked_program(expression: &str) -> Result<Program, String> {
     let program = Program::compile(expression).map_err(|e| e.to_string())?;
     if tree_depth(program.expression()) > MAX_DEPTH {
         return Err(format!("the expression is deeper than {MAX_DEPTH} levels; split long chains"));
+    }
+    if loop_depth(program.expression()) > MAX_LOOP_NESTING {
+        return Err(format!(
+            "comprehensions (all, exists, map, filter, ...) nest deeper than {MAX_LOOP_NESTING} levels: the cost grows with the power of the input's size"
+        ));
+    }
+    if growing_replaces(program.expression()) > 1 {
+        return Err(
+            "more than one replace() may grow the string (a replacement longer than what it replaces, or not a literal): chained, they grow it exponentially".into(),
+        );
     }
     let mut undeclared = BTreeSet::new();
     free_variables(program.expression(), &mut Vec::new(), &mut undeclared);
@@ -114,6 +141,43 @@ fn tree_depth(expr: &IdedExpr) -> usize {
     1 + children.into_iter().map(tree_depth).max().unwrap_or(0)
 }
 
+fn children(expr: &IdedExpr) -> Vec<&IdedExpr> {
+    match &expr.expr {
+        Expr::Call(call) => call.target.iter().map(|t| t.as_ref()).chain(call.args.iter()).collect(),
+        Expr::Select(select) => vec![&select.operand],
+        Expr::List(list) => list.elements.iter().collect(),
+        Expr::Map(map) => map.entries.iter().flat_map(entry_children).collect(),
+        Expr::Struct(s) => s.entries.iter().flat_map(entry_children).collect(),
+        Expr::Comprehension(c) => vec![&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result],
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Vec::new(),
+    }
+}
+
+/// How deep comprehensions nest in an expression tree.
+fn loop_depth(expr: &IdedExpr) -> usize {
+    let own = usize::from(matches!(expr.expr, Expr::Comprehension(_)));
+    own + children(expr).into_iter().map(loop_depth).max().unwrap_or(0)
+}
+
+/// Calls of `replace` that may make a string longer: a replacement that is not a literal, or a literal
+/// longer than a literal it replaces.
+fn growing_replaces(expr: &IdedExpr) -> usize {
+    let own = match &expr.expr {
+        Expr::Call(call) if call.func_name == "replace" => {
+            let literal = |e: Option<&IdedExpr>| match e.map(|e| &e.expr) {
+                Some(Expr::Literal(kube_cel::cel::common::ast::LiteralValue::String(s))) => Some(s.len()),
+                _ => None,
+            };
+            match (literal(call.args.first()), literal(call.args.get(1))) {
+                (Some(from), Some(to)) => usize::from(from == 0 || to > from),
+                _ => 1,
+            }
+        }
+        _ => 0,
+    };
+    own + children(expr).into_iter().map(growing_replaces).sum::<usize>()
+}
+
 fn entry_children(entry: &IdedEntryExpr) -> Vec<&IdedExpr> {
     match &entry.expr {
         EntryExpr::StructField(f) => vec![&f.value],
@@ -125,7 +189,9 @@ impl CustomCheck {
     /// Compiles a spec; the error is the compiler's message. Id and risk are checked by the policy.
     pub fn compile(spec: &CustomCheckSpec) -> Result<CustomCheck, String> {
         let program = compile_expression(&spec.expression)?;
+        let loop_depth = loop_depth(program.expression());
         Ok(CustomCheck {
+            loop_depth,
             id: spec.id.clone(),
             title: spec.title.clone(),
             risk: spec.risk,
@@ -137,6 +203,14 @@ impl CustomCheck {
 
     /// Evaluates the check on prepared variables.
     pub fn evaluate(&self, input: &CelInput) -> Outcome {
+        // The work bound, counted before any is done: each loop level iterates at most the widest value.
+        let iterations = (input.widest as u64).max(1).saturating_pow(self.loop_depth as u32);
+        if iterations > MAX_ITERATIONS {
+            return Outcome::error(format!(
+                "the expression could iterate {iterations} times on this object (its largest list, map or string has {} entries; the limit is {MAX_ITERATIONS}); not evaluated",
+                input.widest
+            ));
+        }
         // The interpreter is third-party code fed user input: a panic in it is an Error result.
         let result = ROOT.with(|root| {
             catch_unwind(AssertUnwindSafe(|| {
@@ -166,6 +240,20 @@ thread_local! {
 /// The variables of one workload, converted once for all of a policy's custom checks.
 pub struct CelInput {
     variables: Vec<(&'static str, Value)>,
+    /// The length of the input's longest list, map or string: what one loop level may iterate over.
+    widest: usize,
+}
+
+/// The longest list, map or string in a value.
+fn widest(value: &serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::Array(items) => items.iter().map(widest).fold(items.len(), usize::max),
+        serde_json::Value::Object(fields) => {
+            fields.iter().map(|(k, v)| widest(v).max(k.len())).fold(fields.len(), usize::max)
+        }
+        serde_json::Value::String(s) => s.len(),
+        _ => 0,
+    }
 }
 
 impl CelInput {
@@ -188,7 +276,9 @@ impl CelInput {
         };
         let convert =
             |v: serde_json::Value| cel::to_value(v).map_err(|e| format!("cannot give the object to CEL: {e}"));
+        let widest = widest(&object).max(widest(&template)).max(widest(&namespace));
         Ok(CelInput {
+            widest,
             variables: vec![
                 ("object", convert(object)?),
                 ("template", convert(template)?),
@@ -360,14 +450,57 @@ mod pathological_tests {
                             risk: 1,
                             message: String::new(),
                             expression: e.clone(),
+                            loop_depth: loop_depth(program.expression()),
                             program: Arc::new(program),
                         };
-                        let input = CelInput { variables: vec![("object", Value::Null)] };
+                        let input = CelInput { variables: vec![("object", Value::Null)], widest: 0 };
                         let _ = check.evaluate(&input);
                     }
                 }
             })
             .unwrap();
         assert!(handle.join().is_ok());
+    }
+}
+
+#[cfg(test)]
+mod cost_tests {
+    use super::*;
+
+    #[test]
+    fn expensive_expressions_are_refused_at_compile_time() {
+        let c = "object.spec.template.spec.containers";
+        let triple = format!("{c}.all(a, {c}.all(b, {c}.all(d, a.name != d.name)))");
+        assert!(compile_expression(&triple).unwrap_err().contains("nest deeper than 2 levels"));
+        assert!(compile_expression(&format!("{c}.all(a, {c}.all(b, a == b || a.name != b.name))")).is_ok());
+        let growth = "object.metadata.name.replace('', 'xxxxxxxx').replace('x', 'yyyyyyyy').size() > 0";
+        assert!(compile_expression(growth).unwrap_err().contains("grow"));
+        assert!(compile_expression("object.metadata.name.replace('-', '').replace('_', '') != ''").is_ok());
+        let huge = format!("'{}' != ''", "x".repeat(MAX_EXPRESSION_BYTES));
+        assert!(compile_expression(&huge).unwrap_err().contains("longer than"));
+    }
+
+    #[test]
+    fn an_evaluation_beyond_the_iteration_budget_is_an_error_without_running() {
+        let c = "object.spec.template.spec.containers";
+        let spec = CustomCheckSpec {
+            id: "pairs".into(),
+            title: String::new(),
+            risk: 1,
+            message: "m".into(),
+            expression: format!("{c}.all(a, {c}.all(b, a == b || a.name != b.name))"),
+        };
+        let check = CustomCheck::compile(&spec).unwrap();
+        let containers: Vec<serde_json::Value> =
+            (0..5000).map(|i| serde_json::json!({"name": format!("c{i}"), "image": "x"})).collect();
+        let object = serde_json::json!({"spec": {"template": {"spec": {"containers": containers}}}});
+        let input = CelInput { widest: widest(&object), variables: vec![("object", cel::to_value(object).unwrap())] };
+        let Outcome::Error(reason) = check.evaluate(&input) else { panic!("not an error") };
+        assert!(reason.contains("could iterate 25000000 times"), "{reason}");
+        // Small objects run as usual.
+        let object =
+            serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "a"}, {"name": "b"}]}}}});
+        let input = CelInput { widest: widest(&object), variables: vec![("object", cel::to_value(object).unwrap())] };
+        assert_eq!(check.evaluate(&input), Outcome::Pass);
     }
 }

@@ -180,6 +180,28 @@ impl PolicyStore {
         Exceptions::new(self.exceptions.values().filter_map(|e| e.compiled.as_ref().ok().cloned()))
     }
 
+    /// Refuses an exception that names a check no policy knows, as a policy naming one is refused: a
+    /// typo would otherwise waive nothing without a word. Known: the catalog's checks and the custom
+    /// checks of every policy in the store (in force or not). `Err` names each such exception and id.
+    pub fn check_exception_ids(&self) -> Result<(), String> {
+        let custom: std::collections::BTreeSet<&str> = self
+            .policies
+            .values()
+            .flat_map(|p| p.compiled.as_ref().ok().into_iter().chain(p.last_good.as_ref()))
+            .flat_map(|p| p.custom_checks.iter().map(|c| c.id.as_str()))
+            .collect();
+        let mut problems = Vec::new();
+        for (key, entry) in &self.exceptions {
+            let Ok(exception) = &entry.compiled else { continue };
+            for id in &exception.checks {
+                if crate::checks::catalog::find(id).is_none() && !custom.contains(id.as_str()) {
+                    problems.push(format!("exception {key:?} is invalid: spec.checks names unknown check {id:?}"));
+                }
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+    }
+
     /// The statuses that differ from what each object shows, remembered as written. `waived` counts the
     /// findings each exception waives now, by [`key_of`].
     pub fn status_updates(&mut self, waived: &BTreeMap<String, u32>, now: Timestamp) -> Vec<StatusUpdate> {

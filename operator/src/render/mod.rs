@@ -13,6 +13,60 @@ use vigil_engine::{PolicySet, Report};
 use crate::cli::ScanFormat;
 use crate::scan::Origins;
 
+/// Writes one message to stderr, input-derived control characters escaped (newlines kept: each field that
+/// input could fill is escaped where the message is made). Never fails: with stderr closed there is no one
+/// left to tell.
+pub fn warn(message: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{}", vigil_engine::input::text::escape_keeping_lines(message));
+}
+
+/// A failed write to stdout, as one clear error (a full disk, a closed pipe: `main` tells them apart).
+pub fn output_error(error: std::io::Error) -> anyhow::Error {
+    anyhow::Error::new(error).context("cannot write the output")
+}
+
+/// Stdout for a printer: once the reader has gone (`vigil scan ... | head`), the rest is discarded quietly
+/// so the scan still ends with its usual status; any other write error (a full disk) is returned.
+pub struct Output<W: Write> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: Write> Output<W> {
+    pub fn new(inner: W) -> Self {
+        Output { inner, closed: false }
+    }
+
+    fn absorb<T>(&mut self, result: std::io::Result<T>, done: T) -> std::io::Result<T> {
+        match result {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(done)
+            }
+            other => other,
+        }
+    }
+}
+
+impl<W: Write> Write for Output<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        let result = self.inner.write(buf);
+        self.absorb(result, buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = self.inner.flush();
+        self.absorb(result, ())
+    }
+}
+
 /// Prints reports one at a time in the chosen format.
 pub struct Printer<'a> {
     format: ScanFormat,
@@ -23,7 +77,10 @@ pub struct Printer<'a> {
     rollup: Option<ClusterRollup>,
     /// The SARIF rules (catalog and custom checks) that results refer to.
     sarif_rules: sarif::Rules,
-    sarif_results: Vec<serde_json::Value>,
+    /// SARIF results written so far.
+    sarif_results: usize,
+    /// The scan root SARIF URIs are relative to.
+    cwd: Option<std::path::PathBuf>,
     /// What the HTML page needs: one small row per finding.
     html: Option<html::Page>,
 }
@@ -33,7 +90,8 @@ impl<'a> Printer<'a> {
     pub fn new(format: ScanFormat, color: bool, origins: &'a Origins, policies: &PolicySet) -> Self {
         let sarif_rules = sarif::Rules::new(policies);
         let html = (format == ScanFormat::Html).then(|| html::Page::new(policies));
-        Printer { format, color, origins, items: 0, rollup: None, sarif_rules, sarif_results: Vec::new(), html }
+        let cwd = std::env::current_dir().ok();
+        Printer { format, color, origins, items: 0, rollup: None, sarif_rules, sarif_results: 0, cwd, html }
     }
 
     pub fn begin(&mut self, out: &mut impl Write) -> anyhow::Result<()> {
@@ -41,7 +99,8 @@ impl<'a> Printer<'a> {
         match self.format {
             ScanFormat::Json => write!(out, "{{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [")?,
             ScanFormat::Yaml | ScanFormat::Policyreport => write!(out, "apiVersion: v1\nkind: List\nitems:")?,
-            ScanFormat::Table | ScanFormat::Sarif | ScanFormat::Html => {}
+            ScanFormat::Sarif => sarif::write_head(out, &self.sarif_rules)?,
+            ScanFormat::Table | ScanFormat::Html => {}
         }
         Ok(())
     }
@@ -78,7 +137,12 @@ impl<'a> Printer<'a> {
                     write!(out, "\n{prefix}{line}")?;
                 }
             }
-            ScanFormat::Sarif => self.sarif_results.extend(sarif::results(report, self.origins, &self.sarif_rules)),
+            ScanFormat::Sarif => {
+                for result in sarif::results(report, self.origins, &self.sarif_rules, self.cwd.as_deref()) {
+                    sarif::write_result(out, &result, self.sarif_results == 0)?;
+                    self.sarif_results += 1;
+                }
+            }
             ScanFormat::Html => self.html.as_mut().expect("made for the html format").add(report),
         }
         Ok(())
@@ -96,11 +160,7 @@ impl<'a> Printer<'a> {
             ScanFormat::Yaml | ScanFormat::Policyreport => {
                 writeln!(out, "{}", if self.items == 0 { " []" } else { "" })?
             }
-            ScanFormat::Sarif => {
-                let results = std::mem::take(&mut self.sarif_results);
-                serde_json::to_writer_pretty(&mut *out, &sarif::document(&self.sarif_rules, results))?;
-                writeln!(out)?;
-            }
+            ScanFormat::Sarif => sarif::write_tail(out, self.sarif_results > 0)?,
             ScanFormat::Html => {
                 self.html.as_mut().expect("made for the html format").write(out, skipped, unreadable)?
             }

@@ -2,6 +2,10 @@
 //! failing or waived finding, located at the subject's file and line where the input came from files.
 
 use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Component, Path};
+
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use serde_json::{Value, json};
 use vigil_crds::{FindingResult, Severity};
@@ -75,8 +79,52 @@ impl Rules {
     }
 }
 
+/// The characters a path segment of a URI reference may not hold as they are (RFC 3986 `pchar` keeps
+/// unreserved, sub-delims, `:` and `@`); `:` is encoded too, so a first segment never reads as a scheme.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b':')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+/// The `artifactLocation.uri` of a scanned file: a percent-encoded URI reference, relative to the current
+/// folder (the scan root) when the file is under it, else an absolute `file:` URI. `None` for stdin.
+pub fn artifact_uri(file: &str, cwd: Option<&Path>) -> Option<String> {
+    if file == "-" || file.is_empty() {
+        return None;
+    }
+    let path = Path::new(file);
+    let (relative, absolute) = match cwd.and_then(|cwd| path.strip_prefix(cwd).ok()) {
+        Some(inside) => (inside, false),
+        None => (path, path.is_absolute()),
+    };
+    let segments: Vec<String> = relative
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(utf8_percent_encode(&s.to_string_lossy(), SEGMENT).to_string()),
+            Component::ParentDir => Some("..".into()),
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => None,
+        })
+        .collect();
+    let joined = segments.join("/");
+    Some(if absolute { format!("file:///{joined}") } else { joined })
+}
+
 /// The SARIF results of one report: its Fail and Waived findings.
-pub fn results(report: &Report, origins: &Origins, rules: &Rules) -> Vec<Value> {
+pub fn results(report: &Report, origins: &Origins, rules: &Rules, cwd: Option<&Path>) -> Vec<Value> {
     let mut results = Vec::new();
     let subject = report.subject();
     let logical = match &subject.namespace {
@@ -90,9 +138,9 @@ pub fn results(report: &Report, origins: &Origins, rules: &Rules) -> Vec<Value> 
         }
         let Some(&rule_index) = rules.index.get(&f.check_id) else { continue };
         let mut location = json!({"logicalLocations": [{"name": logical, "kind": "resource"}]});
-        if let Some(origin) = origin {
+        if let Some((origin, uri)) = origin.and_then(|o| Some((o, artifact_uri(&o.file, cwd)?))) {
             location["physicalLocation"] = json!({
-                "artifactLocation": {"uri": origin.file.trim_start_matches("./")},
+                "artifactLocation": {"uri": uri},
                 "region": {"startLine": origin.line},
             });
         }
@@ -115,18 +163,25 @@ pub fn results(report: &Report, origins: &Origins, rules: &Rules) -> Vec<Value> 
     results
 }
 
-/// The SARIF document around all results.
-pub fn document(rules: &Rules, results: Vec<Value>) -> Value {
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "vigil",
-                "version": env!("CARGO_PKG_VERSION"),
-                "rules": &rules.rules,
-            }},
-            "results": results,
-        }],
-    })
+/// Opens the SARIF document, up to its results, which follow one by one ([`write_result`]).
+pub fn write_head(out: &mut impl Write, rules: &Rules) -> std::io::Result<()> {
+    let tool = json!({"driver": {"name": "vigil", "version": env!("CARGO_PKG_VERSION"), "rules": &rules.rules}});
+    write!(
+        out,
+        "{{\n  \"$schema\": \"https://json.schemastore.org/sarif-2.1.0.json\",\n  \"version\": \"2.1.0\",\n  \"runs\": [\n    {{\n      \"tool\": "
+    )?;
+    serde_json::to_writer(&mut *out, &tool)?;
+    write!(out, ",\n      \"results\": [")
+}
+
+/// One result; `first` says whether it opens the list.
+pub fn write_result(out: &mut impl Write, result: &Value, first: bool) -> std::io::Result<()> {
+    out.write_all(if first { b"\n        " } else { b",\n        " })?;
+    serde_json::to_writer(&mut *out, result)?;
+    Ok(())
+}
+
+/// Closes the document.
+pub fn write_tail(out: &mut impl Write, any: bool) -> std::io::Result<()> {
+    writeln!(out, "{}]\n    }}\n  ]\n}}", if any { "\n      " } else { "" })
 }

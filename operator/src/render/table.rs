@@ -5,6 +5,7 @@ use std::io::Write;
 
 use vigil_crds::{ClusterRollup, FindingResult, Severity};
 use vigil_engine::Report;
+use vigil_engine::input::text::escape;
 
 struct Paint {
     on: bool,
@@ -31,13 +32,15 @@ pub fn write_report(out: &mut impl Write, report: &Report, color: bool) -> std::
     let subject = report.subject();
     let status = report.status();
     let title = match &subject.namespace {
-        Some(ns) if subject.kind != "Namespace" => format!("{} {ns}/{}", subject.kind, subject.name),
-        _ => format!("{} {}", subject.kind, subject.name),
+        Some(ns) if subject.kind != "Namespace" => {
+            format!("{} {}/{}", escape(&subject.kind), escape(ns), escape(&subject.name))
+        }
+        _ => format!("{} {}", escape(&subject.kind), escape(&subject.name)),
     };
     let s = &status.summary;
     // Name the policy only when one other than the built-in judged the subject.
     let policy = match status.policy.as_deref() {
-        Some(name) if name != vigil_engine::policy::DEFAULT_POLICY_NAME => format!("  policy {name}"),
+        Some(name) if name != vigil_engine::policy::DEFAULT_POLICY_NAME => format!("  policy {}", escape(name)),
         _ => String::new(),
     };
     writeln!(
@@ -61,11 +64,11 @@ pub fn write_report(out: &mut impl Write, report: &Report, color: bool) -> std::
             FindingResult::Error => (p.paint("35", "ERROR "), " ".repeat(8)),
             FindingResult::NotApplicable => (p.paint("2", "N/A   "), " ".repeat(8)),
         };
-        let mut message = f.message.clone();
+        let mut message = escape(&f.message).into_owned();
         if let Some(by) = &f.waived_by {
-            message.push_str(&format!(" (waived by {by})"));
+            message.push_str(&format!(" (waived by {})", escape(by)));
         }
-        writeln!(out, "  {label} {sev} {:<32} {message}", f.check_id)?;
+        writeln!(out, "  {label} {sev} {:<32} {message}", escape(&f.check_id))?;
     }
     if !status.passed.is_empty() {
         writeln!(out, "  {} {} checks passed", p.paint("32", "PASS  "), status.passed.len())?;
@@ -97,7 +100,7 @@ pub fn write_footer(
         )?;
     }
     if !skipped.is_empty() {
-        let kinds: Vec<String> = skipped.iter().map(|(k, n)| format!("{k} ({n})")).collect();
+        let kinds: Vec<String> = skipped.iter().map(|(k, n)| format!("{} ({n})", escape(k))).collect();
         writeln!(out, "Skipped kinds Vigil does not audit: {}", kinds.join(", "))?;
     }
     if unreadable > 0 {
