@@ -352,6 +352,20 @@ async fn policies_and_exceptions_take_effect_and_exceptions_expire() -> anyhow::
         exceptions.get("debug-pod").await.ok().filter(|e| e.data["status"]["conditions"][0]["reason"] == "Expired")
     })
     .await?;
+
+    // An exception naming a check that does not exist (a typo) waives nothing and says why, as `vigil scan`
+    // refuses it.
+    cluster.apply_yaml(&format!(
+        "apiVersion: vigil.dev/v1alpha1\nkind: SecurityException\nmetadata: {{name: typo, namespace: {ns}}}\nspec:\n  checks: [privileged-containers]\n  match: {{kinds: [Pod]}}\n  reason: r\n  owner: sre@example.com\n"
+    )).await?;
+    let typo = eventually(WAIT, "the typo exception to be Invalid", || async {
+        exceptions.get("typo").await.ok().filter(|e| e.data["status"]["conditions"][0]["reason"] == "Invalid")
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", vigil.log()))?;
+    let message = typo.data["status"]["conditions"][0]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("unknown check \"privileged-containers\""), "{message}");
+    assert_eq!(findings(&report(&cluster, &ns, "pod-p").await.unwrap(), "privileged-container"), ["Fail"]);
     Ok(())
 }
 
