@@ -4,13 +4,18 @@ use std::io::Write;
 
 use crate::cli::{ChecksArgs, ChecksFormat};
 
+/// As `vigil scan` prints: a closed pipe ends quietly, a full disk is one clear error.
 pub fn print(args: &ChecksArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = std::io::BufWriter::new(crate::render::Output::new(stdout.lock()));
+    write_catalog(args, &mut out).map_err(crate::render::output_error)
+}
+
+fn write_catalog(args: &ChecksArgs, out: &mut impl Write) -> std::io::Result<()> {
     let entries = vigil_engine::checks::docs::entries();
     match args.output {
         ChecksFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &entries)?;
+            serde_json::to_writer_pretty(&mut *out, &entries)?;
             writeln!(out)?;
         }
         ChecksFormat::Table => {
