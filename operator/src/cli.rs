@@ -179,6 +179,10 @@ pub struct ScanArgs {
     /// Exit 1 when a failing finding is at or above this severity.
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     pub fail_on: Option<Severity>,
+    /// Judge the input as a whole cluster even when it is not recognised as a dump of one (see
+    /// docs/checks.md, "Scope"): checks that need the whole cluster then judge what it holds.
+    #[arg(long)]
+    pub whole_cluster: bool,
     /// The API server version the manifests will run on (e.g. 1.31), for version checks.
     #[arg(long, value_name = "VERSION")]
     pub kube_version: Option<String>,

@@ -11,6 +11,7 @@ use jiff::Timestamp;
 use vigil_crds::{FindingResult, Severity, Subject};
 use vigil_engine::input::loader::{LoadError, Loaded, Origin};
 use vigil_engine::input::object::VigilObject;
+use vigil_engine::input::scope::InputScope;
 use vigil_engine::input::text::escape;
 use vigil_engine::policy::store::key_of;
 use vigil_engine::{Exceptions, Index, PolicySet, PolicyStore, Report, ServerVersion, audit_each};
@@ -60,6 +61,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         bail!("{what} in {}", args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
     }
     let (mut index, origins) = build_index(loaded.objects);
+    index.scope = if args.whole_cluster { InputScope::WholeCluster } else { InputScope::of_files(&index) };
     if let Some(version) = &args.kube_version {
         index.server_version = Some(
             ServerVersion::parse(version)
