@@ -16,8 +16,8 @@ pub fn print(args: &ChecksArgs) -> anyhow::Result<()> {
         ChecksFormat::Table => {
             writeln!(
                 out,
-                "{:<32} {:>4}  {:<8}  {:<17}  {:<6}  {:<7}  {:<44}  TITLE",
-                "ID", "RISK", "SEVERITY", "SUBJECT", "SOURCE", "DEFAULT", "SEED ITEM"
+                "{:<32} {:>4}  {:<8}  {:<17}  {:<13}  {:<6}  {:<7}  {:<44}  TITLE",
+                "ID", "RISK", "SEVERITY", "SUBJECT", "SCOPE", "SOURCE", "DEFAULT", "SEED ITEM"
             )?;
             for e in entries {
                 let mut seed = e.seed_item.to_string();
@@ -28,11 +28,12 @@ pub fn print(args: &ChecksArgs) -> anyhow::Result<()> {
                 let default = if e.enabled_by_default { "on" } else { "off" };
                 writeln!(
                     out,
-                    "{:<32} {:>4}  {:<8}  {:<17}  {:<6}  {:<7}  {:<44}  {}",
+                    "{:<32} {:>4}  {:<8}  {:<17}  {:<13}  {:<6}  {:<7}  {:<44}  {}",
                     e.id,
                     e.risk,
                     e.severity.as_str(),
                     subjects,
+                    e.scope.as_str(),
                     e.source,
                     default,
                     seed,

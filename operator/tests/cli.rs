@@ -120,9 +120,13 @@ fn checks_lists_the_catalog() {
     assert!(table.contains("privileged-container"));
     let json: serde_json::Value = serde_json::from_slice(&vigil(&["checks", "-o", "json"]).stdout).unwrap();
     let first = &json[0];
-    for field in ["id", "risk", "severity", "subjects", "seedItem", "title"] {
+    for field in ["id", "risk", "severity", "subjects", "seedItem", "title", "scope"] {
         assert!(!first[field].is_null(), "missing {field}");
     }
+    let scope = |id: &str| json.as_array().unwrap().iter().find(|c| c["id"] == id).map(|c| c["scope"].clone());
+    assert_eq!(scope("image-signature-enforced"), Some("whole-cluster".into()));
+    assert_eq!(scope("privileged-container"), Some("manifests".into()));
+    assert!(table.lines().any(|l| l.starts_with("image-signature-enforced") && l.contains("whole-cluster")));
 }
 
 /// The report of a subject in `vigil scan -o json` output.

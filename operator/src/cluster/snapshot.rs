@@ -120,12 +120,11 @@ impl EachKind for Lists {
         let progress = self.progress.clone();
         self.futures.push(
             async move {
-                let result = paginate(&progress, |params| {
+                let list = |params| {
                     let api = &api;
                     async move { api.list(&params).await }
-                })
-                .await
-                .map(|items| items.into_iter().map(super::stored).collect());
+                };
+                let result = paginate(&progress, list, |o: K| Some(super::stored(o))).await;
                 progress.kinds_done.fetch_add(1, Ordering::Relaxed);
                 Listed { kind: K::kind(&()).to_string(), result }
             }
@@ -137,14 +136,12 @@ impl EachKind for Lists {
 /// CRDs by metadata only: the names tell which custom kinds are installed.
 async fn list_crds(client: Client, progress: Arc<Progress>) -> Listed {
     let api: Api<CustomResourceDefinition> = Api::all(client);
-    let result = paginate(&progress, |params| {
+    let list = |params| {
         let api = &api;
         async move { api.list_metadata(&params).await }
-    })
-    .await
-    .map(|crds| {
-        crds.iter().filter_map(|crd| super::crd_object(crd.metadata.name.as_deref().unwrap_or_default())).collect()
-    });
+    };
+    let result =
+        paginate(&progress, list, |crd| super::crd_object(crd.metadata.name.as_deref().unwrap_or_default())).await;
     progress.kinds_done.fetch_add(1, Ordering::Relaxed);
     Listed { kind: "CustomResourceDefinition".into(), result }
 }
@@ -157,12 +154,11 @@ async fn list_custom(client: Client, group: &'static str, kind: &'static str, pr
             return Ok(Vec::new());
         };
         let api: Api<DynamicObject> = Api::all_with(client, &resource);
-        let items = paginate(&progress, |params| {
+        let list = |params| {
             let api = &api;
             async move { api.list(&params).await }
-        })
-        .await?;
-        Ok(items.iter().filter_map(|o| super::from_dynamic(o, &resource.api_version, &resource.kind)).collect())
+        };
+        paginate(&progress, list, |o| super::from_dynamic(&o, &resource.api_version, &resource.kind)).await
     }
     .await;
     progress.kinds_done.fetch_add(1, Ordering::Relaxed);
@@ -187,14 +183,14 @@ async fn list_policies(
             _ => "ClusterSecurityException",
         };
         let api: Api<K> = Api::all(client.clone());
-        let result = paginate(progress, |params| {
+        let list = |params| {
             let api = &api;
             async move { api.list(&params).await }
-        })
-        .await;
+        };
+        let result = paginate(progress, list, |o: K| Some(o.into())).await;
         progress.kinds_done.fetch_add(1, Ordering::Relaxed);
         match result {
-            Ok(items) => Ok((kind, items.into_iter().map(Into::into).collect())),
+            Ok(items) => Ok((kind, items)),
             Err(error) => match Absence::of_error(&error, kind) {
                 Some(_) => {
                     warn!(kind, %error, "cannot list this kind; the built-in default policy and no exceptions apply");
@@ -212,8 +208,14 @@ async fn list_policies(
     Ok(vec![policies, exceptions, cluster_exceptions])
 }
 
-/// Every page of a list, retrying transient failures (an expired continue token starts over).
-async fn paginate<T, F, Fut>(progress: &Progress, mut page: F) -> Result<Vec<T>, kube::Error>
+/// Every page of a list, each object converted as its page arrives (so only one page is ever held as the
+/// server sent it, managedFields and all), retrying transient failures (an expired continue token starts
+/// over).
+async fn paginate<T, U, F, Fut>(
+    progress: &Progress,
+    mut page: F,
+    mut convert: impl FnMut(T) -> Option<U>,
+) -> Result<Vec<U>, kube::Error>
 where
     T: Clone,
     F: FnMut(ListParams) -> Fut,
@@ -227,7 +229,7 @@ where
             match page(params.clone()).await {
                 Ok(list) => {
                     progress.objects.fetch_add(list.items.len(), Ordering::Relaxed);
-                    items.extend(list.items);
+                    items.extend(list.items.into_iter().filter_map(&mut convert));
                     match list.metadata.continue_.filter(|token| !token.is_empty()) {
                         Some(token) => params = params.continue_token(&token),
                         None => return Ok(items),

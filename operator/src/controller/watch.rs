@@ -3,6 +3,7 @@
 //! which `vigil scan --cluster` lists with too.
 
 use std::collections::BTreeSet;
+use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures::{StreamExt, TryStreamExt};
@@ -12,7 +13,6 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
-use std::fmt::Debug;
 use tokio::sync::watch as signal;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
