@@ -398,7 +398,12 @@ async fn scan_and_operator_agree_on_the_examples() -> anyhow::Result<()> {
 
     let file = std::env::temp_dir().join(format!("vigil-e2e-examples-{}.yaml", std::process::id()));
     std::fs::write(&file, &manifests)?;
-    let out = std::process::Command::new(vigil_e2e::vigil_bin()).args(["scan", "-o", "json"]).arg(&file).output()?;
+    // `--whole-cluster`: the operator judges the whole cluster, so the scan must too (plain manifests would
+    // leave the checks that need the whole cluster NotApplicable, with another message).
+    let out = std::process::Command::new(vigil_e2e::vigil_bin())
+        .args(["scan", "-o", "json", "--whole-cluster"])
+        .arg(&file)
+        .output()?;
     let scanned: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let mut compared = 0;
     for item in scanned["items"].as_array().unwrap() {

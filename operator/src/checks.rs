@@ -21,8 +21,8 @@ fn write_catalog(args: &ChecksArgs, out: &mut impl Write) -> std::io::Result<()>
         ChecksFormat::Table => {
             writeln!(
                 out,
-                "{:<32} {:>4}  {:<8}  {:<17}  {:<6}  {:<7}  {:<44}  TITLE",
-                "ID", "RISK", "SEVERITY", "SUBJECT", "SOURCE", "DEFAULT", "SEED ITEM"
+                "{:<32} {:>4}  {:<8}  {:<17}  {:<13}  {:<6}  {:<7}  {:<44}  TITLE",
+                "ID", "RISK", "SEVERITY", "SUBJECT", "SCOPE", "SOURCE", "DEFAULT", "SEED ITEM"
             )?;
             for e in entries {
                 let mut seed = e.seed_item.to_string();
@@ -33,11 +33,12 @@ fn write_catalog(args: &ChecksArgs, out: &mut impl Write) -> std::io::Result<()>
                 let default = if e.enabled_by_default { "on" } else { "off" };
                 writeln!(
                     out,
-                    "{:<32} {:>4}  {:<8}  {:<17}  {:<6}  {:<7}  {:<44}  {}",
+                    "{:<32} {:>4}  {:<8}  {:<17}  {:<13}  {:<6}  {:<7}  {:<44}  {}",
                     e.id,
                     e.risk,
                     e.severity.as_str(),
                     subjects,
+                    e.scope.as_str(),
                     e.source,
                     default,
                     seed,

@@ -1,4 +1,4 @@
-//! `vigil scan -o html`: one self-contained page for people — the cluster score, failing findings by
+//! `vigil scan -o html`: one self-contained page for people — the overall score, failing findings by
 //! severity and by namespace as inline SVG, and the findings table (sortable and filterable with a little
 //! inline script, readable without it).
 //!
@@ -231,11 +231,11 @@ impl Page {
                 writeln!(
                     out,
                     "<div class=\"card score {grade}\" id=\"score\" data-score=\"{score}\">\
-                     <svg class=\"gauge\" viewBox=\"0 0 120 120\" role=\"img\" aria-label=\"Cluster score {score} of 100\">\
+                     <svg class=\"gauge\" viewBox=\"0 0 120 120\" role=\"img\" aria-label=\"Overall score {score} of 100\">\
                      <circle class=\"gauge-track\" cx=\"60\" cy=\"60\" r=\"52\"/>\
                      <circle class=\"gauge-value\" cx=\"60\" cy=\"60\" r=\"52\" stroke-dasharray=\"{filled:.1} {circumference:.1}\" transform=\"rotate(-90 60 60)\"/>\
                      <text class=\"gauge-text\" x=\"60\" y=\"70\" text-anchor=\"middle\">{score}</text></svg>\
-                     <div><div class=\"card-title\">Cluster score</div><div class=\"muted\">of 100, over {} reports</div></div></div>",
+                     <div><div class=\"card-title\">Overall score</div><div class=\"muted\">of 100, over {} reports</div></div></div>",
                     rollup.reports
                 )?;
                 let f = &rollup.failing;
