@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::input::bounded::{BoundedSeed, allowance, with_budget};
+use crate::input::block_yaml;
+use crate::input::bounded::{Bounded, BoundedSeed, allowance, with_budget};
 use crate::input::object::{KubeObject, VigilObject, group_kind};
 use crate::input::text::escape;
 
@@ -256,7 +257,6 @@ impl<'de> serde::de::Visitor<'de> for DocumentVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ParsedDocument, A::Error> {
         let mut fields = serde_json::Map::new();
         let mut items = Vec::new();
-        // Items without a kind wait for the list's kind, which may come after `items` (kubectl sorts keys).
         let mut kindless = Vec::new();
         let mut lists = Vec::new();
         let mut saw_items = false;
@@ -269,23 +269,8 @@ impl<'de> serde::de::Visitor<'de> for DocumentVisitor {
                 fields.insert(key, value);
             }
         }
-        let api_version = fields.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("").to_string();
-        let kind = fields.get("kind").and_then(|v| v.as_str()).unwrap_or("").to_string();
-        if saw_items && kind.ends_with("List") {
-            items.extend(kindless.into_iter().map(|item| convert(with_list_kind(item, &api_version, &kind))));
-            return Ok(ParsedDocument { items, lists, rest: None });
-        }
-        if saw_items {
-            // Not a list after all: an object with an `items` field. Rebuild it whole.
-            let restored: Vec<serde_json::Value> = kindless;
-            if !items.is_empty() || !lists.is_empty() {
-                return Err(serde::de::Error::custom(format!(
-                    "{kind} has a top-level `items` field but is not a List"
-                )));
-            }
-            fields.insert("items".into(), serde_json::Value::Array(restored));
-        }
-        Ok(ParsedDocument { items, lists, rest: Some(serde_json::Value::Object(fields)) })
+        let items = saw_items.then_some(ItemsRead { items, kindless, lists });
+        assemble(fields, items).map_err(serde::de::Error::custom)
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ParsedDocument, A::Error> {
@@ -323,6 +308,39 @@ impl<'de> serde::de::Visitor<'de> for DocumentVisitor {
     fn visit_str<E>(self, v: &str) -> Result<ParsedDocument, E> {
         Ok(ParsedDocument::of(Some(v.into())))
     }
+}
+
+/// A list's `items` as read: converted where the item names its kind, kept as values where it does not
+/// (they wait for the list's kind, which may come after `items`: kubectl sorts keys), and lists in the
+/// list.
+#[derive(Default)]
+struct ItemsRead {
+    items: Vec<Converted>,
+    kindless: Vec<serde_json::Value>,
+    lists: Vec<serde_json::Value>,
+}
+
+/// A document from its fields and, if it had an `items` field, what was read there: a list's items, or
+/// an object with an `items` field, rebuilt whole.
+fn assemble(
+    mut fields: serde_json::Map<String, serde_json::Value>,
+    items: Option<ItemsRead>,
+) -> Result<ParsedDocument, String> {
+    let Some(ItemsRead { mut items, kindless, lists }) = items else {
+        return Ok(ParsedDocument::of(Some(serde_json::Value::Object(fields))));
+    };
+    let api_version = fields.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let kind = fields.get("kind").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    if kind.ends_with("List") {
+        items.extend(kindless.into_iter().map(|item| convert(with_list_kind(item, &api_version, &kind))));
+        return Ok(ParsedDocument { items, lists, rest: None });
+    }
+    // Not a list after all: an object with an `items` field. Rebuild it whole.
+    if !items.is_empty() || !lists.is_empty() {
+        return Err(format!("{kind} has a top-level `items` field but is not a List"));
+    }
+    fields.insert("items".into(), serde_json::Value::Array(kindless));
+    Ok(ParsedDocument { items, lists, rest: Some(serde_json::Value::Object(fields)) })
 }
 
 /// Reads a list's `items`, converting each item that names its kind right away.
@@ -516,13 +534,130 @@ fn parse_json(text: &str, first_line: usize) -> Result<Option<ParsedDocument>, S
     }
 }
 
-/// Parses one YAML document; `Ok(None)` for an empty one.
+/// Parses one YAML document; `Ok(None)` for an empty one. Block YAML as kubectl and Helm print it takes
+/// the fast path ([`block_yaml`]: transcoded to JSON, a large list's items on every core); any other
+/// document, and any the fast path is not certain of, is read by the full YAML parser, whose messages
+/// name the line.
 fn parse_yaml(doc: &str) -> Result<Option<ParsedDocument>, String> {
-    with_budget(allowance(doc.len()), || serde_saphyr::from_str_with_options::<ParsedDocument>(doc, yaml_options()))
-        .map(|p| {
-            (!p.items.is_empty() || !p.lists.is_empty() || p.rest.as_ref().is_some_and(|v| !v.is_null())).then_some(p)
+    let parsed = match fast_yaml(doc) {
+        Some(parsed) => Ok(parsed),
+        None => with_budget(allowance(doc.len()), || {
+            serde_saphyr::from_str_with_options::<ParsedDocument>(doc, yaml_options())
         })
-        .map_err(|e| format!("invalid YAML: {}", yaml_message(&e.to_string())))
+        .map_err(|e| format!("invalid YAML: {}", yaml_message(&e.to_string()))),
+    };
+    parsed.map(|p| {
+        (!p.items.is_empty() || !p.lists.is_empty() || p.rest.as_ref().is_some_and(|v| !v.is_null())).then_some(p)
+    })
+}
+
+/// A list document from this size up has its items parsed in slices of [`SLICE`] bytes, on every core.
+const PARALLEL_FROM: usize = 2 * SLICE;
+/// Small enough that the JSON text in flight stays small, large enough that threads rarely wait.
+const SLICE: usize = 1 << 20;
+
+/// The fast path: `None` when the document is not in [`block_yaml`]'s subset (or the fast path fails for
+/// any reason: the full parser then decides, and words the error).
+fn fast_yaml(doc: &str) -> Option<ParsedDocument> {
+    let resolve = block_yaml::resolve_with(|scalar| {
+        serde_saphyr::from_str_with_options::<serde_json::Value>(scalar, yaml_options())
+    });
+    if doc.len() >= PARALLEL_FROM
+        && let Some(parsed) = parallel_list(doc, &resolve)
+    {
+        return Some(parsed);
+    }
+    let json = block_yaml::to_json(doc, &resolve)?;
+    with_budget(allowance(doc.len()), || serde_json::from_str::<ParsedDocument>(&json)).ok()
+}
+
+/// A `kind: List` document whose `items` are a block sequence: the items cut into slices at entry
+/// boundaries, each transcoded and converted on a worker thread, put back in order. The list's other
+/// fields are read on their own. `None` when any part is outside the fast path's subset.
+fn parallel_list(doc: &str, resolve: block_yaml::Resolve) -> Option<ParsedDocument> {
+    let block = block_yaml::items_block(doc)?;
+    let head = block_yaml::to_json(&block.rest, resolve)?;
+    let head = with_budget(allowance(block.rest.len()), || serde_json::from_str::<Bounded>(&head)).ok()?.0;
+    let serde_json::Value::Object(mut fields) = head else { return None };
+    if !fields.remove("items").is_some_and(|v| v.is_null()) || !str_field_of(&fields, "kind").ends_with("List") {
+        return None;
+    }
+    let slices = entry_slices(block.entries, block.indent, SLICE);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(slices.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let work = || {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut done = Vec::new();
+        while !failed.load(Relaxed) {
+            let i = next.fetch_add(1, Relaxed);
+            let Some(slice) = slices.get(i) else { break };
+            match read_slice(slice, block.indent, resolve) {
+                Some(read) => done.push((i, read)),
+                None => failed.store(true, Relaxed),
+            }
+        }
+        done
+    };
+    let mut done: Vec<(usize, ItemsRead)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
+        let mut done = work();
+        for thread in threads {
+            done.extend(thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        done
+    });
+    if failed.into_inner() || done.len() != slices.len() {
+        return None;
+    }
+    done.sort_unstable_by_key(|(i, _)| *i);
+    let mut read = ItemsRead::default();
+    for (_, slice) in done {
+        read.items.extend(slice.items);
+        read.kindless.extend(slice.kindless);
+        read.lists.extend(slice.lists);
+    }
+    assemble(fields, Some(read)).ok()
+}
+
+/// One slice of a list's items, transcoded and converted. Without aliases nothing built from it can
+/// exceed its own text, so the byte budget is the slice's own.
+fn read_slice(slice: &str, indent: usize, resolve: block_yaml::Resolve) -> Option<ItemsRead> {
+    use serde::de::DeserializeSeed;
+    let json = block_yaml::sequence_to_json(slice, indent, resolve)?;
+    let mut read = ItemsRead::default();
+    with_budget(allowance(slice.len()), || {
+        let mut de = serde_json::Deserializer::from_str(&json);
+        ItemsSeed { items: &mut read.items, kindless: &mut read.kindless, lists: &mut read.lists }
+            .deserialize(&mut de)?;
+        de.end()
+    })
+    .ok()?;
+    Some(read)
+}
+
+/// `entries` (a block sequence at column `indent`) cut before an entry once a slice has `size` bytes.
+fn entry_slices(entries: &str, indent: usize, size: usize) -> Vec<&str> {
+    let mut slices = Vec::new();
+    let (mut start, mut offset) = (0, 0);
+    for line in entries.split_inclusive('\n') {
+        let is_entry = line.len() > indent
+            && line.as_bytes()[..indent].iter().all(|b| *b == b' ')
+            && matches!(&line.as_bytes()[indent..], [b'-', b' ' | b'\n', ..] | [b'-']);
+        if is_entry && offset - start >= size {
+            slices.push(&entries[start..offset]);
+            start = offset;
+        }
+        offset += line.len();
+    }
+    if start < entries.len() {
+        slices.push(&entries[start..]);
+    }
+    slices
+}
+
+fn str_field_of<'v>(fields: &'v serde_json::Map<String, serde_json::Value>, field: &str) -> &'v str {
+    fields.get(field).and_then(|v| v.as_str()).unwrap_or("")
 }
 
 /// The parser's message without its hints for programmers: the first line, with any `(hint: ...)` or

@@ -2,6 +2,7 @@
 //! object of them; [`loader`] parses files and streams (`vigil scan`); [`index`] is the read model both
 //! front doors fill.
 
+pub mod block_yaml;
 pub mod bounded;
 pub mod index;
 pub mod kinds;
