@@ -51,7 +51,7 @@ golden:
 ## Benchmarks; figures go to docs/performance.md.
 bench:
 	$(CARGO) build --release --locked -p vigil -p vigil-bench
-	./target/release/vigil-bench
+	$${CARGO_TARGET_DIR:-target}/release/vigil-bench
 
 ## `vigil operator` against a real API server (KUBEBUILDER_ASSETS): memory per watched object, writes in a
 ## steady full pass, report size, change-to-report latency. Figures go to docs/performance.md ("Operator").

@@ -553,8 +553,9 @@ fn parse_yaml(doc: &str) -> Result<Option<ParsedDocument>, String> {
 
 /// A list document from this size up has its items parsed in slices of [`SLICE`] bytes, on every core.
 const PARALLEL_FROM: usize = 2 * SLICE;
-/// Small enough that the JSON text in flight stays small, large enough that threads rarely wait.
-const SLICE: usize = 1 << 20;
+/// Small enough that the JSON text in flight stays small, large enough that threads rarely wait. Unit
+/// tests use small slices, so that a small list crosses many slice boundaries.
+const SLICE: usize = if cfg!(test) { 16 << 10 } else { 1 << 20 };
 
 /// The fast path: `None` when the document is not in [`block_yaml`]'s subset (or the fast path fails for
 /// any reason: the full parser then decides, and words the error).
@@ -920,5 +921,84 @@ mod hostile_tests {
         let mut loaded = Loaded::default();
         loaded.add_bytes("b.yaml", b"\x7fELF\0\0");
         assert_eq!(loaded.errors[0].to_string(), "b.yaml: is binary data, not a manifest (a zero byte at offset 4)");
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A `kind: List` dump large enough to be read in parallel slices: objects of many kinds, items
+    /// that take the list's kind, a list in the list, an object that does not fit its schema, a Vigil
+    /// policy, a kind Vigil does not read, and strings that look like numbers.
+    fn dump(list_kind: &str, items: usize) -> serde_json::Value {
+        let mut all = Vec::new();
+        for i in 0..items {
+            all.push(match i % 7 {
+                0 => json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("ns-{i}"), "labels": {"v": "1.0", "n": "007"}}}),
+                1 => json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": format!("p-{i}"), "namespace": "a",
+                    "annotations": {"note": "a long text\nwith lines\n", "ip": "10.0.0.1", "x": "yes"}},
+                    "spec": {"containers": [{"name": "c", "image": format!("registry.example.com/app:{i}"),
+                    "args": ["-v", "--x=1", "1e3", "0x1F"], "securityContext": {"privileged": i % 2 == 0, "runAsUser": i}}]}}),
+                2 => json!({"metadata": {"name": format!("kindless-{i}"), "namespace": "b"}, "spec": {"containers": []}}),
+                3 => json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": format!("d-{i}"), "namespace": "c"},
+                    "spec": {"replicas": "lots"}}),
+                4 => json!({"apiVersion": "v1", "kind": "List", "items": [
+                    {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": format!("sa-{i}"), "namespace": "d"}}]}),
+                5 => json!({"apiVersion": "vigil.dev/v1alpha1", "kind": "SecurityPolicy", "metadata": {"name": format!("pol-{i}")},
+                    "spec": {"priority": 1}}),
+                _ => json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": format!("w-{i}")}, "spec": {"size": 1.5}}),
+            });
+        }
+        json!({"apiVersion": "v1", "kind": list_kind, "items": all, "metadata": {"resourceVersion": ""}})
+    }
+
+    fn summary(loaded: &Loaded) -> String {
+        format!(
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{}",
+            loaded.objects, loaded.errors, loaded.vigil_objects, loaded.vigil_errors, loaded.skipped, loaded.documents
+        )
+    }
+
+    #[test]
+    fn a_large_yaml_list_loads_exactly_as_the_same_list_in_json() {
+        for list_kind in ["List", "PodList"] {
+            let value = dump(list_kind, 2_000);
+            let yaml = format!("# a dump\n---\n{}", serde_saphyr::to_string(&value).unwrap());
+            assert!(yaml.len() > PARALLEL_FROM, "{} bytes: not enough for the parallel path", yaml.len());
+            let resolve = block_yaml::resolve_with(|s| {
+                serde_saphyr::from_str_with_options::<serde_json::Value>(s, yaml_options())
+            });
+            let documents = split_documents(&yaml);
+            assert!(parallel_list(documents[0].1, &resolve).is_some(), "the parallel path refused the list");
+            let (mut from_yaml, mut from_json) = (Loaded::default(), Loaded::default());
+            from_yaml.add_text("dump.yaml", &yaml);
+            from_json.add_text("dump.yaml", &format!("# a dump\n---\n{value}"));
+            assert!(from_yaml.objects.len() > 800 && !from_yaml.errors.is_empty());
+            assert_eq!(summary(&from_yaml), summary(&from_json), "{list_kind}");
+            // Every error names the document and the line where the list starts.
+            assert!(from_yaml.errors.iter().all(|e| (e.document, e.line) == (1, 3)), "{:?}", from_yaml.errors[0]);
+        }
+    }
+
+    #[test]
+    fn a_large_list_outside_the_fast_path_gives_the_full_parsers_answer() {
+        // One anchor anywhere sends the whole document to the full parser: the same objects, and a
+        // broken item is the full parser's error with its line.
+        let value = dump("List", 2_000);
+        let yaml = serde_saphyr::to_string(&value).unwrap();
+        let anchored = yaml.replacen("kind: Namespace", "kind: &k Namespace", 1);
+        assert!(fast_yaml(&yaml).is_some() && fast_yaml(&anchored).is_none());
+        let (mut fast, mut full) = (Loaded::default(), Loaded::default());
+        fast.add_text("dump.yaml", &yaml);
+        full.add_text("dump.yaml", &anchored);
+        assert_eq!(summary(&fast), summary(&full));
+        let broken = format!("{yaml}  bad: [unclosed\n");
+        let mut loaded = Loaded::default();
+        loaded.add_text("dump.yaml", &broken);
+        assert_eq!(loaded.objects.len(), 0);
+        assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors.first());
+        assert!(loaded.errors[0].message.starts_with("invalid YAML"), "{}", loaded.errors[0]);
     }
 }
