@@ -127,6 +127,9 @@ struct Transcoder<'a, 'r> {
     depth: usize,
     scratch: String,
     resolve: Resolve<'r>,
+    /// How many more scalars the full parser may be asked about: one per KiB of text (and a few hundred
+    /// for any text), so a document of nothing but such scalars costs no more than the full parser.
+    resolves_left: usize,
 }
 
 impl<'a, 'r> Transcoder<'a, 'r> {
@@ -135,7 +138,17 @@ impl<'a, 'r> Transcoder<'a, 'r> {
             return None;
         }
         let out = String::with_capacity(text.len() + text.len() / 8);
-        Some(Transcoder { text, pos: 0, out, keys: Vec::new(), depth: 0, scratch: String::new(), resolve })
+        let resolves_left = 256 + text.len() / 1024;
+        Some(Transcoder {
+            text,
+            pos: 0,
+            out,
+            keys: Vec::new(),
+            depth: 0,
+            scratch: String::new(),
+            resolve,
+            resolves_left,
+        })
     }
 
     fn finish(mut self) -> Option<String> {
@@ -343,6 +356,7 @@ impl<'a, 'r> Transcoder<'a, 'r> {
             _ if is_plain_integer(text) => self.out.push_str(text),
             _ if surely_string(text) => write_str(&mut self.out, text),
             _ => {
+                self.resolves_left = self.resolves_left.checked_sub(1)?;
                 let value = (self.resolve)(text)?;
                 self.out.push_str(&serde_json::to_string(&value).ok()?);
             }
@@ -742,6 +756,11 @@ mod tests {
         }
         let deep = (0..60).map(|d| format!("{}k:\n", "  ".repeat(d))).collect::<String>();
         assert_eq!(json(&deep), None);
+        // A document of scalars only the full parser can resolve goes to it whole.
+        let resolve = |_: &str| Some(Value::from(1.5));
+        let floats = "- 1.5\n".repeat(1000);
+        assert!(to_json(&floats[..600], &resolve).is_some());
+        assert_eq!(to_json(&floats, &resolve), None);
     }
 
     #[test]
