@@ -200,6 +200,18 @@ fn value(rng: &mut Rng, indent: usize, depth: usize) -> String {
             let blank = if rng.below(3) == 0 { "\n" } else { "" };
             format!("{} words\n{pad}{}\n{blank}{pad}{} end\n", scalar(rng), scalar(rng), scalar(rng))
         }
+        // Quoted scalars wrapped over lines, as kubectl prints long messages.
+        1 if rng.below(2) == 0 => {
+            let pad = " ".repeat(indent + rng.below(3));
+            let blank = if rng.below(3) == 0 { "\n" } else { "" };
+            let (first, second) =
+                (rng.pick(&["a", "b c", "x  ", "\\t", "it''s", ""]), rng.pick(&["d", "\\\"q\\\"", " e"]));
+            match rng.below(3) {
+                0 => format!("\"{first}\n{pad}{second}\n{blank}{pad}end\"\n"),
+                1 => format!("\"{first}\\\n{pad}{second}\"\n"),
+                _ => format!("'{first}\n{blank}{pad}{second} end'\n").replace("\\", ""),
+            }
+        }
         1 => format!("{}\n", scalar(rng)),
         2 => literal(rng, indent),
         3 | 4 => format!("\n{}", mapping(rng, indent + 2, depth + 1)),

@@ -310,16 +310,8 @@ impl<'a, 'r> Transcoder<'a, 'r> {
     /// A scalar (or `{}` / `[]`) on the rest of a line whose node sits at column `indent`.
     fn inline(&mut self, indent: usize, text: &'a str) -> Option<()> {
         match text.as_bytes()[0] {
-            b'"' => {
-                let (value, rest) = double_quoted(text, &mut self.scratch)?;
-                end_of_value(rest)?;
-                write_str(&mut self.out, value);
-            }
-            b'\'' => {
-                let (value, rest) = single_quoted(text)?;
-                end_of_value(rest)?;
-                write_str(&mut self.out, &value);
-            }
+            b'"' => self.quoted(indent, text, true)?,
+            b'\'' => self.quoted(indent, text, false)?,
             b'|' | b'>' => self.block_scalar(indent, text)?,
             b'{' | b'[' => {
                 let (empty, rest) = ["{}", "[]"].into_iter().find_map(|e| Some((e, text.strip_prefix(e)?)))?;
@@ -331,6 +323,55 @@ impl<'a, 'r> Transcoder<'a, 'r> {
             b'-' if is_entry(text) => return None,
             _ => self.plain(indent, text)?,
         }
+        Some(())
+    }
+
+    /// A double- or single-quoted scalar of a node at column `indent`, on one line or folded over several
+    /// (as kubectl wraps long messages): a line break is a space, each blank line a line break, a
+    /// backslash at the end of a line (double quotes) joins the lines.
+    fn quoted(&mut self, indent: usize, text: &'a str, double: bool) -> Option<()> {
+        let mut value = std::mem::take(&mut self.scratch);
+        value.clear();
+        let mut keep = 0;
+        let mut segment = &text[1..];
+        let rest = loop {
+            let escaped_break = match quoted_segment(segment, double, &mut value, &mut keep)? {
+                Segment::Closed(rest) => break rest,
+                Segment::Open { escaped_break } => escaped_break,
+            };
+            if !escaped_break {
+                // White space at the end of a line is not content when the scalar goes on.
+                value.truncate(keep);
+            }
+            let mut blank = 0;
+            segment = loop {
+                if self.pos >= self.text.len() {
+                    return None;
+                }
+                let (line, next) = self.raw_line(self.pos);
+                self.pos = next;
+                let content = line.trim_start_matches(' ');
+                if content.is_empty() {
+                    blank += 1;
+                    continue;
+                }
+                // Continuation lines are indented under the node; a tab there is left to the full parser.
+                if line.len() - content.len() <= indent || content.starts_with('\t') {
+                    return None;
+                }
+                break content;
+            };
+            match (escaped_break, blank) {
+                (true, 0) => {}
+                (true, _) => return None,
+                (false, 0) => value.push(' '),
+                (false, n) => value.extend(std::iter::repeat_n('\n', n)),
+            }
+            keep = value.len();
+        };
+        end_of_value(rest)?;
+        write_str(&mut self.out, &value);
+        self.scratch = value;
         Some(())
     }
 
@@ -527,16 +568,46 @@ fn end_of_value(rest: &str) -> Option<()> {
     (trimmed.is_empty() || trimmed.starts_with('#') && trimmed.len() < rest.len()).then_some(())
 }
 
-/// A double-quoted scalar closed on its line: its value (in `scratch`) and the text after the quote.
+/// A double-quoted scalar closed on its line (a key): its value (in `scratch`) and the text after the quote.
 fn double_quoted<'s, 't>(text: &'t str, scratch: &'s mut String) -> Option<(&'s str, &'t str)> {
     scratch.clear();
-    let body = &text[1..];
-    let mut chars = body.char_indices();
+    match quoted_segment(&text[1..], true, scratch, &mut 0)? {
+        Segment::Closed(rest) => Some((scratch.as_str(), rest)),
+        Segment::Open { .. } => None,
+    }
+}
+
+/// How a quoted scalar's text on one line ends.
+enum Segment<'t> {
+    /// At the closing quote; the text after it.
+    Closed(&'t str),
+    /// At the end of the line; `escaped_break` when a backslash ends it (double quotes).
+    Open { escaped_break: bool },
+}
+
+/// Decodes one line of a quoted scalar (from after the opening quote, or a continuation line from its
+/// first character) into `value`. `keep` is left at the length of `value` up to its last character
+/// that is not unescaped white space. `None` for an escape this subset does not read.
+fn quoted_segment<'t>(line: &'t str, double: bool, value: &mut String, keep: &mut usize) -> Option<Segment<'t>> {
+    let mut chars = line.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
-            '"' => return Some((scratch.as_str(), &body[i + 1..])),
-            '\\' => {
-                let (_, e) = chars.next()?;
+            '\'' if !double => {
+                if line[i + 1..].starts_with('\'') {
+                    chars.next();
+                    value.push('\'');
+                    *keep = value.len();
+                    continue;
+                }
+                return Some(Segment::Closed(&line[i + 1..]));
+            }
+            '"' if double => return Some(Segment::Closed(&line[i + 1..])),
+            ' ' | '\t' => value.push(c),
+            '\\' if double => {
+                let Some((_, e)) = chars.next() else {
+                    return Some(Segment::Open { escaped_break: true });
+                };
+                let body = line;
                 let decoded = match e {
                     '"' => '"',
                     '\\' => '\\',
@@ -573,12 +644,16 @@ fn double_quoted<'s, 't>(text: &'t str, scratch: &'s mut String) -> Option<(&'s 
                     }
                     _ => return None,
                 };
-                scratch.push(decoded);
+                value.push(decoded);
+                *keep = value.len();
             }
-            c => scratch.push(c),
+            c => {
+                value.push(c);
+                *keep = value.len();
+            }
         }
     }
-    None
+    Some(Segment::Open { escaped_break: false })
 }
 
 /// A single-quoted scalar closed on its line (`''` is a quote): its value and the text after it.
@@ -719,12 +794,14 @@ mod tests {
 
     #[test]
     fn kubectl_style_documents_transcode() {
-        let doc = "apiVersion: v1\nitems:\n- apiVersion: apps/v1\n  kind: Deployment\n  metadata:\n    annotations:\n      a: |\n        {\"x\": 1}\n\n        second\n      b: 'it''s'\n    labels: {}\n    name: web # comment\n    message: a long message\n      wrapped at spaces\n\n      and a blank line\n    image: >-\n      registry.example.com/app@sha256:0\n  spec:\n    replicas: 2\n    template:\n      spec:\n        containers:\n        - name: main\n          args:\n          - -v\n          - \"a\\tb\\u00e9\"\n          ports:\n          -   containerPort: 8080\n        volumes: []\nkind: List\nmetadata:\n  resourceVersion: \"\"\n";
+        let doc = "apiVersion: v1\nitems:\n- apiVersion: apps/v1\n  kind: Deployment\n  metadata:\n    annotations:\n      a: |\n        {\"x\": 1}\n\n        second\n      b: 'it''s'\n    labels: {}\n    name: web # comment\n    reason: \"Back-off pulling image \\\"x\\\": a long\n      message,  \n\n      wrapped \\\n      here\"\n    quote: 'it''s\n      wrapped'\n    message: a long message\n      wrapped at spaces\n\n      and a blank line\n    image: >-\n      registry.example.com/app@sha256:0\n  spec:\n    replicas: 2\n    template:\n      spec:\n        containers:\n        - name: main\n          args:\n          - -v\n          - \"a\\tb\\u00e9\"\n          ports:\n          -   containerPort: 8080\n        volumes: []\nkind: List\nmetadata:\n  resourceVersion: \"\"\n";
         let value = json(doc).expect("in the subset");
         let item = &value["items"][0];
         assert_eq!(item["metadata"]["annotations"]["a"], "{\"x\": 1}\n\nsecond\n");
         assert_eq!(item["metadata"]["annotations"]["b"], "it's");
         assert_eq!(item["metadata"]["name"], "web");
+        assert_eq!(item["metadata"]["reason"], "Back-off pulling image \"x\": a long message,\nwrapped here");
+        assert_eq!(item["metadata"]["quote"], "it's wrapped");
         assert_eq!(item["metadata"]["message"], "a long message wrapped at spaces\nand a blank line");
         assert_eq!(item["metadata"]["image"], "registry.example.com/app@sha256:0");
         assert_eq!(item["spec"]["replicas"], 2);
@@ -742,7 +819,7 @@ mod tests {
             "a: {b: 1}\n",
             "a: >\n  folded\n\n  with a blank line\n",
             "a: |+\n  kept\n\n",
-            "a: \"two\n  lines\"\n",
+            "a: \"two\nlines at the key's column\"\n",
             "a: plain\n  - continued\n",
             "a: 1\na: 2\n",
             "<<: {}\n",
