@@ -47,52 +47,64 @@ pub fn sequence_to_json(text: &str, indent: usize, resolve: Resolve) -> Option<S
     t.finish()
 }
 
-/// Where a document's top-level `items:` block sequence lies, for parsing its entries apart: the byte
-/// range of the entries, the column of their `- `, and the text of the document without them.
+/// A document's top-level `items:` block sequence, for parsing its entries apart: the entries in
+/// slices, the column of their `- `, and the text of the document without them.
 pub struct ItemsBlock<'a> {
-    pub entries: &'a str,
+    /// The entries, cut before an entry once a slice holds the size asked for.
+    pub slices: Vec<&'a str>,
     pub indent: usize,
     /// The document with the entries cut out (`items:` is left with no value).
     pub rest: String,
 }
 
-/// Finds a top-level `items:` key (column 0) followed by a block sequence, or `None`.
-pub fn items_block(doc: &str) -> Option<ItemsBlock<'_>> {
-    let mut offset = 0;
-    let mut lines = doc.split_inclusive('\n');
+/// Finds a top-level `items:` key (column 0) followed by a block sequence, and cuts its entries into
+/// slices of about `slice` bytes; `None` when there is no such key.
+pub fn items_block(doc: &str, slice: usize) -> Option<ItemsBlock<'_>> {
+    let bytes = doc.as_bytes();
+    let line_end = |at: usize| bytes[at..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |n| at + n + 1);
+    let mut at = 0;
     let header_end = loop {
-        let line = lines.next()?;
-        offset += line.len();
-        let bare = line.trim_end_matches('\n').trim_end_matches(' ');
-        if bare == "items:" {
-            break offset;
+        if at >= bytes.len() {
+            return None;
         }
+        let next = line_end(at);
+        if doc[at..next].trim_end_matches('\n').trim_end_matches(' ') == "items:" {
+            break next;
+        }
+        at = next;
     };
     // The first entry decides the column; the block ends at the first line less indented than it, or
     // as indented but not an entry. Blank and comment lines inside do not end it.
-    let (mut indent, mut end) = (None, header_end);
-    for line in lines {
-        let bare = line.trim_end_matches('\n');
-        let content = bare.trim_start_matches(' ');
-        let column = bare.len() - content.len();
-        if content.is_empty() || content.starts_with('#') {
-            end += line.len();
+    let (mut indent, mut slices, mut start) = (None, Vec::new(), header_end);
+    at = header_end;
+    while at < bytes.len() {
+        let next = line_end(at);
+        let line = &bytes[at..next];
+        let column = line.iter().take_while(|&&b| b == b' ').count();
+        let content = &line[column..];
+        if matches!(content, [] | [b'\n'] | [b'#', ..]) {
+            at = next;
             continue;
         }
-        let entry = is_entry(content);
+        let entry = matches!(content, [b'-'] | [b'-', b' ' | b'\n', ..]);
         match indent {
             None if entry => indent = Some(column),
             None => return None,
             Some(i) if column < i || column == i && !entry => break,
+            Some(i) if column == i && at - start >= slice => {
+                slices.push(&doc[start..at]);
+                start = at;
+            }
             Some(_) => {}
         }
-        end += line.len();
+        at = next;
     }
     let indent = indent?;
-    let mut rest = String::with_capacity(doc.len() - (end - header_end));
+    slices.push(&doc[start..at]);
+    let mut rest = String::with_capacity(doc.len() - (at - header_end));
     rest.push_str(&doc[..header_end]);
-    rest.push_str(&doc[end..]);
-    Some(ItemsBlock { entries: &doc[header_end..end], indent, rest })
+    rest.push_str(&doc[at..]);
+    Some(ItemsBlock { slices, indent, rest })
 }
 
 /// The value of one ambiguous plain scalar as the full parser reads it: `text` parsed as the value of a
@@ -130,6 +142,8 @@ struct Transcoder<'a, 'r> {
     /// How many more scalars the full parser may be asked about: one per KiB of text (and a few hundred
     /// for any text), so a document of nothing but such scalars costs no more than the full parser.
     resolves_left: usize,
+    /// The line [`Self::raw_line`] found last: where it starts, its text, where the next starts.
+    last_line: Option<(usize, &'a str, usize)>,
 }
 
 impl<'a, 'r> Transcoder<'a, 'r> {
@@ -148,6 +162,7 @@ impl<'a, 'r> Transcoder<'a, 'r> {
             scratch: String::new(),
             resolve,
             resolves_left,
+            last_line: None,
         })
     }
 
@@ -156,13 +171,22 @@ impl<'a, 'r> Transcoder<'a, 'r> {
         (self.pos >= self.text.len()).then_some(self.out)
     }
 
-    /// The line at `pos`, raw: `(text without its line break, offset past it)`.
-    fn raw_line(&self, at: usize) -> (&'a str, usize) {
-        let rest = &self.text[at..];
-        match rest.find('\n') {
-            Some(n) => (&rest[..n], at + n + 1),
-            None => (rest, self.text.len()),
+    /// The line at `at`, raw: `(text without its line break, offset past it)`. The last line found is
+    /// kept: each line is looked at several times (blank? indented how far? what is it?).
+    fn raw_line(&mut self, at: usize) -> (&'a str, usize) {
+        if let Some((cached_at, line, next)) = self.last_line
+            && cached_at == at
+        {
+            return (line, next);
         }
+        let rest = &self.text.as_bytes()[at..];
+        // Lines are short: a plain loop beats a call to memchr.
+        let found = match rest.iter().position(|&b| b == b'\n') {
+            Some(n) => (&self.text[at..at + n], at + n + 1),
+            None => (&self.text[at..], self.text.len()),
+        };
+        self.last_line = Some((at, found.0, found.1));
+        found
     }
 
     /// Moves past blank and comment lines.
@@ -179,7 +203,7 @@ impl<'a, 'r> Transcoder<'a, 'r> {
 
     /// The next content line (call after [`Self::skip_blank`]); `None` at the end or for a tab in the
     /// indentation, which YAML forbids.
-    fn peek(&self) -> Option<Line<'a>> {
+    fn peek(&mut self) -> Option<Line<'a>> {
         if self.pos >= self.text.len() {
             return None;
         }
@@ -730,6 +754,12 @@ fn surely_string(text: &str) -> bool {
 fn write_str(out: &mut String, s: &str) {
     out.push('"');
     let bytes = s.as_bytes();
+    // Most strings need no escape: one branch-free pass to find out.
+    if !bytes.iter().fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\') | (b == 0x7f)) {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut from = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escape = match b {
@@ -842,13 +872,18 @@ mod tests {
 
     #[test]
     fn items_blocks_are_found_and_cut_out() {
-        let doc = "apiVersion: v1\nitems:\n- a: 1\n  b: 2\n# c\n- a: 3\nkind: List\n";
-        let block = items_block(doc).unwrap();
-        assert_eq!((block.entries, block.indent), ("- a: 1\n  b: 2\n# c\n- a: 3\n", 0));
-        assert_eq!(block.rest, "apiVersion: v1\nitems:\nkind: List\n");
-        let seq = sequence_to_json(block.entries, 0, &no_resolve).unwrap();
-        assert_eq!(seq, r#"[{"a":1,"b":2},{"a":3}]"#);
-        assert!(items_block("kind: List\nitems: []\n").is_none());
+        let doc = "apiVersion: v1\nitems:\n- a: 1\n  b: 2\n# c\n- a: 3\n-\n  a: 4\nkind: List\n";
+        let whole = items_block(doc, usize::MAX).unwrap();
+        assert_eq!((whole.slices.as_slice(), whole.indent), (&["- a: 1\n  b: 2\n# c\n- a: 3\n-\n  a: 4\n"][..], 0));
+        assert_eq!(whole.rest, "apiVersion: v1\nitems:\nkind: List\n");
+        let cut = items_block(doc, 1).unwrap();
+        assert_eq!(cut.slices, ["- a: 1\n  b: 2\n# c\n", "- a: 3\n", "-\n  a: 4\n"]);
+        let seq = sequence_to_json(cut.slices[0], 0, &no_resolve).unwrap();
+        assert_eq!(seq, r#"[{"a":1,"b":2}]"#);
+        let indented = items_block("items:\n  - x\n  - y\nkind: List\n", 1).unwrap();
+        assert_eq!((indented.slices.as_slice(), indented.indent), (&["  - x\n", "  - y\n"][..], 2));
+        assert!(items_block("kind: List\nitems: []\n", 1).is_none());
+        assert!(items_block("items:\n  a: 1\n", 1).is_none());
     }
 
     #[test]

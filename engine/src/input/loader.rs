@@ -576,14 +576,14 @@ fn fast_yaml(doc: &str) -> Option<ParsedDocument> {
 /// boundaries, each transcoded and converted on a worker thread, put back in order. The list's other
 /// fields are read on their own. `None` when any part is outside the fast path's subset.
 fn parallel_list(doc: &str, resolve: block_yaml::Resolve) -> Option<ParsedDocument> {
-    let block = block_yaml::items_block(doc)?;
+    let block = block_yaml::items_block(doc, SLICE)?;
     let head = block_yaml::to_json(&block.rest, resolve)?;
     let head = with_budget(allowance(block.rest.len()), || serde_json::from_str::<Bounded>(&head)).ok()?.0;
     let serde_json::Value::Object(mut fields) = head else { return None };
     if !fields.remove("items").is_some_and(|v| v.is_null()) || !str_field_of(&fields, "kind").ends_with("List") {
         return None;
     }
-    let slices = entry_slices(block.entries, block.indent, SLICE);
+    let slices = &block.slices;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(slices.len());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failed = std::sync::atomic::AtomicBool::new(false);
@@ -635,26 +635,6 @@ fn read_slice(slice: &str, indent: usize, resolve: block_yaml::Resolve) -> Optio
     })
     .ok()?;
     Some(read)
-}
-
-/// `entries` (a block sequence at column `indent`) cut before an entry once a slice has `size` bytes.
-fn entry_slices(entries: &str, indent: usize, size: usize) -> Vec<&str> {
-    let mut slices = Vec::new();
-    let (mut start, mut offset) = (0, 0);
-    for line in entries.split_inclusive('\n') {
-        let is_entry = line.len() > indent
-            && line.as_bytes()[..indent].iter().all(|b| *b == b' ')
-            && matches!(&line.as_bytes()[indent..], [b'-', b' ' | b'\n', ..] | [b'-']);
-        if is_entry && offset - start >= size {
-            slices.push(&entries[start..offset]);
-            start = offset;
-        }
-        offset += line.len();
-    }
-    if start < entries.len() {
-        slices.push(&entries[start..]);
-    }
-    slices
 }
 
 fn str_field_of<'v>(fields: &'v serde_json::Map<String, serde_json::Value>, field: &str) -> &'v str {
