@@ -613,25 +613,39 @@ enum Segment<'t> {
 /// first character) into `value`. `keep` is left at the length of `value` up to its last character
 /// that is not unescaped white space. `None` for an escape this subset does not read.
 fn quoted_segment<'t>(line: &'t str, double: bool, value: &mut String, keep: &mut usize) -> Option<Segment<'t>> {
-    let mut chars = line.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\'' if !double => {
-                if line[i + 1..].starts_with('\'') {
-                    chars.next();
-                    value.push('\'');
-                    *keep = value.len();
-                    continue;
-                }
+    // Text between quotes and escapes is copied a run at a time: the JSON of a
+    // `last-applied-configuration` annotation is kilobytes with an escape every few characters.
+    let copy = |value: &mut String, keep: &mut usize, run: &str| {
+        value.push_str(run);
+        let content = run.trim_end_matches([' ', '\t']);
+        if !content.is_empty() {
+            *keep = value.len() - (run.len() - content.len());
+        }
+    };
+    let bytes = line.as_bytes();
+    let (mut from, mut i) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' if double => {
+                copy(value, keep, &line[from..i]);
                 return Some(Segment::Closed(&line[i + 1..]));
             }
-            '"' if double => return Some(Segment::Closed(&line[i + 1..])),
-            ' ' | '\t' => value.push(c),
-            '\\' if double => {
-                let Some((_, e)) = chars.next() else {
+            b'\'' if !double => {
+                copy(value, keep, &line[from..i]);
+                if bytes.get(i + 1) != Some(&b'\'') {
+                    return Some(Segment::Closed(&line[i + 1..]));
+                }
+                value.push('\'');
+                *keep = value.len();
+                i += 2;
+                from = i;
+            }
+            b'\\' if double => {
+                copy(value, keep, &line[from..i]);
+                let Some(e) = line[i + 1..].chars().next() else {
                     return Some(Segment::Open { escaped_break: true });
                 };
-                let body = line;
+                let mut end = i + 1 + e.len_utf8();
                 let decoded = match e {
                     '"' => '"',
                     '\\' => '\\',
@@ -656,27 +670,24 @@ fn quoted_segment<'t>(line: &'t str, double: bool, value: &mut String, keep: &mu
                             'u' => 4,
                             _ => 8,
                         };
-                        let start = i + 2;
-                        let hex = body.get(start..start + digits)?;
+                        let hex = line.get(end..end + digits)?;
                         if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                             return None;
                         }
-                        for _ in 0..digits {
-                            chars.next();
-                        }
+                        end += digits;
                         char::from_u32(u32::from_str_radix(hex, 16).ok()?)?
                     }
                     _ => return None,
                 };
                 value.push(decoded);
                 *keep = value.len();
+                i = end;
+                from = i;
             }
-            c => {
-                value.push(c);
-                *keep = value.len();
-            }
+            _ => i += 1,
         }
     }
+    copy(value, keep, &line[from..]);
     Some(Segment::Open { escaped_break: false })
 }
 
