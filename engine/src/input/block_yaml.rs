@@ -73,6 +73,9 @@ pub fn items_block(doc: &str, slice: usize) -> Option<ItemsBlock<'_>> {
         }
         at = next;
     };
+    if let Some(block) = items_at_column_zero(doc, header_end, slice) {
+        return Some(block);
+    }
     // The first entry decides the column; the block ends at the first line less indented than it, or
     // as indented but not an entry. Blank and comment lines inside do not end it.
     let (mut indent, mut slices, mut start) = (None, Vec::new(), header_end);
@@ -105,6 +108,60 @@ pub fn items_block(doc: &str, slice: usize) -> Option<ItemsBlock<'_>> {
     rest.push_str(&doc[..header_end]);
     rest.push_str(&doc[at..]);
     Some(ItemsBlock { slices, indent, rest })
+}
+
+/// [`items_block`] for entries at column 0, as kubectl prints them, without reading every line: the
+/// block ends after the last line that starts with `- `, at the first line at column 0 that is not an
+/// entry; slices are cut at the first `\n- ` past each slice's size. A line at column 0 inside the block
+/// that is no entry (which would end the block earlier) is found when the slice holding it is
+/// transcoded: [`sequence_to_json`] refuses it, and the caller reads the document another way.
+fn items_at_column_zero(doc: &str, header_end: usize, slice: usize) -> Option<ItemsBlock<'_>> {
+    let bytes = doc.as_bytes();
+    let line_end = |at: usize| memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n + 1);
+    // The first content line after `items:` must be an entry at column 0.
+    let mut at = header_end;
+    loop {
+        let line = &bytes[at..line_end(at)];
+        let content = line.trim_ascii_start();
+        if !(content.is_empty() || content.starts_with(b"#")) {
+            if !(line.starts_with(b"- ") || line.starts_with(b"-\n")) {
+                return None;
+            }
+            break;
+        }
+        at = line_end(at);
+        if at >= bytes.len() {
+            return None;
+        }
+    }
+    let first = at;
+    let last = memchr::memmem::rfind(&bytes[first..], b"\n- ").map_or(first, |n| first + n + 1);
+    // From the last entry on, line by line: its own lines, then the list's other keys.
+    let mut end = line_end(last);
+    while end < bytes.len() {
+        let line = &bytes[end..line_end(end)];
+        let column_zero_key = !matches!(line.first(), Some(b' ' | b'\n' | b'#' | b'-'));
+        if column_zero_key || line.starts_with(b"- ") || line.starts_with(b"-\n") {
+            break;
+        }
+        end = line_end(end);
+    }
+    if end < bytes.len() && bytes[end] == b'-' {
+        return None; // an entry after what looked like the last one: not this simple shape
+    }
+    let mut slices = Vec::new();
+    let mut start = header_end;
+    while start + slice < end {
+        let Some(n) = memchr::memmem::find(&bytes[start + slice..end], b"\n- ") else { break };
+        let cut = start + slice + n + 1;
+        slices.push(&doc[start..cut]);
+        start = cut;
+    }
+    slices.push(&doc[start..end]);
+    let mut rest = String::with_capacity(doc.len() - (end - header_end));
+    rest.push_str(&doc[..header_end]);
+    rest.push_str(&doc[end..]);
+    Some(ItemsBlock { slices, indent: 0, rest })
 }
 
 /// The value of one ambiguous plain scalar as the full parser reads it: `text` parsed as the value of a
@@ -893,6 +950,13 @@ mod tests {
         assert_eq!(seq, r#"[{"a":1,"b":2}]"#);
         let indented = items_block("items:\n  - x\n  - y\nkind: List\n", 1).unwrap();
         assert_eq!((indented.slices.as_slice(), indented.indent), (&["  - x\n", "  - y\n"][..], 2));
+        let kubectl =
+            items_block("apiVersion: v1\nitems:\n- a: 1\n- b: |\n    x\n\n- c: 3\n  d: 4\nkind: List\n", 1).unwrap();
+        assert_eq!(kubectl.slices, ["- a: 1\n", "- b: |\n    x\n\n", "- c: 3\n  d: 4\n"]);
+        assert_eq!(kubectl.rest, "apiVersion: v1\nitems:\nkind: List\n");
+        // A key at column 0 inside what looks like the block: the slice holding it is refused.
+        let odd = items_block("items:\n- a: 1\nkind: List\n- b: 2\n", 1).unwrap();
+        assert!(odd.slices.iter().any(|s| sequence_to_json(s, 0, &no_resolve).is_none()));
         assert!(items_block("kind: List\nitems: []\n", 1).is_none());
         assert!(items_block("items:\n  a: 1\n", 1).is_none());
     }

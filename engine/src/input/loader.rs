@@ -411,24 +411,37 @@ fn type_name(value: &serde_json::Value) -> &'static str {
 /// never holds such a line, so a stream may mix YAML and JSON documents.
 pub fn split_documents(text: &str) -> Vec<(usize, &str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let bytes = text.as_bytes();
+    // Only lines that start with `---` or `...` can separate documents: find those, not every line.
+    let mut candidates: Vec<usize> = memchr::memmem::find_iter(bytes, b"\n---")
+        .chain(memchr::memmem::find_iter(bytes, b"\n..."))
+        .map(|at| at + 1)
+        .collect();
+    if text.starts_with("---") || text.starts_with("...") {
+        candidates.push(0);
+    }
+    candidates.sort_unstable();
     let mut docs = Vec::new();
-    let mut start = 0usize;
-    let mut start_line = 1usize;
-    let mut offset = 0usize;
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        let bare = line.trim_end_matches(['\n', '\r']);
+    let (mut start, mut start_line) = (0usize, 1usize);
+    // Line numbers counted from the last separator on, so the text is counted once.
+    let (mut counted_to, mut line_there) = (0usize, 1usize);
+    for offset in candidates {
+        let end = memchr::memchr(b'\n', &bytes[offset..]).map_or(text.len(), |n| offset + n + 1);
+        let bare = text[offset..end].trim_end_matches(['\n', '\r']);
         let is_separator = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t") || bare == "...";
-        if is_separator {
-            docs.push((start_line, &text[start..offset]));
-            start = offset + line.len();
-            start_line = i + 2;
-            if bare.strip_prefix("---").map(str::trim).is_some_and(|r| !r.is_empty() && !r.starts_with('#')) {
-                // `--- {inline}` starts a document on the separator line itself.
-                start = offset + 3;
-                start_line = i + 1;
-            }
+        if !is_separator {
+            continue;
         }
-        offset += line.len();
+        line_there += memchr::memchr_iter(b'\n', &bytes[counted_to..offset]).count();
+        counted_to = offset;
+        docs.push((start_line, &text[start..offset]));
+        start = end;
+        start_line = line_there + 1;
+        if bare.strip_prefix("---").map(str::trim).is_some_and(|r| !r.is_empty() && !r.starts_with('#')) {
+            // `--- {inline}` starts a document on the separator line itself.
+            start = offset + 3;
+            start_line = line_there;
+        }
     }
     docs.push((start_line, &text[start..]));
     docs.retain(|(_, d)| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')));
@@ -687,7 +700,7 @@ pub fn decode(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
 }
 
 fn memchr_zero(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|b| *b == 0)
+    memchr::memchr(0, bytes)
 }
 
 fn first_line(text: &str) -> String {
@@ -716,6 +729,8 @@ mod tests {
         let text = "a: 1\n---\nb: 2\n--- # comment\n\n---\nc: 3\n";
         let docs = split_documents(text);
         assert_eq!(docs.iter().map(|d| d.0).collect::<Vec<_>>(), vec![1, 3, 7]);
+        let docs = split_documents("a: 1\n---x: 2\n--- {b: 3}\n...\nc: |\n  ---\n");
+        assert_eq!(docs, vec![(1, "a: 1\n---x: 2\n"), (3, " {b: 3}\n"), (5, "c: |\n  ---\n")]);
     }
 
     #[test]
