@@ -2,6 +2,7 @@
 //! object of them; [`loader`] parses files and streams (`vigil scan`); [`index`] is the read model both
 //! front doors fill; [`scope`] says whether it shows a whole cluster.
 
+pub mod block_yaml;
 pub mod bounded;
 pub mod index;
 pub mod kinds;
