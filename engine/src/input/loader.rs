@@ -194,7 +194,14 @@ fn convert(value: serde_json::Value) -> Converted {
     }
     let name = value.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or("").to_string();
     if name.is_empty() {
-        return Converted::Error(format!("{kind} has no metadata.name"));
+        // A kind Vigil does not read is skipped whatever it holds (a kustomization.yaml has no name); one
+        // it reads, or a Vigil object, without a name is a broken document.
+        let read = group_kind(&value).0 == vigil_crds::GROUP || !matches!(KubeObject::from_value(value), Ok(None));
+        return if read {
+            Converted::Error(format!("{kind} has no metadata.name"))
+        } else {
+            Converted::Skipped(format!("{api_version}/{kind}"))
+        };
     }
     if group_kind(&value).0 == vigil_crds::GROUP {
         return match VigilObject::from_value(value) {
@@ -995,5 +1002,14 @@ mod fast_path_tests {
         assert_eq!(loaded.objects.len(), 0);
         assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors.first());
         assert!(loaded.errors[0].message.starts_with("invalid YAML"), "{}", loaded.errors[0]);
+    }
+    #[test]
+    fn a_nameless_object_of_a_kind_vigil_does_not_read_is_skipped_not_reported() {
+        let text = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [a.yaml]\n---\napiVersion: v1\nkind: Pod\nmetadata: {namespace: n}\nspec: {containers: [{name: c, image: i}]}\n";
+        let mut loaded = Loaded::default();
+        loaded.add_text("k.yaml", text);
+        assert_eq!(loaded.skipped.get("kustomize.config.k8s.io/v1beta1/Kustomization"), Some(&1));
+        assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors);
+        assert!(loaded.errors[0].to_string().contains("Pod has no metadata.name"), "{:?}", loaded.errors);
     }
 }
