@@ -87,6 +87,7 @@ pub fn deployment(ns: &str, i: usize, n: usize) -> Value {
 
 /// The ReplicaSet the controller-manager makes for Deployment `app-{i}` in namespace number `n`, as the API
 /// server returns it (labels and annotations copied, `pod-template-hash`, owner reference, status).
+#[allow(dead_code)] // the index-memory binary's
 pub fn replica_set(i: usize, n: usize) -> Value {
     let ns = format!("ns-{n}");
     let deployment = deployment(&ns, i, n);
@@ -115,6 +116,7 @@ pub fn replica_set(i: usize, n: usize) -> Value {
 
 /// Pod number `r` of that ReplicaSet, as the API server stores it once admitted (defaults filled in, the
 /// service account token volume mounted, Pending: no scheduler).
+#[allow(dead_code)] // the index-memory binary's
 pub fn replica_pod(i: usize, n: usize, r: usize) -> Value {
     let rs = replica_set(i, n);
     let rs_name = rs["metadata"]["name"].as_str().unwrap_or_default().to_string();

@@ -77,8 +77,7 @@ fn main() {
     let (count, bytes) = store(&mut index, support);
     rows.push(("namespaces, NetworkPolicies, RBAC, Services, quotas, nodes".into(), count, bytes));
     let workloads = || (0..namespaces).flat_map(move |n| (0..per_namespace).map(move |i| (i, n)));
-    let (count, bytes) =
-        store(&mut index, workloads().map(|(i, n)| synthetic::deployment(&format!("ns-{n}"), i, n)));
+    let (count, bytes) = store(&mut index, workloads().map(|(i, n)| synthetic::deployment(&format!("ns-{n}"), i, n)));
     rows.push(("Deployment".into(), count, bytes));
     let (count, bytes) = store(&mut index, workloads().map(|(i, n)| synthetic::replica_set(i, n)));
     rows.push(("ReplicaSet (controlled by a Deployment)".into(), count, bytes));
@@ -98,4 +97,3 @@ fn main() {
     }
     drop(index);
 }
-

@@ -349,4 +349,3 @@ spec:
         assert_eq!(whole, stripped);
     }
 }
-

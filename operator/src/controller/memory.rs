@@ -42,8 +42,9 @@ pub fn soft_limit(limit: u64) -> u64 {
     (limit as f64 * SOFT_SHARE) as u64
 }
 
-/// Returns freed heap pages to the kernel (glibc keeps them otherwise, and they count as resident).
-fn release_free_memory() {
+/// Returns freed heap pages to the kernel (glibc keeps them otherwise, and they count as resident). A
+/// full pass builds and drops a report per subject: without this, that churn stays resident.
+pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointers from us.
     unsafe {

@@ -120,7 +120,11 @@ impl Default for Metrics {
             "The adaptive pace of report writes now, writes per second (drops on 429/503 and rising latency)",
             write_rate.clone(),
         );
-        registry.register("write_duration_seconds", "Time the API server took to answer one report write", write_seconds.clone());
+        registry.register(
+            "write_duration_seconds",
+            "Time the API server took to answer one report write",
+            write_seconds.clone(),
+        );
         registry.register(
             "resident_memory_bytes",
             "Resident memory of the operator process",

@@ -235,9 +235,8 @@ mod tests {
             let mut s: kube::core::Status =
                 serde_json::from_value(serde_json::json!({"code": code, "message": "x", "reason": "r"})).unwrap();
             if let Some(seconds) = retry {
-                s.details = Some(
-                    serde_json::from_value(serde_json::json!({"retryAfterSeconds": seconds})).expect("details"),
-                );
+                s.details =
+                    Some(serde_json::from_value(serde_json::json!({"retryAfterSeconds": seconds})).expect("details"));
             }
             kube::Error::Api(Box::new(s))
         };
