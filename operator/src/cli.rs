@@ -41,8 +41,9 @@ pub struct OperatorArgs {
     /// when its answers get slower, and climbs back while they stay fast.
     #[arg(long, default_value_t = 200.0, value_parser = parse_write_rate, env = "VIGIL_WRITE_RATE")]
     pub write_rate: f64,
-    /// Subjects evaluated and written concurrently.
-    #[arg(long, default_value_t = 4, value_parser = parse_concurrency, env = "VIGIL_CONCURRENCY")]
+    /// Subjects evaluated and written concurrently (writes in flight: enough that the write pace, not the
+    /// API server's answer time, bounds a first pass).
+    #[arg(long, default_value_t = 8, value_parser = parse_concurrency, env = "VIGIL_CONCURRENCY")]
     pub concurrency: usize,
     /// How long a burst of changes is collected before it is evaluated.
     #[arg(long, default_value = "500ms", value_parser = parse_duration, env = "VIGIL_DEBOUNCE")]
