@@ -531,16 +531,16 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
          and sent again; pace at the end {pace:.0} writes/s) |",
         secs(first_pass)
     );
+    fn report_write(l: &str) -> bool {
+        l.contains("securityreports\"") && l.contains("verb=\"APPLY\"")
+    }
+    fn other_request(l: &str) -> bool {
+        let streaming = l.contains("verb=\"WATCH\"") || l.contains("verb=\"CONNECT\"");
+        !streaming && !report_write(l)
+    }
     for (label, filter) in [
-        (
-            "report writes (SSA of (Cluster)SecurityReports)",
-            &(|l: &str| l.contains("securityreports\"") && l.contains("verb=\"APPLY\"")) as &dyn Fn(&str) -> bool,
-        ),
-        ("every other request (not WATCH/CONNECT)", &|l: &str| {
-            !(l.contains("securityreports\"") && l.contains("verb=\"APPLY\""))
-                && !l.contains("verb=\"WATCH\"")
-                && !l.contains("verb=\"CONNECT\"")
-        }),
+        ("report writes (SSA of (Cluster)SecurityReports)", &report_write as &dyn Fn(&str) -> bool),
+        ("every other request (not WATCH/CONNECT)", &other_request),
     ] {
         let delta = histogram_delta(&server_before, &server_after, "apiserver_request_duration_seconds_bucket", filter);
         let total = delta.last().map_or(0.0, |(_, c)| *c);
