@@ -9,7 +9,7 @@ VIGIL_ENVTEST_DIR ?= /opt/vigil-envtest
 KUBEBUILDER_ASSETS ?= $(VIGIL_ENVTEST_DIR)/bin
 export KUBEBUILDER_ASSETS
 
-.PHONY: all test fmt-check clippy unit e2e demo crds docs bench bench-operator golden
+.PHONY: all test fmt-check clippy unit e2e demo crds docs bench bench-operator golden release
 
 all: test
 
@@ -48,10 +48,23 @@ docs:
 golden:
 	VIGIL_UPDATE_GOLDEN=1 $(CARGO) test -p vigil --test cli --locked
 
+## The binary to ship: $(DIST)/vigil, stripped, and $(DIST)/vigil.debug, its symbols and line tables
+## (compressed), which gdb, perf and addr2line find through the binary's .gnu_debuglink. Built with the
+## `profiling` profile: release code with line tables, so the two files describe one build. The
+## Dockerfile ships $(DIST)/vigil.
+DIST ?= dist
+OBJCOPY ?= objcopy
+release:
+	$(CARGO) build --profile profiling --locked -p vigil
+	mkdir -p $(DIST)
+	$(OBJCOPY) --only-keep-debug --compress-debug-sections=zlib $${CARGO_TARGET_DIR:-target}/profiling/vigil $(DIST)/vigil.debug
+	$(OBJCOPY) --strip-all --add-gnu-debuglink=$(DIST)/vigil.debug $${CARGO_TARGET_DIR:-target}/profiling/vigil $(DIST)/vigil
+	@ls -l $(DIST)/vigil $(DIST)/vigil.debug
+
 ## Benchmarks; figures go to docs/performance.md.
 bench:
 	$(CARGO) build --release --locked -p vigil -p vigil-bench
-	./target/release/vigil-bench
+	$${CARGO_TARGET_DIR:-target}/release/vigil-bench
 
 ## `vigil operator` against a real API server (KUBEBUILDER_ASSETS): memory per watched object, writes in a
 ## steady full pass, report size, change-to-report latency. Figures go to docs/performance.md ("Operator").

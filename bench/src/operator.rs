@@ -15,6 +15,8 @@
 //!   from its /metrics, before and after) and the 429s it answered;
 //! - the bytes etcd holds for the reports against those of the watched objects (read from etcd);
 //! - the peak resident memory against the memory limit config/manager ships.
+//! - `vigil scan --cluster -o json` of the same cluster with the operator's RBAC: wall time, peak RSS, and
+//!   its reports against the operator's.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -489,6 +491,20 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     };
     let shipped_limit = shipped_memory_limit()?;
 
+    // The one-shot audit of the same cluster, while the operator keeps running; three runs for the spread.
+    let scan_load = load_average();
+    let mut scans = Vec::new();
+    for _ in 0..3 {
+        let scan = time_scan_cluster(&cluster, &token).await?;
+        eprintln!(
+            "scan --cluster: {:.1} s, peak {:.1} MiB, {} reports",
+            scan.took.as_secs_f64(),
+            mib(scan.peak_kib),
+            scan.reports
+        );
+        scans.push(scan);
+    }
+
     // Change-to-report latency, one change at a time.
     let latency_load = load_average();
     let latencies = time_changes(&client, &args).await?;
@@ -619,6 +635,14 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     line("**change-to-report latency**, all", &all);
     line("new privileged Pod", &created_sorted);
     line("Pod deleted and re-created privileged", &recreated_sorted);
+    let runs: Vec<String> = scans.iter().map(|s| format!("{:.1}", secs(s.took))).collect();
+    println!(
+        "| **`vigil scan --cluster -o json`** of the same cluster, 3 runs (load {scan_load}) | **{} s**, peak RSS \
+         {:.1} MiB, {} reports (the operator wrote {report_count}) |",
+        runs.join(" / "),
+        mib(scans.iter().map(|s| s.peak_kib).max().unwrap_or(0)),
+        scans.iter().map(|s| s.reports).min().unwrap_or(0)
+    );
     println!("| operator API errors / watch errors | {api_errors} / {watch_errors} |");
     println!("| bench wall time | {:.0} s |", secs(bench_start.elapsed()));
     if !fits {
@@ -831,6 +855,48 @@ fn shipped_memory_limit() -> anyhow::Result<f64> {
         "Gi" => number * 1024.0,
         _ => bail!("memory limit {value:?}: expected Mi or Gi"),
     })
+}
+
+struct ScanRun {
+    took: Duration,
+    /// VmHWM sampled every 20 ms until the scan exits.
+    peak_kib: u64,
+    reports: usize,
+}
+
+/// Runs `vigil scan --cluster -o json` with the operator's ServiceAccount token, output to a file.
+async fn time_scan_cluster(cluster: &TestCluster, token: &str) -> anyhow::Result<ScanRun> {
+    let dir = std::env::temp_dir().join(format!("vigil-bench-scan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let kubeconfig = dir.join("kubeconfig");
+    cluster.write_kubeconfig(token, &kubeconfig)?;
+    let (output, errors) = (dir.join("reports.json"), dir.join("scan.err"));
+    let start = Instant::now();
+    let mut child = std::process::Command::new(vigil_e2e::vigil_bin())
+        .args(["scan", "--cluster", "-o", "json", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(std::fs::File::create(&output)?)
+        .stderr(std::fs::File::create(&errors)?)
+        .spawn()
+        .context("starting vigil scan --cluster")?;
+    let mut peak_kib = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if let Ok((_, hwm)) = memory_kib(child.id()) {
+            peak_kib = peak_kib.max(hwm);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let took = start.elapsed();
+    if !status.success() {
+        bail!("vigil scan --cluster failed ({status}): {}", std::fs::read_to_string(&errors).unwrap_or_default());
+    }
+    let list: Value = serde_json::from_reader(std::io::BufReader::new(std::fs::File::open(&output)?))?;
+    let reports = list["items"].as_array().map_or(0, Vec::len);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ScanRun { took, peak_kib, reports })
 }
 
 /// The duration of the last full pass, from the operator's log line `full pass done ... seconds=X`.

@@ -186,7 +186,9 @@ async fn differential_scan_of_raw_manifests_matches_the_operator_on_defaulted_ob
     // A YAML stream of JSON documents (a leading comment keeps the loader from reading the file as one JSON).
     std::fs::write(&file, format!("# the corpus as applied\n{}\n", manifests.join("\n---\n")))?;
     let out = std::process::Command::new(vigil_e2e::vigil_bin())
-        .args(["scan", "-o", "json", "--kube-version", &version])
+        // `--whole-cluster`: the operator judges the whole cluster, so the scan must too, or every check that
+        // needs it would be NotApplicable on the scan's side and compare as nothing.
+        .args(["scan", "-o", "json", "--whole-cluster", "--kube-version", &version])
         .arg(&file)
         .output()?;
     let scanned: serde_json::Value = serde_json::from_slice(&out.stdout)

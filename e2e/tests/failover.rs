@@ -145,14 +145,22 @@ async fn killing_the_leader_mid_pass_loses_no_report_and_leaves_none_stale() -> 
     let b = Vigil::start(&cluster, &token, "replica-b", &slow)?;
     a.wait_ready(WAIT).await?;
     b.wait_ready(WAIT).await?;
-    let first = if lease_holder(&cluster).await.as_deref() == Some("replica-a") { &a } else { &b };
-    assert_eq!(first.metric("vigil_leader").await, 1.0, "replica-a started first and should lead");
+    // Whichever replica won the Lease leads (both started at once): the other is the standby.
+    let a_leads = eventually(WAIT, "one replica to lead", || async {
+        match lease_holder(&cluster).await.as_deref() {
+            Some("replica-a") => (a.metric("vigil_leader").await == 1.0).then_some(true),
+            Some("replica-b") => (b.metric("vigil_leader").await == 1.0).then_some(false),
+            _ => None,
+        }
+    })
+    .await?;
+    let (leader, standby) = if a_leads { (&a, &b) } else { (&b, &a) };
     eventually(WAIT, "the first pass to be under way", || async {
         let n = report_names(&cluster, &ns).await.ok()?.len();
         (n >= 20).then_some(n)
     })
     .await?;
-    a.signal("KILL")?;
+    leader.signal("KILL")?;
     let written_at_kill = report_names(&cluster, &ns).await?.len();
     assert!(written_at_kill < 121, "the pass finished before the kill ({written_at_kill} reports)");
 
@@ -169,7 +177,7 @@ async fn killing_the_leader_mid_pass_loses_no_report_and_leaves_none_stale() -> 
     let mut expected: BTreeSet<String> = (5..120).map(|i| format!("pod-p{i}")).collect();
     expected.extend((0..5).map(|i| format!("pod-new{i}")));
     expected.insert(format!("namespace-{ns}"));
-    let converged = eventually(Duration::from_secs(90), "replica-b to converge", || async {
+    let converged = eventually(Duration::from_secs(90), "the standby to converge", || async {
         let names = report_names(&cluster, &ns).await.ok()?;
         (names == expected).then_some(names)
     })
@@ -178,9 +186,9 @@ async fn killing_the_leader_mid_pass_loses_no_report_and_leaves_none_stale() -> 
         let names = report_names(&cluster, &ns).await?;
         let missing: Vec<_> = expected.difference(&names).collect();
         let stale: Vec<_> = names.difference(&expected).collect();
-        anyhow::bail!("missing {missing:?}, stale {stale:?}\n{}", b.log());
+        anyhow::bail!("missing {missing:?}, stale {stale:?}\n{}", standby.log());
     }
-    assert_eq!(b.metric("vigil_leader").await, 1.0);
+    assert_eq!(standby.metric("vigil_leader").await, 1.0);
     // Each report says what its Pod is (privileged pods fail, the others do not).
     let listed = cluster.api(&reports(), Some(&ns)).list(&ListParams::default()).await?;
     for report in listed.items.iter().filter(|r| r.metadata.name.as_deref().is_some_and(|n| n.starts_with("pod-p"))) {
@@ -198,7 +206,7 @@ async fn killing_the_leader_mid_pass_loses_no_report_and_leaves_none_stale() -> 
             if fails { "fails" } else { "passes" }
         );
     }
-    drop(a);
+    drop((a, b));
     Ok(())
 }
 

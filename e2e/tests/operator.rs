@@ -352,6 +352,20 @@ async fn policies_and_exceptions_take_effect_and_exceptions_expire() -> anyhow::
         exceptions.get("debug-pod").await.ok().filter(|e| e.data["status"]["conditions"][0]["reason"] == "Expired")
     })
     .await?;
+
+    // An exception naming a check that does not exist (a typo) waives nothing and says why, as `vigil scan`
+    // refuses it.
+    cluster.apply_yaml(&format!(
+        "apiVersion: vigil.dev/v1alpha1\nkind: SecurityException\nmetadata: {{name: typo, namespace: {ns}}}\nspec:\n  checks: [privileged-containers]\n  match: {{kinds: [Pod]}}\n  reason: r\n  owner: sre@example.com\n"
+    )).await?;
+    let typo = eventually(WAIT, "the typo exception to be Invalid", || async {
+        exceptions.get("typo").await.ok().filter(|e| e.data["status"]["conditions"][0]["reason"] == "Invalid")
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", vigil.log()))?;
+    let message = typo.data["status"]["conditions"][0]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("unknown check \"privileged-containers\""), "{message}");
+    assert_eq!(findings(&report(&cluster, &ns, "pod-p").await.unwrap(), "privileged-container"), ["Fail"]);
     Ok(())
 }
 
@@ -384,7 +398,12 @@ async fn scan_and_operator_agree_on_the_examples() -> anyhow::Result<()> {
 
     let file = std::env::temp_dir().join(format!("vigil-e2e-examples-{}.yaml", std::process::id()));
     std::fs::write(&file, &manifests)?;
-    let out = std::process::Command::new(vigil_e2e::vigil_bin()).args(["scan", "-o", "json"]).arg(&file).output()?;
+    // `--whole-cluster`: the operator judges the whole cluster, so the scan must too (plain manifests would
+    // leave the checks that need the whole cluster NotApplicable, with another message).
+    let out = std::process::Command::new(vigil_e2e::vigil_bin())
+        .args(["scan", "-o", "json", "--whole-cluster"])
+        .arg(&file)
+        .output()?;
     let scanned: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     let mut compared = 0;
     for item in scanned["items"].as_array().unwrap() {

@@ -4,20 +4,25 @@ use std::io::Write;
 
 use crate::cli::{ChecksArgs, ChecksFormat};
 
+/// As `vigil scan` prints: a closed pipe ends quietly, a full disk is one clear error.
 pub fn print(args: &ChecksArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = std::io::BufWriter::new(crate::render::Output::new(stdout.lock()));
+    write_catalog(args, &mut out).map_err(crate::render::output_error)
+}
+
+fn write_catalog(args: &ChecksArgs, out: &mut impl Write) -> std::io::Result<()> {
     let entries = vigil_engine::checks::docs::entries();
     match args.output {
         ChecksFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &entries)?;
+            serde_json::to_writer_pretty(&mut *out, &entries)?;
             writeln!(out)?;
         }
         ChecksFormat::Table => {
             writeln!(
                 out,
-                "{:<32} {:>4}  {:<8}  {:<17}  {:<6}  {:<7}  {:<44}  TITLE",
-                "ID", "RISK", "SEVERITY", "SUBJECT", "SOURCE", "DEFAULT", "SEED ITEM"
+                "{:<32} {:>4}  {:<8}  {:<17}  {:<13}  {:<6}  {:<7}  {:<44}  TITLE",
+                "ID", "RISK", "SEVERITY", "SUBJECT", "SCOPE", "SOURCE", "DEFAULT", "SEED ITEM"
             )?;
             for e in entries {
                 let mut seed = e.seed_item.to_string();
@@ -28,11 +33,12 @@ pub fn print(args: &ChecksArgs) -> anyhow::Result<()> {
                 let default = if e.enabled_by_default { "on" } else { "off" };
                 writeln!(
                     out,
-                    "{:<32} {:>4}  {:<8}  {:<17}  {:<6}  {:<7}  {:<44}  {}",
+                    "{:<32} {:>4}  {:<8}  {:<17}  {:<13}  {:<6}  {:<7}  {:<44}  {}",
                     e.id,
                     e.risk,
                     e.severity.as_str(),
                     subjects,
+                    e.scope.as_str(),
                     e.source,
                     default,
                     seed,

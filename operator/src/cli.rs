@@ -174,14 +174,35 @@ pub fn parse_write_rate(text: &str) -> Result<f64, String> {
 #[derive(Args, Debug)]
 pub struct ScanArgs {
     /// Files or folders (searched recursively for .yaml, .yml and .json); `-` reads stdin.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "cluster", conflicts_with = "cluster", value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Audit the live cluster of the kubeconfig's current context instead of files: lists (read-only,
+    /// paginated) every kind Vigil reads, with the operator's RBAC; a kind it may not list makes the checks
+    /// that read it Error. Exit 2 when the cluster cannot be reached.
+    #[arg(long, conflicts_with_all = ["whole_cluster", "kube_version"])]
+    pub cluster: bool,
+    /// The kubeconfig context to use (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The kubeconfig file to use (default: KUBECONFIG, else ~/.kube/config, else in-cluster config).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// With --cluster: only audit these namespaces (repeatable or comma-separated; default: all).
+    #[arg(long = "namespace", value_name = "NAME", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// With --cluster: never audit these namespaces (repeatable or comma-separated).
+    #[arg(long = "exclude-namespace", value_name = "NAME", value_delimiter = ',')]
+    pub exclude_namespaces: Vec<String>,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = ScanFormat::Table)]
     pub output: ScanFormat,
     /// Exit 1 when a failing finding is at or above this severity.
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     pub fail_on: Option<Severity>,
+    /// Judge the input as a whole cluster even when it is not recognised as a dump of one (see
+    /// docs/checks.md, "Scope"): checks that need the whole cluster then judge what it holds.
+    #[arg(long)]
+    pub whole_cluster: bool,
     /// The API server version the manifests will run on (e.g. 1.31), for version checks.
     #[arg(long, value_name = "VERSION")]
     pub kube_version: Option<String>,

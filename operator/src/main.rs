@@ -2,6 +2,7 @@
 
 mod checks;
 mod cli;
+mod cluster;
 mod controller;
 mod render;
 mod scan;

@@ -1,21 +1,26 @@
-//! `vigil scan`: files -> loader -> index -> engine -> printer. The input is one cluster snapshot.
+//! `vigil scan`: files -> loader -> index -> engine -> printer, or with `--cluster` a live cluster ->
+//! one paginated listing (`cluster::snapshot`, the operator's kinds and rules) -> index -> engine ->
+//! printer. The input is one cluster snapshot.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{IsTerminal, Read, Write};
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 use vigil_crds::{FindingResult, Severity, Subject};
 use vigil_engine::input::loader::{LoadError, Loaded, Origin};
 use vigil_engine::input::object::VigilObject;
+use vigil_engine::input::scope::InputScope;
 use vigil_engine::input::text::escape;
 use vigil_engine::policy::store::key_of;
 use vigil_engine::{Exceptions, Index, PolicySet, PolicyStore, Report, ServerVersion, audit_each};
 
 use crate::cli::{ColorChoice, ScanArgs};
+use crate::cluster::{ClientOptions, NamespaceFilter, snapshot};
 use crate::render;
 
 /// A failing finding at or above `--fail-on`.
@@ -27,11 +32,30 @@ pub const EXIT_UNUSABLE: u8 = 2;
 /// objects have an empty namespace.
 pub type Origins = HashMap<(String, String, String), Origin>;
 
+/// What was read: the index, where each object came from, the policy objects found with them, kinds
+/// skipped and how many documents could not be read.
+struct Input {
+    index: Index,
+    origins: Origins,
+    store: PolicyStore,
+    vigil_objects: Vec<(VigilObject, Origin)>,
+    skipped: BTreeMap<String, usize>,
+    unreadable: usize,
+}
+
 pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let cap = args.max_input_size;
-    let mut loaded = Loaded::default();
-    for path in &args.paths {
-        read_path(path, cap, &mut loaded)?;
+    // clap's `requires` does not see a missing boolean flag (it has a default), so this is checked here.
+    if !args.cluster {
+        let cluster_only = [
+            ("--context", args.context.is_some()),
+            ("--kubeconfig", args.kubeconfig.is_some()),
+            ("--namespace", !args.namespaces.is_empty()),
+            ("--exclude-namespace", !args.exclude_namespaces.is_empty()),
+        ];
+        if let Some((flag, _)) = cluster_only.iter().find(|(_, given)| *given) {
+            bail!("{flag} applies to a live cluster: add --cluster (files are scanned as they are)");
+        }
     }
     // Policy objects first: a bad one is unusable input, never skipped (it would change every answer).
     let mut vigil_objects = Vec::new();
@@ -46,26 +70,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             vigil_objects.extend(read_vigil_file(&name, &bytes, &kinds)?);
         }
     }
-    if !loaded.vigil_errors.is_empty() {
-        bail!("{}", list_errors(&loaded.vigil_errors));
-    }
-    vigil_objects.append(&mut loaded.vigil_objects);
-    let (policies, exceptions) = compile_vigil_objects(&vigil_objects)?;
-
-    for error in &loaded.errors {
-        render::warn(&format!("vigil: skipped {error}"));
-    }
-    if loaded.objects.is_empty() && loaded.skipped.is_empty() {
-        let what = if loaded.errors.is_empty() { "no Kubernetes objects found" } else { "no document could be read" };
-        bail!("{what} in {}", args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
-    }
-    let (mut index, origins) = build_index(loaded.objects);
-    if let Some(version) = &args.kube_version {
-        index.server_version = Some(
-            ServerVersion::parse(version)
-                .with_context(|| format!("--kube-version {version:?} is not a version like 1.31"))?,
-        );
-    }
+    let input = if args.cluster { read_cluster(&args)? } else { read_files(&args)? };
+    let Input { index, origins, store, vigil_objects: mut found, skipped, unreadable } = input;
+    vigil_objects.append(&mut found);
+    let (policies, exceptions) = compile_vigil_objects(store, &vigil_objects, !args.cluster)?;
     let now = args.now.unwrap_or_else(Timestamp::now);
 
     let stdout = std::io::stdout();
@@ -91,13 +99,135 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     if let Some(e) = write_error {
         return Err(e.context("cannot write the output"));
     }
-    printer.end(&mut out, &loaded.skipped, loaded.errors.len()).context("cannot write the output")?;
+    printer.end(&mut out, &skipped, unreadable).context("cannot write the output")?;
     out.flush().map_err(render::output_error)?;
 
     if failing_at_threshold {
         return Ok(ExitCode::from(EXIT_FINDINGS));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Lists the live cluster (`--cluster`) as the operator reads it: the same kinds, the same namespace
+/// filter, the server's version, and the cluster's own SecurityPolicies and exceptions.
+fn read_cluster(args: &ScanArgs) -> anyhow::Result<Input> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let options = ClientOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        identity: "scan".into(),
+        request_timeout: Some(REQUEST_TIMEOUT),
+    };
+    let filter = NamespaceFilter::new(&args.namespaces, &args.exclude_namespaces);
+    // Warnings (a kind Vigil may not list, an unreadable version) go to stderr, as `vigil: ...` lines do.
+    let _ =
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,kube=off,kube_client=off,kube_runtime=off")
+            }))
+            .without_time()
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init();
+    let taken = runtime.block_on(async {
+        let config = options.config().await?;
+        let url = config.cluster_url.to_string();
+        let client = kube::Client::try_from(config).context("building the API client")?;
+        // Also the reachability probe: without a cluster, fail before listing anything.
+        let version = match snapshot::server_version(&client).await {
+            Ok(version) => version,
+            Err(kube::Error::Api(status)) => {
+                tracing::warn!(error = %status, "cannot read the API server version; version checks say NotApplicable");
+                None
+            }
+            Err(error) => return Err(snapshot::unreachable(error, &url)),
+        };
+        let progress = Arc::new(snapshot::Progress::default());
+        let listing = snapshot::take(&client, &filter, progress.clone());
+        let mut taken = with_progress(listing, &progress).await?;
+        taken.index.server_version = version;
+        anyhow::Ok(taken)
+    })?;
+    let mut store = PolicyStore::default();
+    for (_, objects) in &taken.policies {
+        for object in objects {
+            // As the operator: an invalid policy or exception in the cluster is reported and left out.
+            if let Err(problem) = store.apply(object) {
+                render::warn(&format!("vigil: {problem}; left out"));
+            }
+        }
+    }
+    let mut index = taken.index;
+    index.scope = InputScope::WholeCluster;
+    Ok(Input {
+        index,
+        origins: Origins::new(),
+        store,
+        vigil_objects: Vec::new(),
+        skipped: BTreeMap::new(),
+        unreadable: 0,
+    })
+}
+
+/// Bound of each API request of `--cluster` (connect, send, response of one page).
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs the listing, redrawing a progress line on stderr every 200 ms when stderr is a terminal.
+async fn with_progress<T>(listing: impl std::future::Future<Output = T>, progress: &snapshot::Progress) -> T {
+    if !std::io::stderr().is_terminal() {
+        return listing.await;
+    }
+    futures::pin_mut!(listing);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    let result = loop {
+        tokio::select! {
+            result = &mut listing => break result,
+            _ = tick.tick() => {
+                let mut err = std::io::stderr().lock();
+                let _ = write!(err, "\r\x1b[2K{}", progress.line());
+                let _ = err.flush();
+            }
+        }
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "\r\x1b[2K");
+    let _ = err.flush();
+    result
+}
+
+fn read_files(args: &ScanArgs) -> anyhow::Result<Input> {
+    let cap = args.max_input_size;
+    let mut loaded = Loaded::default();
+    for path in &args.paths {
+        read_path(path, cap, &mut loaded)?;
+    }
+    if !loaded.vigil_errors.is_empty() {
+        bail!("{}", list_errors(&loaded.vigil_errors));
+    }
+    for error in &loaded.errors {
+        render::warn(&format!("vigil: skipped {error}"));
+    }
+    if loaded.objects.is_empty() && loaded.skipped.is_empty() {
+        let what = if loaded.errors.is_empty() { "no Kubernetes objects found" } else { "no document could be read" };
+        bail!("{what} in {}", args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+    }
+    let (mut index, origins) = build_index(loaded.objects);
+    index.scope = if args.whole_cluster { InputScope::WholeCluster } else { InputScope::of_files(&index) };
+    if let Some(version) = &args.kube_version {
+        index.server_version = Some(
+            ServerVersion::parse(version)
+                .with_context(|| format!("--kube-version {version:?} is not a version like 1.31"))?,
+        );
+    }
+    Ok(Input {
+        index,
+        origins,
+        store: PolicyStore::default(),
+        vigil_objects: loaded.vigil_objects,
+        skipped: loaded.skipped,
+        unreadable: loaded.errors.len(),
+    })
 }
 
 fn list_errors(errors: &[LoadError]) -> String {
@@ -157,9 +287,14 @@ fn read_vigil_file(name: &str, bytes: &[u8], kinds: &[&str]) -> anyhow::Result<V
     Ok(loaded.vigil_objects)
 }
 
-/// Compiles the policy objects by the engine's rules; the first invalid one is unusable input.
-fn compile_vigil_objects(objects: &[(VigilObject, Origin)]) -> anyhow::Result<(PolicySet, Exceptions)> {
-    let mut store = PolicyStore::default();
+/// Compiles the policy objects of files into `store` (which may hold the cluster's) by the engine's rules;
+/// the first invalid one is unusable input. An exception naming an unknown check is too when `strict`;
+/// otherwise (a cluster's exceptions, which the operator also keeps) it is reported.
+fn compile_vigil_objects(
+    mut store: PolicyStore,
+    objects: &[(VigilObject, Origin)],
+    strict: bool,
+) -> anyhow::Result<(PolicySet, Exceptions)> {
     let mut seen: HashMap<(&str, String), &Origin> = HashMap::new();
     for (object, origin) in objects {
         let at = |message: String| {
@@ -177,7 +312,11 @@ fn compile_vigil_objects(objects: &[(VigilObject, Origin)]) -> anyhow::Result<(P
             )));
         }
     }
-    store.check_exception_ids().map_err(|message| anyhow::anyhow!(message))?;
+    match store.check_exception_ids() {
+        Err(message) if strict => bail!(message),
+        Err(message) => render::warn(&format!("vigil: {message}")),
+        Ok(()) => {}
+    }
     Ok((store.policy_set(), store.exceptions()))
 }
 

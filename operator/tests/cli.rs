@@ -120,9 +120,13 @@ fn checks_lists_the_catalog() {
     assert!(table.contains("privileged-container"));
     let json: serde_json::Value = serde_json::from_slice(&vigil(&["checks", "-o", "json"]).stdout).unwrap();
     let first = &json[0];
-    for field in ["id", "risk", "severity", "subjects", "seedItem", "title"] {
+    for field in ["id", "risk", "severity", "subjects", "seedItem", "title", "scope"] {
         assert!(!first[field].is_null(), "missing {field}");
     }
+    let scope = |id: &str| json.as_array().unwrap().iter().find(|c| c["id"] == id).map(|c| c["scope"].clone());
+    assert_eq!(scope("image-signature-enforced"), Some("whole-cluster".into()));
+    assert_eq!(scope("privileged-container"), Some("manifests".into()));
+    assert!(table.lines().any(|l| l.starts_with("image-signature-enforced") && l.contains("whole-cluster")));
 }
 
 /// The report of a subject in `vigil scan -o json` output.
@@ -246,10 +250,8 @@ fn vigils_own_manifests_pass_its_audit() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut subjects = 0;
+    // The cluster report too: plain manifests leave the checks that need the whole cluster NotApplicable.
     for item in list["items"].as_array().unwrap() {
-        if item["metadata"]["name"] == "cluster" {
-            continue;
-        }
         subjects += 1;
         let failing: Vec<&serde_json::Value> =
             item["status"]["findings"].as_array().into_iter().flatten().filter(|f| f["result"] == "Fail").collect();
@@ -260,7 +262,67 @@ fn vigils_own_manifests_pass_its_audit() {
             item["spec"]["subject"]["name"]
         );
     }
-    assert!(subjects >= 6, "only {subjects} subjects in config/");
+    assert!(subjects >= 7, "only {subjects} subjects in config/");
+    for threshold in ["critical", "high"] {
+        let gate = vigil(&["scan", "config", "--fail-on", threshold]);
+        assert_eq!(gate.status.code(), Some(0), "--fail-on {threshold}:\n{}", stdout(&gate));
+    }
+}
+
+/// A `kubectl get ns,... -A -o yaml` dump: the Namespaces as the API server returns them (with a uid).
+const DUMP: &str = "apiVersion: v1\nkind: List\nmetadata: {resourceVersion: \"\"}\nitems:\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: kube-system, uid: 0b6f1d52-6a43-4b8e-9a52-2f7c1d0e9a11, resourceVersion: \"4\"}\n- apiVersion: v1\n  kind: Namespace\n  metadata: {name: shop, uid: 7c0e2a1b-3d4f-4e5a-8b6c-9d0e1f2a3b4c, resourceVersion: \"90\"}\n";
+
+fn cluster_results(out: &Output) -> Vec<(String, String)> {
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let cluster = json_report(&list, "Cluster", "cluster");
+    let findings = cluster["status"]["findings"].as_array().cloned().unwrap_or_default();
+    findings.iter().map(|f| (f["checkId"].as_str().unwrap().into(), f["result"].as_str().unwrap().into())).collect()
+}
+
+#[test]
+fn a_whole_cluster_dump_or_the_flag_gets_the_cluster_checks_judged_and_manifests_do_not() {
+    let judged = |results: &[(String, String)]| {
+        results.iter().any(|(id, result)| id == "image-signature-enforced" && result == "Fail")
+    };
+    let dump = vigil_stdin(&["scan", "-", "-o", "json"], DUMP);
+    assert!(judged(&cluster_results(&dump)), "{}", stdout(&dump));
+    // The same Namespaces written by hand (no uid) are manifests...
+    let manifests = DUMP.replace(", uid: 0b6f1d52-6a43-4b8e-9a52-2f7c1d0e9a11", "");
+    let out = vigil_stdin(&["scan", "-", "-o", "json"], &manifests);
+    let results = cluster_results(&out);
+    assert!(!judged(&results), "{}", stdout(&out));
+    let reason = results.iter().find(|(id, _)| id == "image-signature-enforced").map(|(_, r)| r.as_str());
+    assert_eq!(reason, Some("NotApplicable"));
+    assert!(stdout(&out).contains("vigil scan --cluster"), "the reason says how to get it judged");
+    // ...unless the user says they are the whole cluster.
+    let forced = vigil_stdin(&["scan", "-", "-o", "json", "--whole-cluster"], &manifests);
+    assert!(judged(&cluster_results(&forced)), "{}", stdout(&forced));
+}
+
+#[test]
+fn a_cluster_that_cannot_be_reached_exits_2_with_a_message() {
+    let dir = std::env::temp_dir().join(format!("vigil-cli-kubeconfig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join("config");
+    // Port 1 on loopback: nothing listens there.
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: gone\nclusters:\n- name: gone\n  cluster: {server: \"https://127.0.0.1:1\"}\nusers:\n- name: gone\n  user: {token: t}\ncontexts:\n- name: gone\n  context: {cluster: gone, user: gone}\n",
+    )
+    .unwrap();
+    let path = kubeconfig.to_str().unwrap();
+    let out = vigil(&["scan", "--cluster", "--kubeconfig", path]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot reach the Kubernetes API server at https://127.0.0.1:1"), "{}", stderr(&out));
+    let out = vigil(&["scan", "--cluster", "--kubeconfig", path, "--context", "elsewhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("elsewhere"), "{}", stderr(&out));
+    // Cluster flags without --cluster, and files with it, are refused.
+    let out = vigil(&["scan", "examples", "--namespace", "shop"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--namespace applies to a live cluster"), "{}", stderr(&out));
+    assert_eq!(vigil(&["scan", "examples", "--cluster"]).status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -85,7 +85,14 @@ fn a_full_disk_is_one_clear_error() {
     if !Path::new("/dev/full").exists() {
         return;
     }
-    for command in ["$V crds", "$V scan examples", "$V scan examples -o sarif", "$V scan examples -o html"] {
+    for command in [
+        "$V crds",
+        "$V checks",
+        "$V checks -o json",
+        "$V scan examples",
+        "$V scan examples -o sarif",
+        "$V scan examples -o html",
+    ] {
         let (status, err) = shell(&format!("{command} > /dev/full"));
         assert_eq!(status, Some(2), "{command}: {err}");
         assert_eq!(err.trim(), "vigil: cannot write the output: No space left on device (os error 28)", "{command}");

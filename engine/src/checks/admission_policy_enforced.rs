@@ -16,6 +16,7 @@ pub static CHECK: Check = Check {
                   non-compliant objects, or label every namespace with `pod-security.kubernetes.io/enforce`.",
     rule: "A ValidatingAdmissionPolicy rejects requests only through a binding whose `validationActions` include Deny and whose policy exists; validating webhooks and Pod Security Admission labels are the other ways the API server refuses objects. Source: `staging/src/k8s.io/api/admissionregistration/v1/types.go` (ValidatingAdmissionPolicyBinding); `staging/src/k8s.io/pod-security-admission/admission/admission.go`.",
     enabled_by_default: true,
+    scope: CheckScope::WholeCluster,
     reads: &[Kind::ValidatingAdmissionPolicy, Kind::ValidatingAdmissionPolicyBinding, Kind::ValidatingWebhookConfiguration, Kind::Namespace],
     evaluators: &[Evaluator::Cluster(evaluate)],
 };

@@ -18,6 +18,7 @@ pub static CHECK: Check = Check {
                   in the kube-apiserver manifest.",
     rule: "kube-apiserver audits only with `--audit-policy-file` and a log path or webhook, encrypts Secrets at rest only with `--encryption-provider-config`, serves anonymous requests unless `--anonymous-auth=false`, and `--authorization-mode=AlwaysAllow` allows every request. Source: `staging/src/k8s.io/apiserver/pkg/server/options/audit.go`, `options/etcd.go`; `pkg/kubeapiserver/options/authentication.go`, `authorization.go`.",
     enabled_by_default: true,
+    scope: CheckScope::WholeCluster,
     reads: &[Kind::Pod],
     evaluators: &[Evaluator::Cluster(evaluate)],
 };

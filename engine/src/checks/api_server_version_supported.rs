@@ -13,6 +13,7 @@ pub static CHECK: Check = Check {
                   that upgrades it on time.",
     rule: "Upstream maintains a minor release for about 14 months; after its end-of-life date it gets no fixes. Source: <https://kubernetes.io/releases/> (release calendar embedded in `engine/src/checks/support/releases.rs`).",
     enabled_by_default: true,
+    scope: CheckScope::WholeCluster,
     reads: &[],
     evaluators: &[Evaluator::Cluster(evaluate)],
 };

@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     remediation: "Remove the extra capabilities from `capabilities.add`, or allow them in the policy's `allowedCapabilities` if truly needed.",
     rule: "Pod Security Standards restricted control Capabilities: containers may add only `NET_BIND_SERVICE` (the policy's `allowedCapabilities` can widen it, up to baseline's list). Source: `staging/src/k8s.io/pod-security-admission/policy/check_capabilities_restricted.go`, `check_capabilities_baseline.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     remediation: "Set `capabilities.drop: [ALL]` and add back only the capabilities the container needs.",
     rule: "Pod Security Standards restricted control Capabilities: every container must drop `ALL`; Windows pods are exempt (`spec.os.name: windows`). Source: `staging/src/k8s.io/pod-security-admission/policy/check_capabilities_restricted.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -52,6 +52,29 @@ pub enum Source {
     Ours,
 }
 
+/// What input a check needs to give a true verdict. The evaluator applies it in one place
+/// (`checks::evaluate`): a check that needs the whole cluster is `NotApplicable` on plain manifests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckScope {
+    /// Judged on what the input contains: the subject and the objects given with it (a repository can fix
+    /// what fails).
+    Manifests,
+    /// Rests on facts only a whole cluster shows (admission webhooks and policies, Nodes, the API server, an
+    /// installed mesh and its mesh-wide policy, an in-cluster scanner's reports): judged on a live cluster or
+    /// a whole-cluster dump only.
+    WholeCluster,
+}
+
+impl CheckScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckScope::Manifests => "manifests",
+            CheckScope::WholeCluster => "whole-cluster",
+        }
+    }
+}
+
 /// One evaluator per subject kind a check applies to. A check is pure: no I/O, no clock but `ctx.now`.
 #[derive(Clone, Copy)]
 pub enum Evaluator {
@@ -100,6 +123,8 @@ pub struct Check {
     /// the project that defines the semantics), in one or two sentences.
     pub rule: &'static str,
     pub enabled_by_default: bool,
+    /// Whether plain manifests can show what the check needs, or only a whole cluster.
+    pub scope: CheckScope,
     /// Kinds the check reads beyond its subject: when the operator may not list one of them (RBAC), the
     /// check reports `Error` with the reason instead of judging from a partial view.
     pub reads: &'static [crate::input::kinds::Kind],

@@ -14,6 +14,7 @@ pub static CHECK: Check = Check {
                   security configuration.",
     rule: "The kubelet reports its runtime as `status.nodeInfo.containerRuntimeVersion` (`<runtime>://<version>`). Source: `pkg/kubelet/nodestatus/setters.go` (VersionInfo).",
     enabled_by_default: true,
+    scope: CheckScope::WholeCluster,
     reads: &[Kind::Node],
     evaluators: &[Evaluator::Cluster(evaluate)],
 };

@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     remediation: "Move the workload to a namespace of its own, with its own network policies, RBAC and quotas.",
     rule: "A namespaced object whose manifest names no namespace is created in the client's current namespace, `default` unless the kubeconfig context says otherwise; Vigil reads such manifests as in `default`. Source: `staging/src/k8s.io/client-go/tools/clientcmd/client_config.go` (DirectClientConfig.Namespace).",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

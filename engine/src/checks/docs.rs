@@ -4,7 +4,7 @@
 use serde::Serialize;
 use vigil_crds::Severity;
 
-use crate::checks::catalog::{Source, SubjectKind, catalog};
+use crate::checks::catalog::{CheckScope, Source, SubjectKind, catalog};
 
 /// One catalog entry as `vigil checks -o json` prints it.
 #[derive(Debug, Serialize)]
@@ -24,6 +24,9 @@ pub struct CatalogEntry {
     /// The Kubernetes rule the check follows and its source.
     pub rule: &'static str,
     pub enabled_by_default: bool,
+    /// `manifests` when plain manifests can show what the check needs, `whole-cluster` when only a whole
+    /// cluster can (it is `NotApplicable` on plain manifests).
+    pub scope: CheckScope,
 }
 
 pub fn entries() -> Vec<CatalogEntry> {
@@ -45,6 +48,7 @@ pub fn entries() -> Vec<CatalogEntry> {
             remediation: c.remediation,
             rule: c.rule,
             enabled_by_default: c.enabled_by_default,
+            scope: c.scope,
         })
         .collect()
 }
@@ -111,23 +115,44 @@ pub fn markdown() -> String {
          severity (9-10 critical, 7-8 high, 4-6 medium, 1-3 low). `seed` risks come from the user's checklist;\n\
          `ours` are set by analogy (mostly Pod Security Standards). `vigil checks` prints the same table.\n\n\
          A result is `Pass`, `Fail`, `Waived` (an exception covers it), `NotApplicable` (with the reason) or\n\
-         `Error` (could not be evaluated, with the reason). A report's score is\n\
-         `round(100 * (1 - failed_risk / evaluated_risk))` over the checks evaluated (Waived counts as passed).\n\n\
+         `Error` (could not be evaluated, with the reason).\n\n\
          Each check states the Kubernetes rule its verdict follows and where that rule is defined (paths are in\n\
          the Kubernetes source unless another project is named). Manifests are judged after the defaulting the\n\
          API server would apply; version-dependent Pod Security Standards controls follow the version judged\n\
          (`--kube-version`, or the live API server's; the newest known when unknown).\n\n\
-         | id | risk | severity | category | subject | source | default | title |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+         ## Scores\n\n\
+         Two scores, each with one name:\n\n\
+         - **score** (of a report, `status.score`, the `Score` column of `kubectl get secr`):\n\
+         `round(100 * (1 - failed_risk / evaluated_risk))` over the report's own checks that Passed, Failed or\n\
+         were Waived (Waived counts as passed; NotApplicable and Error are left out), each weighed by its risk\n\
+         under the policy that judged the subject. The `cluster` report's score covers only the cluster-level\n\
+         checks it carries.\n\
+         - **overall score** (the `cluster` report's `status.cluster.score`, the `Summary:` line of\n\
+         `vigil scan -o table`, the gauge of `-o html`, the `vigil_cluster_score` metric): the same formula over\n\
+         every evaluated check of every report, the `cluster` report's included: the risk failed over the risk\n\
+         evaluated, pooled across reports (not an average of report scores).\n\n\
+         ## Scope\n\n\
+         The `scope` column says what input a check needs. `manifests`: judged on what the input contains (the\n\
+         subject and the objects given with it), so a repository can fix what fails. `whole-cluster`: the verdict\n\
+         rests on facts only a whole cluster shows (admission webhooks and policies, Nodes, the API server, an\n\
+         installed mesh and its mesh-wide policy, an in-cluster scanner's reports); on plain manifests such a\n\
+         check is `NotApplicable`, with a reason saying how to get it judged. The operator and\n\
+         `vigil scan --cluster` always judge the whole cluster; `vigil scan` of files does when they are a\n\
+         whole-cluster dump (they hold the `kube-system` Namespace as an API server returns it, with its\n\
+         `metadata.uid`, as `kubectl get ns,... -A -o yaml` does) or with `--whole-cluster`.\n\n\
+         ## Catalog\n\n\
+         | id | risk | severity | category | subject | scope | source | default | title |\n\
+         | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     let entries = entries();
     for e in &entries {
         let subjects = e.subjects.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
         md.push_str(&format!(
-            "| [`{id}`](#{id}) | {} | {} | {} | {subjects} | {} | {} | {} |\n",
+            "| [`{id}`](#{id}) | {} | {} | {} | {subjects} | {} | {} | {} | {} |\n",
             e.risk,
             e.severity,
             e.category,
+            e.scope.as_str(),
             e.source,
             if e.enabled_by_default { "on" } else { "off" },
             e.title,

@@ -4,9 +4,10 @@ use std::borrow::Cow;
 
 use jiff::Timestamp;
 
-use crate::checks::catalog::{Check, Evaluator, SubjectKind, catalog};
+use crate::checks::catalog::{Check, CheckScope, Evaluator, SubjectKind, catalog};
 use crate::checks::outcome::Outcome;
 use crate::input::index::Index;
+use crate::input::scope::InputScope;
 use crate::policy::Policy;
 use crate::policy::custom::CelInput;
 use crate::subject::{SubjectEntry, SubjectObject};
@@ -38,9 +39,12 @@ pub fn evaluate(ctx: &Ctx, subject: &SubjectEntry) -> Vec<CheckResult> {
     let mut results = Vec::new();
     for check in catalog().iter().copied().filter(|c| ctx.policy.is_enabled(c)) {
         for evaluator in check.evaluators.iter().filter(|e| e.subject_kind() == kind) {
-            let outcome = match unavailable_input(ctx, check) {
-                Some(reason) => Outcome::Error(reason),
-                None => note_not_served(ctx, check, run(ctx, evaluator, &subject.object)),
+            let outcome = if let Some(reason) = out_of_scope(ctx, check) {
+                Outcome::NotApplicable(reason)
+            } else if let Some(reason) = unavailable_input(ctx, check) {
+                Outcome::Error(reason)
+            } else {
+                note_not_served(ctx, check, run(ctx, evaluator, &subject.object))
             };
             results.push(CheckResult {
                 id: Cow::Borrowed(check.id),
@@ -54,6 +58,15 @@ pub fn evaluate(ctx: &Ctx, subject: &SubjectEntry) -> Vec<CheckResult> {
         evaluate_custom(ctx, subject, &mut results);
     }
     results
+}
+
+/// Why a check is not judged on this input: it needs the whole cluster and the input is plain manifests.
+pub fn out_of_scope(ctx: &Ctx, check: &Check) -> Option<String> {
+    (check.scope == CheckScope::WholeCluster && ctx.index.scope == InputScope::Manifests).then(|| {
+        "needs the whole cluster, not plain manifests: judged by `vigil scan --cluster`, on a whole-cluster dump \
+         or with `--whole-cluster`"
+            .to_string()
+    })
 }
 
 /// Why a check cannot be judged: a kind it reads that the index could not fill (missing RBAC).
@@ -150,5 +163,53 @@ mod unavailable_tests {
         assert_eq!(outcome("network-policy-default-deny"), Outcome::Error(reason.into()));
         // Checks that do not read NetworkPolicies are judged as usual.
         assert!(matches!(outcome("resource-quota"), Outcome::Fail(_)));
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use crate::checks::catalog::{CheckScope, catalog};
+    use crate::input::scope::InputScope;
+    use crate::{Index, Policy, audit_with_policy};
+    use vigil_crds::FindingResult;
+
+    const INPUT: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: app, image: \"nginx:1.27\"}]}\n";
+
+    /// Each check's results over every report, by id (`None`: passed).
+    fn results(index: &Index) -> std::collections::BTreeMap<String, Vec<(Option<FindingResult>, String)>> {
+        let mut out = std::collections::BTreeMap::<String, Vec<_>>::new();
+        for report in audit_with_policy(index, &Policy::default(), "2026-12-04T00:00:00Z".parse().unwrap()) {
+            for f in &report.status().findings {
+                out.entry(f.check_id.clone()).or_default().push((Some(f.result), f.message.clone()));
+            }
+            for id in &report.status().passed {
+                out.entry(id.clone()).or_default().push((None, String::new()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn on_plain_manifests_only_whole_cluster_checks_are_not_applicable_and_say_how_to_judge_them() {
+        let whole = Index::from_yaml(INPUT).unwrap();
+        let mut manifests = Index::from_yaml(INPUT).unwrap();
+        manifests.scope = InputScope::Manifests;
+        let (whole, manifests) = (results(&whole), results(&manifests));
+        // On the whole cluster, cluster checks are judged (this inventory has no admission policy).
+        assert!(whole["image-signature-enforced"].iter().any(|(r, _)| *r == Some(FindingResult::Fail)));
+        for check in catalog().iter().filter(|c| c.enabled_by_default) {
+            let (Some(w), Some(m)) = (whole.get(check.id), manifests.get(check.id)) else { continue };
+            match check.scope {
+                CheckScope::WholeCluster => {
+                    assert!(
+                        m.iter().all(|(r, why)| *r == Some(FindingResult::NotApplicable) && why.contains("--cluster")),
+                        "{}: {m:?}",
+                        check.id
+                    );
+                }
+                CheckScope::Manifests => assert_eq!(w, m, "{} changed with the scope", check.id),
+            }
+        }
+        assert!(manifests.contains_key("network-policy-default-deny") && manifests.contains_key("run-as-non-root"));
     }
 }

@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     remediation: "Remove `hostIPC: true`; a pod sharing host IPC can read other processes' shared memory.",
     rule: "Pod Security Standards baseline control Host Namespaces: `spec.hostIPC` must be unset or false. Source: `staging/src/k8s.io/pod-security-admission/policy/check_hostNamespaces.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

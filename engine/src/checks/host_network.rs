@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     remediation: "Remove `hostNetwork: true`; expose the pod through a Service instead.",
     rule: "Pod Security Standards baseline control Host Namespaces: `spec.hostNetwork` must be unset or false. Source: `staging/src/k8s.io/pod-security-admission/policy/check_hostNamespaces.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

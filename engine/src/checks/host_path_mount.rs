@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     remediation: "Replace the `hostPath` volume with an emptyDir, ConfigMap or PersistentVolumeClaim; if it must stay, allow its path in the policy and mount it `readOnly: true`.",
     rule: "Pod Security Standards baseline control HostPath Volumes: no `hostPath` volumes (Vigil lets the policy allow read-only paths). Source: `staging/src/k8s.io/pod-security-admission/policy/check_hostPathVolumes.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     remediation: "Remove `hostPID: true`; a pod that sees host processes can signal and inspect them.",
     rule: "Pod Security Standards baseline control Host Namespaces: `spec.hostPID` must be unset or false. Source: `staging/src/k8s.io/pod-security-admission/policy/check_hostNamespaces.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     remediation: "Remove `hostPort` and expose the container through a Service.",
     rule: "Pod Security Standards baseline control Host Ports: `hostPort` unset or 0; in a `hostNetwork` pod the API server defaults each unset `hostPort` to its `containerPort`. Source: `staging/src/k8s.io/pod-security-admission/policy/check_hostPorts.go`; `pkg/apis/core/v1/defaults.go` SetDefaults_Pod (defaultHostNetworkPorts).",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

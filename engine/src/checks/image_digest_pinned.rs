@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     remediation: "Reference images by digest (`app:1.4.2@sha256:...`), e.g. resolved by CI or an admission webhook.",
     rule: "Only a reference with a digest (`@algorithm:hex`, e.g. sha256 or sha512) names immutable content; the runtime pulls exactly that digest. Source: `vendor/github.com/distribution/reference/reference.go` (digest grammar).",
     enabled_by_default: false,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

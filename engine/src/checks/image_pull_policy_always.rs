@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     remediation: "Set `imagePullPolicy: Always` so the registry's access control is checked on every pod start.",
     rule: "An unset `imagePullPolicy` defaults to `Always` when the image's tag is `latest` or absent (a digest does not change that) and to `IfNotPresent` otherwise; only `Always` makes the kubelet check the registry, and so its credentials, on every start. Source: `pkg/apis/core/v1/defaults.go` SetDefaults_Container.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

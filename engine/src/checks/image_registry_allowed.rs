@@ -14,6 +14,7 @@ pub static CHECK: Check = Check {
     remediation: "Pull the image from an allowed registry for this environment, promoting it there from the lower environments.",
     rule: "A reference without a registry host is a Docker Hub reference (`nginx` is `docker.io/library/nginx`); the host is the first path component only when it has a `.` or `:` or is `localhost`. The allowed registries themselves are the policy's. Source: `vendor/github.com/distribution/reference/normalize.go` (ParseNormalizedNamed).",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[Kind::Namespace],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

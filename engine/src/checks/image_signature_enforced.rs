@@ -15,6 +15,7 @@ pub static CHECK: Check = Check {
                   Sigstore policy-controller, Ratify or Connaisseur.",
     rule: "Kubernetes does not verify image signatures itself; only an admission webhook or policy (Kyverno `verifyImages`, Sigstore policy-controller, Ratify, Connaisseur) can refuse unsigned images. Source: admission webhooks, `staging/src/k8s.io/api/admissionregistration/v1/types.go`.",
     enabled_by_default: true,
+    scope: CheckScope::WholeCluster,
     reads: &[Kind::ValidatingWebhookConfiguration],
     evaluators: &[Evaluator::Cluster(evaluate)],
 };

@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     remediation: "Use a versioned tag such as `app:1.4.2`, or pin the image by `@sha256:` digest.",
     rule: "An image reference is `name[:tag][@digest]`; a reference with a digest always resolves to that content, while a tag (or no tag, which means `latest`) can be moved in the registry. Source: the image reference grammar, `vendor/github.com/distribution/reference/reference.go` and `normalize.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -16,6 +16,7 @@ pub static CHECK: Check = Check {
     remediation: "Rebuild the image on a patched base or upgrade the vulnerable packages, then redeploy.",
     rule: "Kubernetes has no vulnerability data; Vigil reads trivy-operator's VulnerabilityReports (`aquasecurity.github.io/v1alpha1`) for the workload's containers and is NotApplicable without them. Source: aquasecurity/trivy-operator `deploy/helm/crds/aquasecurity.github.io_vulnerabilityreports.yaml`.",
     enabled_by_default: true,
+    scope: CheckScope::WholeCluster,
     reads: &[Kind::VulnerabilityReport, Kind::CustomResourceDefinition],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -13,6 +13,7 @@ pub static CHECK: Check = Check {
     remediation: "Add a `tls` entry listing each rule's host (a `*.example.com` wildcard covers one label) with its certificate Secret.",
     rule: "An Ingress serves TLS for the hosts its `tls` entries list, and a `tls` entry without hosts applies to every host; a rule without `host` and the `defaultBackend` answer requests for any host. Source: IngressSpec, IngressTLS and IngressRule in `staging/src/k8s.io/api/networking/v1/types.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Ingress(evaluate)],
 };

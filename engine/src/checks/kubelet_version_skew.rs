@@ -16,6 +16,7 @@ pub static CHECK: Check = Check {
     remediation: "Upgrade the node (or its node pool) to the control plane's minor version.",
     rule: "The kubelet may be up to three minors older than the API server (since v1.28) and never newer. Source: the version skew policy, <https://kubernetes.io/releases/version-skew-policy/>; versions from `status.nodeInfo.kubeletVersion` (`pkg/kubelet/nodestatus/setters.go`).",
     enabled_by_default: true,
+    scope: CheckScope::WholeCluster,
     reads: &[],
     evaluators: &[Evaluator::Node(evaluate)],
 };

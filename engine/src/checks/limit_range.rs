@@ -14,6 +14,7 @@ pub static CHECK: Check = Check {
     remediation: "Add a LimitRange with a `type: Container` item whose `default` sets both `cpu` and `memory`.",
     rule: "The LimitRanger admission plugin gives containers without limits the `default` of a `type: Container` LimitRange item, and the API server defaults `default` from `max` (and `defaultRequest` from `default`) when unset. Source: `plugin/pkg/admission/limitranger/admission.go`; `pkg/apis/core/v1/defaults.go` SetDefaults_LimitRangeItem.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[Kind::LimitRange],
     evaluators: &[Evaluator::Namespace(evaluate)],
 };

@@ -15,6 +15,7 @@ pub static CHECK: Check = Check {
     remediation: "Add an AuthorizationPolicy to the namespace, e.g. an allow-nothing default plus rules for the expected callers.",
     rule: "Istio allows all traffic to a workload that no AuthorizationPolicy selects; a policy in the root namespace (`istio-system`) without selector applies mesh-wide. Source: istio/api `security/v1beta1/authorization.proto`.",
     enabled_by_default: true,
+    scope: CheckScope::WholeCluster,
     reads: &[Kind::AuthorizationPolicy, Kind::CustomResourceDefinition],
     evaluators: &[Evaluator::Namespace(evaluate)],
 };

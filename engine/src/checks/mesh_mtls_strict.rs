@@ -21,6 +21,7 @@ pub static CHECK: Check = Check {
     remediation: "Label the namespace `istio-injection=enabled` and apply a STRICT PeerAuthentication (mesh-wide in `istio-system` or per namespace), or annotate it `linkerd.io/inject: enabled`.",
     rule: "Istio injects a sidecar by its webhooks' selectors (`istio-injection`, `istio.io/rev`, `sidecar.istio.io/inject`) and takes the mTLS mode from the most specific PeerAuthentication (port > workload > namespace > mesh-wide in the root namespace), PERMISSIVE by default; Linkerd injects by `linkerd.io/inject` and always uses mTLS between meshed pods. Source: istio/istio `manifests/charts/istio-control/istio-discovery/templates/mutatingwebhook.yaml`; istio/api `security/v1beta1/peer_authentication.proto`; Linkerd's proxy-injector (`linkerd.io/inject`).",
     enabled_by_default: true,
+    scope: CheckScope::WholeCluster,
     reads: &[Kind::PeerAuthentication, Kind::Namespace, Kind::CustomResourceDefinition],
     evaluators: &[Evaluator::Namespace(evaluate_namespace), Evaluator::Workload(evaluate_workload)],
 };

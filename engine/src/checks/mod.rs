@@ -9,7 +9,7 @@ pub mod support;
 
 #[allow(unused_imports)]
 mod prelude {
-    pub use crate::checks::catalog::{Check, CheckCategory, Evaluator, Source};
+    pub use crate::checks::catalog::{Check, CheckCategory, CheckScope, Evaluator, Source};
     pub use crate::checks::evaluate::Ctx;
     pub use crate::checks::outcome::{Outcome, Violation};
     pub use crate::checks::support::pod::{ContainerKind, ContainerView, container_or_pod};

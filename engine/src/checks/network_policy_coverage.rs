@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     remediation: "Add a NetworkPolicy whose podSelector matches the pod template's labels and that lists the allowed peers.",
     rule: "A pod is isolated for a direction only when some NetworkPolicy of its namespace selects it (podSelector over the pod's labels, including those the API server and the controllers add: a Job's `batch.kubernetes.io/job-name`, generated per run for a CronJob's Jobs, a Deployment's `pod-template-hash`) with that policyType; `policyTypes` defaults to Ingress, plus Egress when `egress` is non-empty. Source: `staging/src/k8s.io/api/networking/v1/types.go` (NetworkPolicySpec); `pkg/apis/networking/v1/defaults.go`; Job labels `pkg/registry/batch/job/strategy.go`, `pkg/controller/cronjob/utils.go` (see `Workload::stored_pod_labels`).",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[Kind::NetworkPolicy],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -14,6 +14,7 @@ pub static CHECK: Check = Check {
     remediation: "Add a NetworkPolicy with `podSelector: {}`, the policyTypes to deny and no rules; then allow traffic per workload.",
     rule: "A NetworkPolicy with an empty `podSelector` selects every pod of its namespace, and one with no ingress (egress) rules for a policyType it has denies that direction to all of them; `policyTypes` defaults to Ingress, plus Egress when `egress` is non-empty. Source: `staging/src/k8s.io/api/networking/v1/types.go` (NetworkPolicySpec); `pkg/apis/networking/v1/defaults.go` SetDefaults_NetworkPolicy.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[Kind::NetworkPolicy],
     evaluators: &[Evaluator::Namespace(evaluate)],
 };

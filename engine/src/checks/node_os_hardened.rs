@@ -15,6 +15,7 @@ pub static CHECK: Check = Check {
                   policy's `hardenedOs` parameter.",
     rule: "The kubelet reports the node's OS as `status.nodeInfo.osImage` (from os-release); which OSes count as hardened is the policy's list. Source: `pkg/kubelet/nodestatus/setters.go` (VersionInfo).",
     enabled_by_default: true,
+    scope: CheckScope::WholeCluster,
     reads: &[],
     evaluators: &[Evaluator::Node(evaluate)],
 };

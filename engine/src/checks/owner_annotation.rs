@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     remediation: "Annotate the workload with its owner's e-mail address, e.g. `owner: team-payments@example.com`.",
     rule: "Kubernetes gives annotations no meaning; the annotation key and the e-mail form are the policy's convention, read from `metadata.annotations` of the workload and its pod template. Source: the policy's `ownerAnnotation` parameter; `staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/types.go` (ObjectMeta).",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

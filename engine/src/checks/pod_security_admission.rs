@@ -16,6 +16,7 @@ pub static CHECK: Check = Check {
     remediation: "Label the namespace `pod-security.kubernetes.io/enforce` with the required level (`baseline` or `restricted`).",
     rule: "Pod Security Admission enforces the level in the namespace label `pod-security.kubernetes.io/enforce` (`privileged` < `baseline` < `restricted`); an unknown value is not a level it enforces. Source: `staging/src/k8s.io/pod-security-admission/api/constants.go`, `api/helpers.go` (ParseLevel), `admission/admission.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Namespace(evaluate)],
 };

@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     remediation: "Set `allowPrivilegeEscalation: false`, and drop `privileged: true` and `SYS_ADMIN` from the container.",
     rule: "Pod Security Standards restricted control Privilege Escalation: `allowPrivilegeEscalation: false` on every container; `privileged: true` and the SYS_ADMIN capability imply true (the API server refuses false with either). Windows pods are exempt. Source: `staging/src/k8s.io/pod-security-admission/policy/check_allowPrivilegeEscalation.go`; `pkg/apis/core/validation/validation.go` (AllowPrivilegeEscalation).",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     remediation: "Remove `privileged: true`; grant only the capabilities the container needs.",
     rule: "Pod Security Standards baseline control Privileged Containers: `securityContext.privileged` must be unset or false on every container. Source: `staging/src/k8s.io/pod-security-admission/policy/check_privileged.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -18,6 +18,7 @@ pub static CHECK: Check = Check {
                   with; waive the reviewed ones with a SecurityException.",
     rule: "The Pod Security Standards baseline controls (privileged, host namespaces, hostPath) applied to the add-ons in system namespaces, which are usually exempt from Pod Security Admission. Source: `staging/src/k8s.io/pod-security-admission/policy/check_privileged.go`, `check_hostNamespaces.go`, `check_hostPathVolumes.go`.",
     enabled_by_default: true,
+    scope: CheckScope::WholeCluster,
     reads: &[Kind::DaemonSet, Kind::Deployment, Kind::ClusterRoleBinding],
     evaluators: &[Evaluator::Cluster(evaluate)],
 };

@@ -14,6 +14,7 @@ pub static CHECK: Check = Check {
     remediation: "Remove these subjects from the binding and bind the role to the groups that need it.",
     rule: "Unauthenticated requests are User `system:anonymous` in Group `system:unauthenticated`, and every authenticated identity is in `system:authenticated`; the bootstrap policy grants those groups only discovery (`system:discovery`, `system:basic-user`, `system:public-info-viewer`). Source: `staging/src/k8s.io/apiserver/pkg/authentication/request/anonymous/anonymous.go`; `staging/src/k8s.io/apiserver/pkg/authentication/group/authenticated_group_adder.go`; `plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Binding(evaluate)],
 };

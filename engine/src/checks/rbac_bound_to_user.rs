@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     remediation: "Bind the role to a Group from your identity provider (SRE, Dev, ...) and manage membership there.",
     rule: "A User subject names one identity from the authenticator; `system:` users are Kubernetes' own components and ServiceAccount usernames. Source: RBAC Subject in `staging/src/k8s.io/api/rbac/v1/types.go`; `staging/src/k8s.io/apiserver/pkg/authentication/user/user.go` (system users).",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Binding(evaluate)],
 };

@@ -18,6 +18,7 @@ pub static CHECK: Check = Check {
         identities.",
     rule: "The RBAC bootstrap policy binds `cluster-admin` only to the group `system:masters` (kubeadm adds `kubeadm:cluster-admins`); defaults are the objects labelled `kubernetes.io/bootstrapping=rbac-defaults`, and an aggregated ClusterRole grants the union of the roles its `aggregationRule` selects. Source: `plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go`; `pkg/controller/clusterroleaggregation/clusterroleaggregation_controller.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[Kind::Role, Kind::ClusterRole],
     evaluators: &[Evaluator::Binding(evaluate)],
 };

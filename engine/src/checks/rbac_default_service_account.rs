@@ -14,6 +14,7 @@ pub static CHECK: Check = Check {
         `serviceAccountName`; every pod that sets none runs as `default`.",
     rule: "Every namespace gets a ServiceAccount `default`, which pods use when they name none; a ServiceAccount subject without namespace in a RoleBinding means the binding's namespace. Source: `pkg/controller/serviceaccount/serviceaccounts_controller.go`; `plugin/pkg/admission/serviceaccount/admission.go`; `pkg/registry/rbac/validation/rule.go` (appliesToUser).",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Binding(evaluate)],
 };

@@ -14,6 +14,7 @@ pub static CHECK: Check = Check {
         separate, audited role bound only when needed.",
     rule: "`pods/exec` and `pods/attach` are connect subresources: the authorizer checks `create` for POST and `get` for the GET (websocket) requests clients use, and `*`/`*/exec` match them. Source: `staging/src/k8s.io/apiserver/pkg/endpoints/request/requestinfo.go` (verb from the HTTP method); `pkg/registry/core/pod/rest/subresources.go`; `pkg/apis/rbac/v1/evaluation_helpers.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Role(evaluate)],
 };

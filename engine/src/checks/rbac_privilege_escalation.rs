@@ -17,6 +17,7 @@ pub static CHECK: Check = Check {
         ServiceAccount access into roles held by different subjects.",
     rule: "RBAC lets `escalate` and `bind` holders grant roles beyond their own rights, `impersonate` act as other users, groups or ServiceAccounts, `create` on pods run pods as any ServiceAccount of the namespace, `create` on `serviceaccounts/token` mint tokens, `nodes/proxy` reach the kubelet API (exec), and CSR `approve` issue certificates. Source: `pkg/registry/rbac/escalation_check.go`; `staging/src/k8s.io/apiserver/pkg/endpoints/filters/impersonation.go`; `pkg/registry/core/serviceaccount/storage/token.go`; `pkg/kubelet/server/auth.go`; `plugin/pkg/admission/certificates/approval/admission.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Role(evaluate)],
 };

@@ -14,6 +14,7 @@ pub static CHECK: Check = Check {
         Secrets into pods instead of reading them through the API.",
     rule: "`get`, `list` or `watch` on core `secrets` (also through `*`) returns the Secrets' data; a rule limited to `resourceNames` still returns those Secrets. Source: `plugin/pkg/auth/authorizer/rbac/rbac.go` (RuleAllows); `pkg/apis/rbac/v1/evaluation_helpers.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Role(evaluate)],
 };

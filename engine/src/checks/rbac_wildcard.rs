@@ -13,6 +13,7 @@ pub static CHECK: Check = Check {
         resources and verbs added to the cluster later.",
     rule: "In an RBAC rule `*` matches every verb, resource, API group or non-resource URL, including ones added later. Source: `pkg/apis/rbac/v1/evaluation_helpers.go` (VerbMatches, ResourceMatches, APIGroupMatches, NonResourceURLMatches).",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Role(evaluate)],
 };

@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     remediation: "Set `readOnlyRootFilesystem: true` and mount an `emptyDir` volume where the container must write.",
     rule: "The kubelet gives a container a read-only root filesystem only when `securityContext.readOnlyRootFilesystem` is true; unset means writable. Not a Pod Security Standards control. Source: `pkg/kubelet/kuberuntime/security_context.go` (ReadonlyRootfs); field in `staging/src/k8s.io/api/core/v1/types.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -14,6 +14,7 @@ pub static CHECK: Check = Check {
     remediation: "Set `resources.limits.cpu` and `resources.limits.memory` on every container, or give the namespace a LimitRange with container defaults.",
     rule: "A container without a limit gets the `default` of a `type: Container` LimitRange item of its namespace at admission, and a `max` without `default` becomes that default; without either the container is unbounded. Source: `plugin/pkg/admission/limitranger/admission.go` (defaultContainerResourceRequirements), `pkg/apis/core/v1/defaults.go` SetDefaults_LimitRangeItem.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[Kind::LimitRange],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -13,6 +13,7 @@ pub static CHECK: Check = Check {
     remediation: "Add a ResourceQuota capping the namespace's CPU, memory and object counts.",
     rule: "The ResourceQuota admission plugin limits a namespace's total consumption only when a ResourceQuota exists there; without one nothing bounds it. Source: `staging/src/k8s.io/apiserver/pkg/admission/plugin/resourcequota/admission.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[Kind::ResourceQuota],
     evaluators: &[Evaluator::Namespace(evaluate)],
 };

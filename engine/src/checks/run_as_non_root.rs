@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     remediation: "Set `runAsNonRoot: true` and a non-zero `runAsUser` in the pod or container securityContext.",
     rule: "Pod Security Standards restricted controls Running as Non-root and Non-root user: `runAsNonRoot: true` (pod or container; the container's setting wins) and never `runAsUser: 0`; Vigil also accepts a non-zero `runAsUser`, the UID the runtime then starts the process as. From v1.35 a pod with `hostUsers: false` is exempt. Source: `staging/src/k8s.io/pod-security-admission/policy/check_runAsNonRoot.go`, `check_runAsUser.go` (versions: `engine/src/checks/support/pss.rs`).",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     remediation: "Set `spec.runtimeClassName` to a sandboxed RuntimeClass such as gVisor (`runsc`) or Kata Containers.",
     rule: "A pod runs in the runtime its `runtimeClassName` names (a RuntimeClass's handler); unset means the node's default runtime, not a sandbox. Which classes are sandboxes is the policy's. Source: `staging/src/k8s.io/api/node/v1/types.go` (RuntimeClass), PodSpec.runtimeClassName in `staging/src/k8s.io/api/core/v1/types.go`.",
     enabled_by_default: false,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

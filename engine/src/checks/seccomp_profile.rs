@@ -16,6 +16,7 @@ pub static CHECK: Check = Check {
     remediation: "Set `securityContext.seccompProfile.type: RuntimeDefault` on the pod (or `Localhost` with a profile).",
     rule: "Pod Security Standards restricted control Seccomp: `RuntimeDefault` or `Localhost`, the container's field overriding the pod's; the legacy annotations count only up to v1.26, the kubelet ignores them from v1.27. Source: `staging/src/k8s.io/pod-security-admission/policy/check_seccompProfile_restricted.go`; `pkg/kubelet/kuberuntime/helpers.go` (getSeccompProfile); `pkg/api/pod/warnings.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -11,6 +11,7 @@ pub static CHECK: Check = Check {
     remediation: "Keep the value in a Secret and reference it with `valueFrom.secretKeyRef` (or mount it as a file).",
     rule: "An env var's literal `value` is stored in the pod spec and readable by anyone who can read the workload, while `valueFrom.secretKeyRef` keeps it in a Secret under its own RBAC. Which names mean a secret is Vigil's heuristic. Source: EnvVar and EnvVarSource in `staging/src/k8s.io/api/core/v1/types.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

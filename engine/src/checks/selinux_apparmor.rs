@@ -14,6 +14,7 @@ pub static CHECK: Check = Check {
     remediation: "Remove custom SELinux `user`/`role`, use a `container_t`-family type, and use the `RuntimeDefault` or a `Localhost` AppArmor profile.",
     rule: "Pod Security Standards baseline controls SELinux (no `user`/`role`; `type` among the allowed ones, `container_engine_t` from v1.31) and AppArmor (not `Unconfined`, by field or by annotation). Source: `staging/src/k8s.io/pod-security-admission/policy/check_seLinuxOptions.go`, `check_appArmorProfile.go` (versions: `engine/src/checks/support/pss.rs`).",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

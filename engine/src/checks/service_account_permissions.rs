@@ -18,6 +18,7 @@ pub static CHECK: Check = Check {
         remove wildcard, secrets, exec and escalation grants.",
     rule: "The RBAC authorizer grants a ServiceAccount what every binding naming it, its username `system:serviceaccount:<ns>:<name>` or its groups (`system:serviceaccounts`, `system:serviceaccounts:<ns>`, `system:authenticated`) grants, a RoleBinding only in its own namespace; aggregated ClusterRoles hold the union of the selected roles, and missing default roles are their bootstrap definitions. Source: `plugin/pkg/auth/authorizer/rbac/rbac.go`, `pkg/registry/rbac/validation/rule.go` (VisitRulesFor, appliesToUser), `staging/src/k8s.io/apiserver/pkg/authentication/serviceaccount/util.go`, `plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[Kind::RoleBinding, Kind::ClusterRoleBinding, Kind::Role, Kind::ClusterRole],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

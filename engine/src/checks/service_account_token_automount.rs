@@ -13,6 +13,7 @@ pub static CHECK: Check = Check {
     remediation: "Set `automountServiceAccountToken: false` on the pod or its ServiceAccount; mount a projected token only where the API is needed.",
     rule: "The ServiceAccount admission plugin mounts a token unless the pod's `automountServiceAccountToken` is false, or it is unset and the ServiceAccount's is false; a projected `serviceAccountToken` volume or a token Secret mounted as a volume gives a token whatever the setting. Source: `plugin/pkg/admission/serviceaccount/admission.go` (shouldAutomount); the `default` ServiceAccount from `pkg/controller/serviceaccount/serviceaccounts_controller.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[Kind::ServiceAccount],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -16,6 +16,7 @@ pub static CHECK: Check = Check {
     remediation: "Restrict LoadBalancer Services with `loadBalancerSourceRanges`, expose NodePort services through an Ingress or LoadBalancer instead, and drop `externalIPs`.",
     rule: "A LoadBalancer Service without `loadBalancerSourceRanges` allows `0.0.0.0/0`, and the ranges are read as networks (host bits ignored); NodePort Services open a port on every node, and `externalIPs` route any address to the Service. Source: `pkg/api/v1/service/util.go` (GetLoadBalancerSourceRanges); ServiceSpec in `staging/src/k8s.io/api/core/v1/types.go`.",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Service(evaluate)],
 };

@@ -12,6 +12,7 @@ pub static CHECK: Check = Check {
     remediation: "Remove unsafe sysctls (tune them on the node instead) and remove `procMount: Unmasked`.",
     rule: "Pod Security Standards baseline controls Sysctls (only the safe set of the version judged: it grew in v1.27, v1.29 and v1.32) and /proc Mount Type (`Default` only; from v1.35 any value in a `hostUsers: false` pod); before v1.33 the API server drops `procMount` (ProcMountType gate off, `pkg/api/pod/util.go` dropDisabledFields). Source: `staging/src/k8s.io/pod-security-admission/policy/check_sysctls.go`, `check_procMount.go` (versions: `engine/src/checks/support/pss.rs`).",
     enabled_by_default: true,
+    scope: CheckScope::Manifests,
     reads: &[],
     evaluators: &[Evaluator::Workload(evaluate)],
 };

@@ -248,6 +248,9 @@ macro_rules! kinds {
             /// Kinds the API server does not serve (404, e.g. ValidatingAdmissionPolicy before 1.30), by
             /// name: none can exist, so checks judge them as empty and a failure says why they are.
             pub not_served: std::collections::BTreeSet<String>,
+            /// A whole cluster (the default: the operator, `vigil scan --cluster`, a dump) or plain manifests,
+            /// on which checks that need the whole cluster are `NotApplicable`.
+            pub scope: $crate::input::scope::InputScope,
             /// Lookups computed from the stores on first use and dropped when their kinds change.
             pub(crate) derived: $crate::input::index::Derived,
         }

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::input::bounded::{BoundedSeed, allowance, with_budget};
+use crate::input::block_yaml;
+use crate::input::bounded::{Bounded, BoundedSeed, allowance, with_budget};
 use crate::input::object::{KubeObject, VigilObject, group_kind};
 use crate::input::text::escape;
 
@@ -256,7 +257,6 @@ impl<'de> serde::de::Visitor<'de> for DocumentVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<ParsedDocument, A::Error> {
         let mut fields = serde_json::Map::new();
         let mut items = Vec::new();
-        // Items without a kind wait for the list's kind, which may come after `items` (kubectl sorts keys).
         let mut kindless = Vec::new();
         let mut lists = Vec::new();
         let mut saw_items = false;
@@ -269,23 +269,8 @@ impl<'de> serde::de::Visitor<'de> for DocumentVisitor {
                 fields.insert(key, value);
             }
         }
-        let api_version = fields.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("").to_string();
-        let kind = fields.get("kind").and_then(|v| v.as_str()).unwrap_or("").to_string();
-        if saw_items && kind.ends_with("List") {
-            items.extend(kindless.into_iter().map(|item| convert(with_list_kind(item, &api_version, &kind))));
-            return Ok(ParsedDocument { items, lists, rest: None });
-        }
-        if saw_items {
-            // Not a list after all: an object with an `items` field. Rebuild it whole.
-            let restored: Vec<serde_json::Value> = kindless;
-            if !items.is_empty() || !lists.is_empty() {
-                return Err(serde::de::Error::custom(format!(
-                    "{kind} has a top-level `items` field but is not a List"
-                )));
-            }
-            fields.insert("items".into(), serde_json::Value::Array(restored));
-        }
-        Ok(ParsedDocument { items, lists, rest: Some(serde_json::Value::Object(fields)) })
+        let items = saw_items.then_some(ItemsRead { items, kindless, lists });
+        assemble(fields, items).map_err(serde::de::Error::custom)
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ParsedDocument, A::Error> {
@@ -323,6 +308,39 @@ impl<'de> serde::de::Visitor<'de> for DocumentVisitor {
     fn visit_str<E>(self, v: &str) -> Result<ParsedDocument, E> {
         Ok(ParsedDocument::of(Some(v.into())))
     }
+}
+
+/// A list's `items` as read: converted where the item names its kind, kept as values where it does not
+/// (they wait for the list's kind, which may come after `items`: kubectl sorts keys), and lists in the
+/// list.
+#[derive(Default)]
+struct ItemsRead {
+    items: Vec<Converted>,
+    kindless: Vec<serde_json::Value>,
+    lists: Vec<serde_json::Value>,
+}
+
+/// A document from its fields and, if it had an `items` field, what was read there: a list's items, or
+/// an object with an `items` field, rebuilt whole.
+fn assemble(
+    mut fields: serde_json::Map<String, serde_json::Value>,
+    items: Option<ItemsRead>,
+) -> Result<ParsedDocument, String> {
+    let Some(ItemsRead { mut items, kindless, lists }) = items else {
+        return Ok(ParsedDocument::of(Some(serde_json::Value::Object(fields))));
+    };
+    let api_version = fields.get("apiVersion").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let kind = fields.get("kind").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    if kind.ends_with("List") {
+        items.extend(kindless.into_iter().map(|item| convert(with_list_kind(item, &api_version, &kind))));
+        return Ok(ParsedDocument { items, lists, rest: None });
+    }
+    // Not a list after all: an object with an `items` field. Rebuild it whole.
+    if !items.is_empty() || !lists.is_empty() {
+        return Err(format!("{kind} has a top-level `items` field but is not a List"));
+    }
+    fields.insert("items".into(), serde_json::Value::Array(kindless));
+    Ok(ParsedDocument { items, lists, rest: Some(serde_json::Value::Object(fields)) })
 }
 
 /// Reads a list's `items`, converting each item that names its kind right away.
@@ -393,24 +411,37 @@ fn type_name(value: &serde_json::Value) -> &'static str {
 /// never holds such a line, so a stream may mix YAML and JSON documents.
 pub fn split_documents(text: &str) -> Vec<(usize, &str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let bytes = text.as_bytes();
+    // Only lines that start with `---` or `...` can separate documents: find those, not every line.
+    let mut candidates: Vec<usize> = memchr::memmem::find_iter(bytes, b"\n---")
+        .chain(memchr::memmem::find_iter(bytes, b"\n..."))
+        .map(|at| at + 1)
+        .collect();
+    if text.starts_with("---") || text.starts_with("...") {
+        candidates.push(0);
+    }
+    candidates.sort_unstable();
     let mut docs = Vec::new();
-    let mut start = 0usize;
-    let mut start_line = 1usize;
-    let mut offset = 0usize;
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        let bare = line.trim_end_matches(['\n', '\r']);
+    let (mut start, mut start_line) = (0usize, 1usize);
+    // Line numbers counted from the last separator on, so the text is counted once.
+    let (mut counted_to, mut line_there) = (0usize, 1usize);
+    for offset in candidates {
+        let end = memchr::memchr(b'\n', &bytes[offset..]).map_or(text.len(), |n| offset + n + 1);
+        let bare = text[offset..end].trim_end_matches(['\n', '\r']);
         let is_separator = bare == "---" || bare.starts_with("--- ") || bare.starts_with("---\t") || bare == "...";
-        if is_separator {
-            docs.push((start_line, &text[start..offset]));
-            start = offset + line.len();
-            start_line = i + 2;
-            if bare.strip_prefix("---").map(str::trim).is_some_and(|r| !r.is_empty() && !r.starts_with('#')) {
-                // `--- {inline}` starts a document on the separator line itself.
-                start = offset + 3;
-                start_line = i + 1;
-            }
+        if !is_separator {
+            continue;
         }
-        offset += line.len();
+        line_there += memchr::memchr_iter(b'\n', &bytes[counted_to..offset]).count();
+        counted_to = offset;
+        docs.push((start_line, &text[start..offset]));
+        start = end;
+        start_line = line_there + 1;
+        if bare.strip_prefix("---").map(str::trim).is_some_and(|r| !r.is_empty() && !r.starts_with('#')) {
+            // `--- {inline}` starts a document on the separator line itself.
+            start = offset + 3;
+            start_line = line_there;
+        }
     }
     docs.push((start_line, &text[start..]));
     docs.retain(|(_, d)| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')));
@@ -516,13 +547,111 @@ fn parse_json(text: &str, first_line: usize) -> Result<Option<ParsedDocument>, S
     }
 }
 
-/// Parses one YAML document; `Ok(None)` for an empty one.
+/// Parses one YAML document; `Ok(None)` for an empty one. Block YAML as kubectl and Helm print it takes
+/// the fast path ([`block_yaml`]: transcoded to JSON, a large list's items on every core); any other
+/// document, and any the fast path is not certain of, is read by the full YAML parser, whose messages
+/// name the line.
 fn parse_yaml(doc: &str) -> Result<Option<ParsedDocument>, String> {
-    with_budget(allowance(doc.len()), || serde_saphyr::from_str_with_options::<ParsedDocument>(doc, yaml_options()))
-        .map(|p| {
-            (!p.items.is_empty() || !p.lists.is_empty() || p.rest.as_ref().is_some_and(|v| !v.is_null())).then_some(p)
+    let parsed = match fast_yaml(doc) {
+        Some(parsed) => Ok(parsed),
+        None => with_budget(allowance(doc.len()), || {
+            serde_saphyr::from_str_with_options::<ParsedDocument>(doc, yaml_options())
         })
-        .map_err(|e| format!("invalid YAML: {}", yaml_message(&e.to_string())))
+        .map_err(|e| format!("invalid YAML: {}", yaml_message(&e.to_string()))),
+    };
+    parsed.map(|p| {
+        (!p.items.is_empty() || !p.lists.is_empty() || p.rest.as_ref().is_some_and(|v| !v.is_null())).then_some(p)
+    })
+}
+
+/// A list document from this size up has its items parsed in slices of [`SLICE`] bytes, on every core.
+const PARALLEL_FROM: usize = 2 * SLICE;
+/// Small enough that the JSON text in flight stays small, large enough that threads rarely wait. Unit
+/// tests use small slices, so that a small list crosses many slice boundaries.
+const SLICE: usize = if cfg!(test) { 16 << 10 } else { 1 << 20 };
+
+/// The fast path: `None` when the document is not in [`block_yaml`]'s subset (or the fast path fails for
+/// any reason: the full parser then decides, and words the error).
+fn fast_yaml(doc: &str) -> Option<ParsedDocument> {
+    let resolve = block_yaml::resolve_with(|scalar| {
+        serde_saphyr::from_str_with_options::<serde_json::Value>(scalar, yaml_options())
+    });
+    if doc.len() >= PARALLEL_FROM
+        && let Some(parsed) = parallel_list(doc, &resolve)
+    {
+        return Some(parsed);
+    }
+    let json = block_yaml::to_json(doc, &resolve)?;
+    with_budget(allowance(doc.len()), || serde_json::from_str::<ParsedDocument>(&json)).ok()
+}
+
+/// A `kind: List` document whose `items` are a block sequence: the items cut into slices at entry
+/// boundaries, each transcoded and converted on a worker thread, put back in order. The list's other
+/// fields are read on their own. `None` when any part is outside the fast path's subset.
+fn parallel_list(doc: &str, resolve: block_yaml::Resolve) -> Option<ParsedDocument> {
+    let block = block_yaml::items_block(doc, SLICE)?;
+    let head = block_yaml::to_json(&block.rest, resolve)?;
+    let head = with_budget(allowance(block.rest.len()), || serde_json::from_str::<Bounded>(&head)).ok()?.0;
+    let serde_json::Value::Object(mut fields) = head else { return None };
+    if !fields.remove("items").is_some_and(|v| v.is_null()) || !str_field_of(&fields, "kind").ends_with("List") {
+        return None;
+    }
+    let slices = &block.slices;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(slices.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let work = || {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut done = Vec::new();
+        while !failed.load(Relaxed) {
+            let i = next.fetch_add(1, Relaxed);
+            let Some(slice) = slices.get(i) else { break };
+            match read_slice(slice, block.indent, resolve) {
+                Some(read) => done.push((i, read)),
+                None => failed.store(true, Relaxed),
+            }
+        }
+        done
+    };
+    let mut done: Vec<(usize, ItemsRead)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (1..workers).map(|_| scope.spawn(work)).collect();
+        let mut done = work();
+        for thread in threads {
+            done.extend(thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        }
+        done
+    });
+    if failed.into_inner() || done.len() != slices.len() {
+        return None;
+    }
+    done.sort_unstable_by_key(|(i, _)| *i);
+    let mut read = ItemsRead::default();
+    for (_, slice) in done {
+        read.items.extend(slice.items);
+        read.kindless.extend(slice.kindless);
+        read.lists.extend(slice.lists);
+    }
+    assemble(fields, Some(read)).ok()
+}
+
+/// One slice of a list's items, transcoded and converted. Without aliases nothing built from it can
+/// exceed its own text, so the byte budget is the slice's own.
+fn read_slice(slice: &str, indent: usize, resolve: block_yaml::Resolve) -> Option<ItemsRead> {
+    use serde::de::DeserializeSeed;
+    let json = block_yaml::sequence_to_json(slice, indent, resolve)?;
+    let mut read = ItemsRead::default();
+    with_budget(allowance(slice.len()), || {
+        let mut de = serde_json::Deserializer::from_str(&json);
+        ItemsSeed { items: &mut read.items, kindless: &mut read.kindless, lists: &mut read.lists }
+            .deserialize(&mut de)?;
+        de.end()
+    })
+    .ok()?;
+    Some(read)
+}
+
+fn str_field_of<'v>(fields: &'v serde_json::Map<String, serde_json::Value>, field: &str) -> &'v str {
+    fields.get(field).and_then(|v| v.as_str()).unwrap_or("")
 }
 
 /// The parser's message without its hints for programmers: the first line, with any `(hint: ...)` or
@@ -571,7 +700,7 @@ pub fn decode(bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
 }
 
 fn memchr_zero(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|b| *b == 0)
+    memchr::memchr(0, bytes)
 }
 
 fn first_line(text: &str) -> String {
@@ -600,6 +729,8 @@ mod tests {
         let text = "a: 1\n---\nb: 2\n--- # comment\n\n---\nc: 3\n";
         let docs = split_documents(text);
         assert_eq!(docs.iter().map(|d| d.0).collect::<Vec<_>>(), vec![1, 3, 7]);
+        let docs = split_documents("a: 1\n---x: 2\n--- {b: 3}\n...\nc: |\n  ---\n");
+        assert_eq!(docs, vec![(1, "a: 1\n---x: 2\n"), (3, " {b: 3}\n"), (5, "c: |\n  ---\n")]);
     }
 
     #[test]
@@ -785,5 +916,84 @@ mod hostile_tests {
         let mut loaded = Loaded::default();
         loaded.add_bytes("b.yaml", b"\x7fELF\0\0");
         assert_eq!(loaded.errors[0].to_string(), "b.yaml: is binary data, not a manifest (a zero byte at offset 4)");
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A `kind: List` dump large enough to be read in parallel slices: objects of many kinds, items
+    /// that take the list's kind, a list in the list, an object that does not fit its schema, a Vigil
+    /// policy, a kind Vigil does not read, and strings that look like numbers.
+    fn dump(list_kind: &str, items: usize) -> serde_json::Value {
+        let mut all = Vec::new();
+        for i in 0..items {
+            all.push(match i % 7 {
+                0 => json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("ns-{i}"), "labels": {"v": "1.0", "n": "007"}}}),
+                1 => json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": format!("p-{i}"), "namespace": "a",
+                    "annotations": {"note": "a long text\nwith lines\n", "ip": "10.0.0.1", "x": "yes"}},
+                    "spec": {"containers": [{"name": "c", "image": format!("registry.example.com/app:{i}"),
+                    "args": ["-v", "--x=1", "1e3", "0x1F"], "securityContext": {"privileged": i % 2 == 0, "runAsUser": i}}]}}),
+                2 => json!({"metadata": {"name": format!("kindless-{i}"), "namespace": "b"}, "spec": {"containers": []}}),
+                3 => json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": format!("d-{i}"), "namespace": "c"},
+                    "spec": {"replicas": "lots"}}),
+                4 => json!({"apiVersion": "v1", "kind": "List", "items": [
+                    {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": format!("sa-{i}"), "namespace": "d"}}]}),
+                5 => json!({"apiVersion": "vigil.dev/v1alpha1", "kind": "SecurityPolicy", "metadata": {"name": format!("pol-{i}")},
+                    "spec": {"priority": 1}}),
+                _ => json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": format!("w-{i}")}, "spec": {"size": 1.5}}),
+            });
+        }
+        json!({"apiVersion": "v1", "kind": list_kind, "items": all, "metadata": {"resourceVersion": ""}})
+    }
+
+    fn summary(loaded: &Loaded) -> String {
+        format!(
+            "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{}",
+            loaded.objects, loaded.errors, loaded.vigil_objects, loaded.vigil_errors, loaded.skipped, loaded.documents
+        )
+    }
+
+    #[test]
+    fn a_large_yaml_list_loads_exactly_as_the_same_list_in_json() {
+        for list_kind in ["List", "PodList"] {
+            let value = dump(list_kind, 2_000);
+            let yaml = format!("# a dump\n---\n{}", serde_saphyr::to_string(&value).unwrap());
+            assert!(yaml.len() > PARALLEL_FROM, "{} bytes: not enough for the parallel path", yaml.len());
+            let resolve = block_yaml::resolve_with(|s| {
+                serde_saphyr::from_str_with_options::<serde_json::Value>(s, yaml_options())
+            });
+            let documents = split_documents(&yaml);
+            assert!(parallel_list(documents[0].1, &resolve).is_some(), "the parallel path refused the list");
+            let (mut from_yaml, mut from_json) = (Loaded::default(), Loaded::default());
+            from_yaml.add_text("dump.yaml", &yaml);
+            from_json.add_text("dump.yaml", &format!("# a dump\n---\n{value}"));
+            assert!(from_yaml.objects.len() > 800 && !from_yaml.errors.is_empty());
+            assert_eq!(summary(&from_yaml), summary(&from_json), "{list_kind}");
+            // Every error names the document and the line where the list starts.
+            assert!(from_yaml.errors.iter().all(|e| (e.document, e.line) == (1, 3)), "{:?}", from_yaml.errors[0]);
+        }
+    }
+
+    #[test]
+    fn a_large_list_outside_the_fast_path_gives_the_full_parsers_answer() {
+        // One anchor anywhere sends the whole document to the full parser: the same objects, and a
+        // broken item is the full parser's error with its line.
+        let value = dump("List", 2_000);
+        let yaml = serde_saphyr::to_string(&value).unwrap();
+        let anchored = yaml.replacen("kind: Namespace", "kind: &k Namespace", 1);
+        assert!(fast_yaml(&yaml).is_some() && fast_yaml(&anchored).is_none());
+        let (mut fast, mut full) = (Loaded::default(), Loaded::default());
+        fast.add_text("dump.yaml", &yaml);
+        full.add_text("dump.yaml", &anchored);
+        assert_eq!(summary(&fast), summary(&full));
+        let broken = format!("{yaml}  bad: [unclosed\n");
+        let mut loaded = Loaded::default();
+        loaded.add_text("dump.yaml", &broken);
+        assert_eq!(loaded.objects.len(), 0);
+        assert_eq!(loaded.errors.len(), 1, "{:?}", loaded.errors.first());
+        assert!(loaded.errors[0].message.starts_with("invalid YAML"), "{}", loaded.errors[0]);
     }
 }

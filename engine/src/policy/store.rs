@@ -175,30 +175,65 @@ impl PolicyStore {
         PolicySet::new(self.policies.values().filter_map(|p| p.last_good.clone()))
     }
 
-    /// The exceptions that compiled (expired ones included: expiry is judged at evaluation time).
+    /// The exceptions in force: those that compiled and name only known checks (expired ones included:
+    /// expiry is judged at evaluation time).
     pub fn exceptions(&self) -> Exceptions {
-        Exceptions::new(self.exceptions.values().filter_map(|e| e.compiled.as_ref().ok().cloned()))
+        let known = self.known_custom_ids();
+        Exceptions::new(self.exceptions.values().filter_map(|e| match self.effective(e, &known) {
+            Ok(exception) => Some(exception.clone()),
+            Err(_) => None,
+        }))
     }
 
-    /// Refuses an exception that names a check no policy knows, as a policy naming one is refused: a
-    /// typo would otherwise waive nothing without a word. Known: the catalog's checks and the custom
-    /// checks of every policy in the store (in force or not). `Err` names each such exception and id.
-    pub fn check_exception_ids(&self) -> Result<(), String> {
-        let custom: std::collections::BTreeSet<&str> = self
-            .policies
+    /// The ids of every custom check of every policy in the store (in force or not): with the catalog's,
+    /// the checks an exception may name.
+    fn known_custom_ids(&self) -> std::collections::BTreeSet<&str> {
+        self.policies
             .values()
             .flat_map(|p| p.compiled.as_ref().ok().into_iter().chain(p.last_good.as_ref()))
             .flat_map(|p| p.custom_checks.iter().map(|c| c.id.as_str()))
+            .collect()
+    }
+
+    /// An exception as it stands now: its compile error, or refused when it names a check no policy
+    /// knows (as a policy naming one is refused: a typo would otherwise waive nothing without a word).
+    /// Judged each time, not at `apply`: the policy whose custom check an exception names may arrive after
+    /// it, or go.
+    fn effective<'a>(
+        &self,
+        entry: &'a ExceptionEntry,
+        known: &std::collections::BTreeSet<&str>,
+    ) -> Result<&'a Exception, ExceptionError> {
+        let exception = entry.compiled.as_ref().map_err(Clone::clone)?;
+        let unknown: Vec<&str> = exception
+            .checks
+            .iter()
+            .map(String::as_str)
+            .filter(|id| crate::checks::catalog::find(id).is_none() && !known.contains(id))
             .collect();
-        let mut problems = Vec::new();
-        for (key, entry) in &self.exceptions {
-            let Ok(exception) = &entry.compiled else { continue };
-            for id in &exception.checks {
-                if crate::checks::catalog::find(id).is_none() && !custom.contains(id.as_str()) {
-                    problems.push(format!("exception {key:?} is invalid: spec.checks names unknown check {id:?}"));
-                }
-            }
+        match unknown.as_slice() {
+            [] => Ok(exception),
+            [id] => Err(ExceptionError {
+                exception: exception.key.clone(),
+                message: format!("spec.checks names unknown check {id:?}"),
+            }),
+            ids => Err(ExceptionError {
+                exception: exception.key.clone(),
+                message: format!("spec.checks names unknown checks {ids:?}"),
+            }),
         }
+    }
+
+    /// `Err` names each exception that names a check no policy knows (see [`PolicyStore::exceptions`]):
+    /// `vigil scan` refuses to run with one, the operator shows it in the exception's status.
+    pub fn check_exception_ids(&self) -> Result<(), String> {
+        let known = self.known_custom_ids();
+        let problems: Vec<String> = self
+            .exceptions
+            .values()
+            .filter(|e| e.compiled.is_ok())
+            .filter_map(|e| self.effective(e, &known).err().map(|error| error.to_string()))
+            .collect();
         if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
     }
 
@@ -213,9 +248,20 @@ impl PolicyStore {
                 updates.push(StatusUpdate::Policy { name: name.clone(), status });
             }
         }
-        for (key, entry) in self.exceptions.iter_mut() {
-            let count = waived.get(key).copied().unwrap_or(0);
-            let status = exception_status(&entry.compiled, count, entry.generation, entry.status.as_ref(), now);
+        let exception_statuses: Vec<(String, SecurityExceptionStatus)> = {
+            let known = self.known_custom_ids();
+            self.exceptions
+                .iter()
+                .map(|(key, entry)| {
+                    let count = waived.get(key).copied().unwrap_or(0);
+                    let effective = self.effective(entry, &known).cloned();
+                    let status = exception_status(&effective, count, entry.generation, entry.status.as_ref(), now);
+                    (key.clone(), status)
+                })
+                .collect()
+        };
+        for (key, status) in exception_statuses {
+            let Some(entry) = self.exceptions.get_mut(&key) else { continue };
             if entry.status.as_ref() != Some(&status) {
                 entry.status = Some(status.clone());
                 let (namespace, name) = (entry.namespace.clone(), entry.name.clone());
@@ -228,8 +274,9 @@ impl PolicyStore {
     /// How many exceptions are `active`, `expired` and `invalid` at `now`.
     pub fn exception_counts(&self, now: Timestamp) -> BTreeMap<&'static str, i64> {
         let mut counts = BTreeMap::from([("active", 0), ("expired", 0), ("invalid", 0)]);
+        let known = self.known_custom_ids();
         for entry in self.exceptions.values() {
-            let state = match &entry.compiled {
+            let state = match self.effective(entry, &known) {
                 Err(_) => "invalid",
                 Ok(e) if e.is_active(now) => "active",
                 Ok(_) => "expired",
@@ -304,5 +351,32 @@ mod tests {
         assert!(store.status_updates(&BTreeMap::new(), Timestamp::UNIX_EPOCH).is_empty());
         // A spec change (new generation) is judged again.
         assert!(store.apply_changed(&object(BAD)).is_err());
+    }
+    #[test]
+    fn an_exception_naming_an_unknown_check_waives_nothing_and_says_so_until_a_policy_defines_it() {
+        let mut store = PolicyStore::default();
+        let exception = "apiVersion: vigil.dev/v1alpha1\nkind: SecurityException\nmetadata: {name: e, namespace: apps, generation: 1}\nspec:\n  checks: [team-label]\n  match: {kinds: [Deployment]}\n  reason: r\n  owner: o\n";
+        store.apply(&object(exception)).unwrap();
+        let now = Timestamp::UNIX_EPOCH;
+        assert!(store.exceptions().iter().next().is_none(), "an exception naming an unknown check is in force");
+        assert!(store.check_exception_ids().unwrap_err().contains("unknown check \"team-label\""));
+        assert_eq!(store.exception_counts(now)["invalid"], 1);
+        let updates = store.status_updates(&BTreeMap::new(), now);
+        let [StatusUpdate::Exception { status, .. }] = &updates[..] else { panic!("{updates:?}") };
+        assert_eq!(status.conditions[0].reason, "Invalid");
+        assert!(status.conditions[0].message.contains("team-label"), "{status:?}");
+
+        // The policy that defines the check arrives after the exception: now it is in force.
+        let policy = "apiVersion: vigil.dev/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: p, generation: 1}\nspec:\n  customChecks:\n  - id: team-label\n    title: t\n    risk: 4\n    expression: \"has(object.metadata.labels)\"\n    message: m\n";
+        store.apply(&object(policy)).unwrap();
+        assert_eq!(store.exceptions().iter().count(), 1);
+        assert_eq!(store.check_exception_ids(), Ok(()));
+        assert_eq!(store.exception_counts(now)["active"], 1);
+        let updates = store.status_updates(&BTreeMap::new(), now);
+        let status = updates.iter().find_map(|u| match u {
+            StatusUpdate::Exception { status, .. } => Some(status),
+            StatusUpdate::Policy { .. } => None,
+        });
+        assert_eq!(status.map(|s| s.conditions[0].reason.as_str()), Some("Active"), "{updates:?}");
     }
 }

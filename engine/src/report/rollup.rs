@@ -1,5 +1,5 @@
 //! The cluster roll-up: what each report contributes ([`Tally`]), the tallies the operator keeps between
-//! passes ([`Tallies`]), and their sum ([`Rollup`]): one score over all evaluated checks, failing counts
+//! passes ([`Tallies`]), and their sum ([`Rollup`]): the overall score over all evaluated checks, failing counts
 //! by severity, the ten worst namespaces.
 
 use std::collections::BTreeMap;
@@ -132,7 +132,7 @@ impl Rollup {
         }
     }
 
-    /// The cluster score: every evaluated check of every report.
+    /// The overall score (docs/checks.md): every evaluated check of every report.
     pub fn score(&self) -> u8 {
         score_of(self.evaluated_risk, self.failed_risk)
     }

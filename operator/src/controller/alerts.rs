@@ -186,8 +186,12 @@ mod tests {
         Alerts::new(Client::new(service, "default"), "test".into())
     }
 
+    /// The failing-findings series, sorted: the encoder's order is a hash map's.
     fn series(metrics: &Metrics) -> Vec<String> {
-        metrics.encode().lines().filter(|l| l.starts_with("vigil_failing_findings{")).map(str::to_string).collect()
+        let mut series: Vec<String> =
+            metrics.encode().lines().filter(|l| l.starts_with("vigil_failing_findings{")).map(str::to_string).collect();
+        series.sort();
+        series
     }
 
     #[tokio::test]

@@ -33,13 +33,12 @@ pub fn apply_change(
         Change::Apply(o) => (o, false),
         Change::Delete(o) => (o, true),
     };
+    if !filter.admits(&object) {
+        return None;
+    }
     let meta = object.metadata();
     let namespace = if object.is_namespaced() { meta.namespace.clone().unwrap_or_default() } else { String::new() };
     let name = meta.name.clone().unwrap_or_default();
-    let filter_ns = if kind == "Namespace" { name.as_str() } else { namespace.as_str() };
-    if !filter.allows(filter_ns) {
-        return None;
-    }
     let old = index.get_object(kind, &namespace, &name);
     if !deleting && old.as_ref() == Some(&object) {
         return None;

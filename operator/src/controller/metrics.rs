@@ -110,7 +110,7 @@ impl Default for Metrics {
         );
         registry.register(
             "cluster_score",
-            "The cluster score (0-100) of the `cluster` report (0 on a standby: see vigil_leader)",
+            "The overall score (0-100): the `cluster` report's roll-up over every report's checks (0 on a standby: see vigil_leader)",
             cluster_score.clone(),
         );
         registry.register("namespace_score", "Score (0-100) over each namespace's reports", namespace_score.clone());

@@ -86,7 +86,7 @@ impl Shared {
             queue: queue::Queue::default(),
             metrics: Metrics::default(),
             syncing: Mutex::new(
-                watch::kinds()
+                crate::cluster::kinds()
                     .chain(policies::KINDS.iter().copied())
                     .chain([writer::OWN_REPORTS])
                     .map(str::to_string)
@@ -129,20 +129,7 @@ impl Shared {
     }
 }
 
-/// Which namespaces the operator audits (`--namespace`, `--exclude-namespace`).
-#[derive(Clone, Debug, Default)]
-pub struct NamespaceFilter {
-    pub include: BTreeSet<String>,
-    pub exclude: BTreeSet<String>,
-}
-
-impl NamespaceFilter {
-    /// Cluster-scoped objects (`namespace == ""`) always pass.
-    pub fn allows(&self, namespace: &str) -> bool {
-        namespace.is_empty()
-            || (!self.exclude.contains(namespace) && (self.include.is_empty() || self.include.contains(namespace)))
-    }
-}
+pub use crate::cluster::NamespaceFilter;
 
 pub fn run(args: OperatorArgs) -> anyhow::Result<()> {
     init_tracing(args.log_json);
@@ -171,11 +158,8 @@ struct Clients {
 }
 
 async fn clients(args: &OperatorArgs, identity: &str) -> anyhow::Result<Clients> {
-    let mut config = kube::Config::infer().await.context("no cluster: neither in-cluster config nor a kubeconfig")?;
-    let agent = format!("vigil/{} ({identity})", env!("CARGO_PKG_VERSION"));
-    let agent = ::http::HeaderValue::from_str(&agent)
-        .unwrap_or_else(|_| ::http::HeaderValue::from_static(concat!("vigil/", env!("CARGO_PKG_VERSION"))));
-    config.headers.push((::http::header::USER_AGENT, agent));
+    let options = crate::cluster::ClientOptions { identity: identity.to_string(), ..Default::default() };
+    let mut config = options.config().await?;
     config.connect_timeout = Some(args.request_timeout.min(Duration::from_secs(10)));
     let watch = kube::Client::try_from(config.clone()).context("building the watch client")?;
     config.read_timeout = Some(args.request_timeout);
@@ -189,12 +173,13 @@ async fn clients(args: &OperatorArgs, identity: &str) -> anyhow::Result<Clients>
 }
 
 /// A long-lived task: the process runs only while all of them do.
-type Supervised = tokio::task::JoinSet<&'static str>;
+type Supervised = tokio::task::JoinSet<String>;
 
-fn supervise<F>(tasks: &mut Supervised, name: &'static str, task: F)
+fn supervise<F>(tasks: &mut Supervised, name: impl Into<String>, task: F)
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
+    let name = name.into();
     tasks.spawn(async move {
         task.await;
         name
@@ -212,19 +197,13 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
     let Clients { watch: watch_client, requests: client, reports: report_client } = clients(&args, &identity).await?;
     let (shutdown_tx, shutdown) = signal::channel(false);
     let lease_namespace = args.lease_namespace.clone().unwrap_or_else(leader::default_namespace);
-    let filter = NamespaceFilter {
-        include: args.namespaces.iter().cloned().collect(),
-        exclude: args.exclude_namespaces.iter().cloned().collect(),
-    };
+    let filter = NamespaceFilter::new(&args.namespaces, &args.exclude_namespaces);
     let leadership = Arc::new(leader::Leadership::default());
     let shared = Arc::new(Shared::new(filter, leadership.clone()));
     info!(identity, instance = %args.instance, lease = %format!("{lease_namespace}/{}", args.lease_name), "starting");
 
-    match client.apiserver_version().await {
-        Ok(version) => {
-            shared.index.write().expect("index lock").server_version =
-                vigil_engine::ServerVersion::parse(&version.git_version)
-        }
+    match crate::cluster::snapshot::server_version(&client).await {
+        Ok(version) => shared.index.write().expect("index lock").server_version = version,
         // Version checks then say NotApplicable; everything else goes on.
         Err(error) => warn!(%error, "cannot read the API server version"),
     }

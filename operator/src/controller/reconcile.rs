@@ -259,7 +259,7 @@ pub(super) fn retry_delay(error: &kube::Error, attempts: u32) -> std::time::Dura
     if lasting { FIRST.saturating_mul(1 << attempts.saturating_sub(1).min(10)).min(CAP) } else { FIRST }
 }
 
-/// The cluster score and one score per namespace, for `/metrics`.
+/// The overall score and one score per namespace, for `/metrics`.
 fn publish_scores(shared: &Shared, rollup: &Rollup) {
     shared.metrics.cluster_score.set(rollup.score() as i64);
     shared.metrics.set_namespace_scores(rollup.namespace_scores().map(|(ns, score)| (ns.to_string(), score as i64)));

@@ -1,5 +1,6 @@
 //! Gather: one watch stream per kind keeps the index current and queues what each change affects.
-//! Needs a client.
+//! Needs a client. Which kinds, how each is read and what a 403 or 404 means come from [`crate::cluster`],
+//! which `vigil scan --cluster` lists with too.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -17,41 +18,28 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::Supervised;
-use vigil_engine::input::kinds::CUSTOM_SOURCES;
-use vigil_engine::input::object::custom_kind_of;
-use vigil_engine::{Kind, KubeObject};
+use crate::cluster::{self, Absence, EachKind, TypedKind, registry_name};
+use vigil_engine::KubeObject;
 
 use super::Shared;
 use super::ingest::{self, Change};
 
-/// Every built-in kind watched (the registry's typed kinds and CRDs); readiness waits for the first list
-/// of each.
-pub fn kinds() -> impl Iterator<Item = &'static str> {
-    Kind::TYPED.iter().map(|k| k.name()).chain([Kind::CustomResourceDefinition.name()])
-}
-
+/// Starts one watch per typed kind of the registry, and the CRD watch that starts the custom kinds'.
 pub fn spawn_all(tasks: &mut Supervised, client: Client, shared: Arc<Shared>, shutdown: signal::Receiver<bool>) {
-    // One watch per typed kind of the registry.
-    macro_rules! spawn_typed {
-        (typed { $( $variant:ident($ty:ty) = $group:literal in $field:ident, $scope:ident, strip $strip:expr; )* }) => {
-            $( super::supervise(
-                tasks,
-                concat!(stringify!($variant), " watch"),
-                watch_typed::<$ty>(Api::all(client.clone()), shared.clone(), shutdown.clone()),
-            ); )*
-        };
+    struct Watches<'a> {
+        tasks: &'a mut Supervised,
+        client: &'a Client,
+        shared: &'a Arc<Shared>,
+        shutdown: &'a signal::Receiver<bool>,
     }
-    vigil_engine::for_each_typed_kind!(spawn_typed);
+    impl EachKind for Watches<'_> {
+        fn kind<K: TypedKind>(&mut self) {
+            let watch = watch_typed::<K>(Api::all(self.client.clone()), self.shared.clone(), self.shutdown.clone());
+            super::supervise(self.tasks, format!("{} watch", K::kind(&())), watch);
+        }
+    }
+    cluster::for_each_typed_kind(&mut Watches { tasks, client: &client, shared: &shared, shutdown: &shutdown });
     super::supervise(tasks, "CustomResourceDefinition watch", watch_crds(client, shared, shutdown));
-}
-
-/// The registry's name for a watched kind: custom source kinds (`ClusterPolicy`) are known by their store
-/// (`ImagePolicy`), which is what checks name in `reads`.
-fn registry_name(kind: &str) -> &str {
-    match custom_kind_of(kind) {
-        Some(custom) => Kind::from(custom).name(),
-        None => kind,
-    }
 }
 
 /// Applies a change under the index lock ([`ingest::apply_change`]) and, once the kind has synced, queues
@@ -73,39 +61,14 @@ fn metrics_kind(kind: &str) -> super::metrics::KindLabel {
     super::metrics::KindLabel { kind: kind.to_string() }
 }
 
-fn to_object<K: serde::Serialize>(object: &K, api_version: &str, kind: &str) -> Option<KubeObject> {
-    let mut value = serde_json::to_value(object).ok()?;
-    if let Some(map) = value.as_object_mut() {
-        map.entry("apiVersion").or_insert_with(|| api_version.into());
-        map.entry("kind").or_insert_with(|| kind.into());
-    }
-    match KubeObject::from_value(value) {
-        Ok(Some(mut o)) => {
-            o.strip();
-            Some(o)
-        }
-        Ok(None) => None,
-        Err(e) => {
-            warn!(kind, error = %e, "object does not match its schema; skipped");
-            None
-        }
-    }
-}
-
 /// Watches one typed kind for as long as the operator runs; relists (410 Gone, restarts) replace the
 /// kind's objects and remove what disappeared. The typed object goes into the index as it is (stripped),
 /// with no round trip through JSON.
 async fn watch_typed<K>(api: Api<K>, shared: Arc<Shared>, shutdown: signal::Receiver<bool>)
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + Into<KubeObject> + 'static,
+    K: TypedKind,
 {
-    let stream = watch_stream(api).map_ok(|event| {
-        map_event(event, |o: K| {
-            let mut object: KubeObject = o.into();
-            object.strip();
-            Some(object)
-        })
-    });
+    let stream = watch_stream(api).map_ok(|event| map_event(event, |o: K| Some(cluster::stored(o))));
     let kind = K::kind(&()).to_string();
     drive(stream, &kind, shared, shutdown).await;
 }
@@ -190,14 +153,7 @@ where
                         warn!(kind, %error, "{}", absence.describe());
                         absent_logged = true;
                     }
-                    let name = registry_name(kind).to_string();
-                    let newly = {
-                        let mut index = shared.index.write().expect("index lock");
-                        match absence {
-                            Absence::Forbidden(reason) => index.unavailable.insert(name, reason).is_none(),
-                            Absence::NotServed => index.not_served.insert(name),
-                        }
-                    };
+                    let newly = absence.record(&mut shared.index.write().expect("index lock"), kind);
                     if newly {
                         // What checks that read this kind say has changed: judge everything again.
                         shared.full_pass.notify_one();
@@ -243,38 +199,14 @@ impl LogLimiter {
     }
 }
 
-/// Why a kind is absent for Vigil, when an error says so.
-#[derive(Debug, PartialEq)]
-pub enum Absence {
-    /// 403: Vigil may not list it (RBAC); the reason goes into the checks' Error.
-    Forbidden(String),
-    /// 404: this API server does not serve it (e.g. ValidatingAdmissionPolicy before 1.30).
-    NotServed,
-}
-
-impl Absence {
-    fn describe(&self) -> &'static str {
-        match self {
-            Absence::Forbidden(_) => "may not list this kind (RBAC): checks that read it report Error",
-            Absence::NotServed => "the API server does not serve this kind: checks judge it as empty",
-        }
-    }
-}
-
+/// Why a watch error makes a kind absent ([`Absence::of`]), when it does.
 pub fn absence(error: &watcher::Error, kind: &str) -> Option<Absence> {
-    let status = match error {
-        watcher::Error::InitialListFailed(kube::Error::Api(s))
-        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
-        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.as_ref(),
-        watcher::Error::WatchError(s) => s.as_ref(),
-        _ => return None,
-    };
-    if status.is_forbidden() {
-        Some(Absence::Forbidden(format!("Vigil may not list {kind} (RBAC): {}", status.message)))
-    } else if status.is_not_found() {
-        Some(Absence::NotServed)
-    } else {
-        None
+    match error {
+        watcher::Error::InitialListFailed(e) | watcher::Error::WatchStartFailed(e) | watcher::Error::WatchFailed(e) => {
+            Absence::of_error(e, kind)
+        }
+        watcher::Error::WatchError(status) => Absence::of(status, kind),
+        _ => None,
     }
 }
 
@@ -290,7 +222,7 @@ async fn watch_crds(client: Client, shared: Arc<Shared>, shutdown: signal::Recei
         move |event| {
             map_event(event, |crd| {
                 let name = crd.metadata.name.clone().unwrap_or_default();
-                for source in CUSTOM_SOURCES.iter().filter(|s| s.crd_name() == name) {
+                for source in cluster::installed_sources(&name) {
                     if started.insert(name.clone()) {
                         // Readiness (and the first full pass) wait for this kind's first list too; set
                         // before the CRD list completes, so there is no moment it is forgotten.
@@ -298,12 +230,7 @@ async fn watch_crds(client: Client, shared: Arc<Shared>, shutdown: signal::Recei
                         let _ = start_tx.send((source.group, source.kind));
                     }
                 }
-                let value = serde_json::json!({
-                    "apiVersion": "apiextensions.k8s.io/v1",
-                    "kind": "CustomResourceDefinition",
-                    "metadata": {"name": name},
-                });
-                KubeObject::from_value(value).ok().flatten()
+                cluster::crd_object(&name)
             })
         }
     });
@@ -344,12 +271,9 @@ async fn watch_custom(
     mut shutdown: signal::Receiver<bool>,
 ) {
     let resource = loop {
-        match kube::discovery::group(&client, group).await {
-            Ok(discovered) => {
-                if let Some((ar, _)) = discovered.recommended_kind(kind) {
-                    break ar;
-                }
-            }
+        match cluster::discover(&client, group, kind).await {
+            Ok(Some(resource)) => break resource,
+            Ok(None) => {}
             Err(error) => debug!(group, %error, "discovery failed; retrying"),
         }
         tokio::select! {
@@ -362,6 +286,6 @@ async fn watch_custom(
     let ar: ApiResource = resource.clone();
     let stream = watcher::watcher(api, watcher::Config::default().any_semantic())
         .default_backoff()
-        .map_ok(move |event| map_event(event, |o| to_object(&o, &ar.api_version, &ar.kind)));
+        .map_ok(move |event| map_event(event, |o| cluster::from_dynamic(&o, &ar.api_version, &ar.kind)));
     drive(stream, kind, shared, shutdown).await;
 }

@@ -89,7 +89,7 @@ pub fn write_footer(
         let f = &cluster.failing;
         writeln!(
             out,
-            "{} {} reports, cluster score {}; failing checks: {} critical, {} high, {} medium, {} low",
+            "{} {} reports, overall score {}; failing checks: {} critical, {} high, {} medium, {} low",
             p.paint("1", "Summary:"),
             cluster.reports,
             cluster.score,

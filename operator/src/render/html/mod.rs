@@ -1,4 +1,4 @@
-//! `vigil scan -o html`: one self-contained page for people — the cluster score, failing findings by
+//! `vigil scan -o html`: one self-contained page for people — the overall score, failing findings by
 //! severity and by namespace as inline SVG, and the findings table (sortable and filterable with a little
 //! inline script, readable without it).
 //!
@@ -8,10 +8,13 @@
 //! goes through [`Esc`]; the script reads the table from the DOM, so no input is ever embedded in script.
 //!
 //! Reports stream by; the page keeps one small row per finding (and one subject per report with
-//! findings), since the score and charts that head the page are known only at the end.
+//! findings), since the score and charts that head the page are known only at the end. Rows share their
+//! texts (check ids, messages, kinds, namespaces repeat across thousands of subjects): a row costs a few
+//! words, so the page's memory stays near what `-o json` costs (docs/performance.md).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
+use std::rc::Rc;
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
@@ -36,19 +39,50 @@ const CHART_NAMESPACES: usize = 12;
 
 /// The subject of one or more rows.
 struct SubjectRow {
-    kind: String,
+    kind: Rc<str>,
     /// Empty for cluster-scoped subjects.
-    namespace: String,
-    name: String,
+    namespace: Rc<str>,
+    name: Box<str>,
 }
 
 /// One finding as the table shows it.
+/// A few words: a page of a million findings holds a million rows.
 struct Row {
-    subject: usize,
-    check_id: String,
+    subject: u32,
+    check_id: TextId,
+    message: TextId,
     result: FindingResult,
     severity: Severity,
-    message: String,
+}
+
+/// A text in [`Texts`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct TextId(u32);
+
+/// Every text rows share, once: check ids, messages, kinds and namespaces repeat across thousands of
+/// subjects.
+#[derive(Default)]
+struct Texts {
+    ids: HashMap<Rc<str>, TextId>,
+    texts: Vec<Rc<str>>,
+}
+
+impl Texts {
+    fn intern(&mut self, text: &str) -> TextId {
+        if let Some(id) = self.ids.get(text) {
+            return *id;
+        }
+        // More distinct texts than u32 holds cannot come from an input under the size cap.
+        let id = TextId(u32::try_from(self.texts.len()).expect("fewer than 2^32 distinct texts"));
+        let shared: Rc<str> = Rc::from(text);
+        self.ids.insert(shared.clone(), id);
+        self.texts.push(shared);
+        id
+    }
+
+    fn get(&self, id: TextId) -> &str {
+        &self.texts[id.0 as usize]
+    }
 }
 
 /// What the page says about a check.
@@ -74,6 +108,7 @@ pub struct Page {
     evaluated_at: Option<String>,
     /// The policies' custom checks (the catalog's are looked up by id); the first in precedence wins.
     custom: HashMap<String, CustomDoc>,
+    texts: Texts,
 }
 
 impl Page {
@@ -91,7 +126,21 @@ impl Page {
                 });
             }
         }
-        Page { subjects: Vec::new(), rows: Vec::new(), reports: 0, rollup: None, evaluated_at: None, custom }
+        Page {
+            subjects: Vec::new(),
+            rows: Vec::new(),
+            reports: 0,
+            rollup: None,
+            evaluated_at: None,
+            custom,
+            texts: Texts::default(),
+        }
+    }
+
+    /// The shared copy of `text`, for a subject's kind or namespace.
+    fn intern(&mut self, text: &str) -> Rc<str> {
+        let id = self.texts.intern(text);
+        self.texts.texts[id.0 as usize].clone()
     }
 
     pub fn add(&mut self, report: &Report) {
@@ -108,19 +157,22 @@ impl Page {
         }
         let subject = report.subject();
         let namespace = if subject.kind == "Namespace" {
-            subject.name.clone()
+            self.intern(&subject.name)
         } else {
-            subject.namespace.clone().unwrap_or_default()
+            self.intern(subject.namespace.as_deref().unwrap_or_default())
         };
-        self.subjects.push(SubjectRow { kind: subject.kind.clone(), namespace, name: subject.name.clone() });
-        let index = self.subjects.len() - 1;
-        self.rows.extend(status.findings.iter().map(|f| {
-            let mut message = f.message.clone();
-            if let Some(by) = &f.waived_by {
-                message.push_str(&format!(" (waived by {by})"));
-            }
-            Row { subject: index, check_id: f.check_id.clone(), result: f.result, severity: f.severity, message }
-        }));
+        let kind = self.intern(&subject.kind);
+        self.subjects.push(SubjectRow { kind, namespace, name: subject.name.as_str().into() });
+        // Fewer than 2^32 subjects: an input under the size cap holds fewer objects.
+        let index = u32::try_from(self.subjects.len() - 1).expect("fewer than 2^32 subjects");
+        for f in &status.findings {
+            let message = match &f.waived_by {
+                Some(by) => self.texts.intern(&format!("{} (waived by {by})", f.message)),
+                None => self.texts.intern(&f.message),
+            };
+            let check_id = self.texts.intern(&f.check_id);
+            self.rows.push(Row { subject: index, check_id, result: f.result, severity: f.severity, message });
+        }
     }
 
     /// The catalog's words on a check, or the policy's for a custom check.
@@ -139,12 +191,12 @@ impl Page {
         unreadable: usize,
     ) -> std::io::Result<()> {
         // Worst first, as the table printer orders a subject's findings; then by subject and check.
-        let subjects = &self.subjects;
+        let (subjects, texts) = (&self.subjects, &self.texts);
         let key = |r: &Row| {
-            let s = &subjects[r.subject];
-            (result_rank(r.result), severity_rank(r), s.namespace.as_str(), s.kind.as_str(), s.name.as_str())
+            let s = &subjects[r.subject as usize];
+            (result_rank(r.result), severity_rank(r), &*s.namespace, &*s.kind, &*s.name, texts.get(r.check_id))
         };
-        self.rows.sort_by(|a, b| key(a).cmp(&key(b)).then_with(|| a.check_id.cmp(&b.check_id)));
+        self.rows.sort_by(|a, b| key(a).cmp(&key(b)));
         write_head(out)?;
         writeln!(out, "<body>\n<main>")?;
         writeln!(out, "<header class=\"top\"><h1>Vigil security report</h1>")?;
@@ -179,11 +231,11 @@ impl Page {
                 writeln!(
                     out,
                     "<div class=\"card score {grade}\" id=\"score\" data-score=\"{score}\">\
-                     <svg class=\"gauge\" viewBox=\"0 0 120 120\" role=\"img\" aria-label=\"Cluster score {score} of 100\">\
+                     <svg class=\"gauge\" viewBox=\"0 0 120 120\" role=\"img\" aria-label=\"Overall score {score} of 100\">\
                      <circle class=\"gauge-track\" cx=\"60\" cy=\"60\" r=\"52\"/>\
                      <circle class=\"gauge-value\" cx=\"60\" cy=\"60\" r=\"52\" stroke-dasharray=\"{filled:.1} {circumference:.1}\" transform=\"rotate(-90 60 60)\"/>\
                      <text class=\"gauge-text\" x=\"60\" y=\"70\" text-anchor=\"middle\">{score}</text></svg>\
-                     <div><div class=\"card-title\">Cluster score</div><div class=\"muted\">of 100, over {} reports</div></div></div>",
+                     <div><div class=\"card-title\">Overall score</div><div class=\"muted\">of 100, over {} reports</div></div></div>",
                     rollup.reports
                 )?;
                 let f = &rollup.failing;
@@ -217,7 +269,7 @@ impl Page {
         for row in self.rows.iter().filter(|r| r.result == FindingResult::Fail) {
             let i = severity_index(row.severity);
             by_severity[i] += 1;
-            by_namespace.entry(&self.subjects[row.subject].namespace).or_default()[i] += 1;
+            by_namespace.entry(&self.subjects[row.subject as usize].namespace).or_default()[i] += 1;
         }
         writeln!(out, "<section class=\"charts\">")?;
         writeln!(out, "<figure class=\"card chart\"><figcaption>Failing findings by severity</figcaption>")?;
@@ -253,7 +305,7 @@ impl Page {
             write!(out, "<option value=\"{}\">{}</option>", result_value(result), result_label(result))?;
         }
         write!(out, "</select></label>\n<label>Namespace <select name=\"namespace\"><option>all</option>")?;
-        let namespaces: BTreeSet<&str> = self.subjects.iter().map(|s| s.namespace.as_str()).collect();
+        let namespaces: BTreeSet<&str> = self.subjects.iter().map(|s| &*s.namespace).collect();
         for ns in namespaces {
             let label = if ns.is_empty() { "(cluster-scoped)" } else { ns };
             write!(out, "<option value=\"{}\">{}</option>", Esc(ns), Esc(label))?;
@@ -269,7 +321,8 @@ impl Page {
         )?;
         let mut titles: HashMap<&str, Option<CheckDoc>> = HashMap::new();
         for row in &self.rows {
-            let subject = &self.subjects[row.subject];
+            let subject = &self.subjects[row.subject as usize];
+            let check_id = self.texts.get(row.check_id);
             // Severity means something for failing and waived checks only (as in the table output).
             let (severity_value, severity_cell) = match row.result {
                 FindingResult::Fail | FindingResult::Waived => {
@@ -283,7 +336,7 @@ impl Page {
             } else {
                 Esc(&subject.namespace).to_string()
             };
-            let title = titles.entry(&row.check_id).or_insert_with(|| self.doc(&row.check_id));
+            let title = titles.entry(check_id).or_insert_with(|| self.doc(check_id));
             let check_title = title.as_ref().map(|d| format!(" title=\"{}\"", Esc(d.title))).unwrap_or_default();
             writeln!(
                 out,
@@ -298,8 +351,8 @@ impl Page {
                 rl = result_label(row.result),
                 kind = Esc(&subject.kind),
                 name = Esc(&subject.name),
-                id = Esc(&row.check_id),
-                message = Esc(&row.message),
+                id = Esc(check_id),
+                message = Esc(self.texts.get(row.message)),
             )?;
         }
         writeln!(out, "</tbody>\n</table></div>\n</section>")
@@ -314,7 +367,7 @@ impl Page {
         let mut checks: BTreeMap<&str, Option<Severity>> = BTreeMap::new();
         for row in &self.rows {
             let failing = matches!(row.result, FindingResult::Fail | FindingResult::Waived).then_some(row.severity);
-            let worst = checks.entry(&row.check_id).or_default();
+            let worst = checks.entry(self.texts.get(row.check_id)).or_default();
             *worst = (*worst).max(failing);
         }
         let mut checks: Vec<(&str, Option<Severity>)> = checks.into_iter().collect();
