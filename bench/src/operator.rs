@@ -1,7 +1,8 @@
-//! `vigil-bench operator`: the release `vigil operator` against a real API server (kube-apiserver + etcd
-//! from `KUBEBUILDER_ASSETS`, started by the e2e harness, with exactly config/rbac's RBAC), on a cluster of
-//! bare Pods (each its own subject) in many namespaces with NetworkPolicies, ServiceAccounts, RBAC,
-//! LimitRanges, quotas and Services.
+//! `vigil-bench operator`: the release `vigil operator` against a real API server (kube-apiserver +
+//! kube-controller-manager + etcd from `KUBEBUILDER_ASSETS`, started by the e2e harness, with exactly
+//! config/rbac's RBAC), on a cluster of Deployments (the controller-manager makes their ReplicaSets and
+//! Pods; no scheduler, so Pods stay Pending) and/or bare Pods (each its own subject) in many namespaces
+//! with NetworkPolicies, ServiceAccounts, RBAC, LimitRanges, quotas and Services.
 //!
 //! Measures, and prints as Markdown:
 //! - resident memory of the operator (`/proc/<pid>/status`: VmRSS, VmHWM) on an empty cluster, then on the
@@ -10,6 +11,10 @@
 //! - median and largest SecurityReport size (JSON as listed, without the server's `managedFields`);
 //! - change-to-report latency: pods created or deleted and re-created with a privileged container, one at
 //!   a time; the time from the API call until a watch on SecurityReports delivers the report that shows it;
+//! - the API server's own request latency during the first pass (`apiserver_request_duration_seconds`
+//!   from its /metrics, before and after) and the 429s it answered;
+//! - the bytes etcd holds for the reports against those of the watched objects (read from etcd);
+//! - the peak resident memory against the memory limit config/manager ships.
 //! - `vigil scan --cluster -o json` of the same cluster with the operator's RBAC: wall time, peak RSS, and
 //!   its reports against the operator's.
 
@@ -31,12 +36,15 @@ use crate::synthetic;
 pub struct Args {
     pub namespaces: usize,
     pub pods_per_namespace: usize,
+    /// Deployments per namespace (the controller-manager makes their ReplicaSets and Pods).
+    pub deployments_per_namespace: usize,
+    pub replicas: usize,
     /// Changes timed for the latency figures.
     pub changes: usize,
     /// Creates in flight while the cluster is filled.
     pub in_flight: usize,
-    /// The operator's `--write-rate` (its default, 20/s, makes the first pass of 10,000 reports take 10 min).
-    pub write_rate: String,
+    /// The operator's `--write-rate` (the ceiling of its adaptive pace); `None`: its default.
+    pub write_rate: Option<String>,
     pub full_pass_interval: String,
     /// The operator's `--debounce` (its default).
     pub debounce: String,
@@ -47,9 +55,11 @@ impl Default for Args {
         Args {
             namespaces: 1000,
             pods_per_namespace: 10,
+            deployments_per_namespace: 0,
+            replicas: 2,
             changes: 200,
             in_flight: 16,
-            write_rate: "200".into(),
+            write_rate: None,
             full_pass_interval: "20s".into(),
             debounce: "500ms".into(),
         }
@@ -63,9 +73,13 @@ pub fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Args
         match arg.as_str() {
             "--namespaces" => parsed.namespaces = value("--namespaces")?.parse()?,
             "--pods-per-namespace" => parsed.pods_per_namespace = value("--pods-per-namespace")?.parse()?,
+            "--deployments-per-namespace" => {
+                parsed.deployments_per_namespace = value("--deployments-per-namespace")?.parse()?
+            }
+            "--replicas" => parsed.replicas = value("--replicas")?.parse()?,
             "--changes" => parsed.changes = value("--changes")?.parse()?,
             "--in-flight" => parsed.in_flight = value("--in-flight")?.parse()?,
-            "--write-rate" => parsed.write_rate = value("--write-rate")?,
+            "--write-rate" => parsed.write_rate = Some(value("--write-rate")?),
             "--full-pass-interval" => parsed.full_pass_interval = value("--full-pass-interval")?,
             "--debounce" => parsed.debounce = value("--debounce")?,
             other => bail!("unknown argument {other:?}"),
@@ -311,11 +325,16 @@ async fn time_changes(client: &Client, args: &Args) -> anyhow::Result<Latencies>
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut latencies = Latencies { created: Vec::new(), recreated: Vec::new() };
     for c in 0..args.changes {
-        let n = (c * 7919) % args.namespaces;
+        // A recreate without bare Pods of the bench's own re-creates the previous change's Pod (same namespace).
+        let n = ((c - (c % 2 == 1 && args.pods_per_namespace == 0) as usize) * 7919) % args.namespaces;
         let ns = format!("ns-{n}");
-        let recreate = c % 2 == 1 && args.pods_per_namespace > 0;
+        let recreate = c % 2 == 1;
         let i = c % args.pods_per_namespace.max(1);
-        let name = if recreate { format!("app-{i}") } else { format!("lat-{c}") };
+        let name = match (recreate, args.pods_per_namespace) {
+            (false, _) => format!("lat-{c}"),
+            (true, 0) => format!("lat-{}", c - 1),
+            (true, _) => format!("app-{i}"),
+        };
         if recreate {
             // Not scheduled, so deleted at once (no kubelet to wait for).
             Api::<Pod>::namespaced(client.clone(), &ns).delete(&name, &DeleteParams::default().grace_period(0)).await?;
@@ -359,14 +378,10 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     };
     let client = cluster.client.clone();
     let token = install_vigil(&cluster).await?;
-    let extra: Vec<&str> = vec![
-        "--full-pass-interval",
-        &args.full_pass_interval,
-        "--write-rate",
-        &args.write_rate,
-        "--debounce",
-        &args.debounce,
-    ];
+    let mut extra: Vec<&str> = vec!["--full-pass-interval", &args.full_pass_interval, "--debounce", &args.debounce];
+    if let Some(rate) = &args.write_rate {
+        extra.extend(["--write-rate", rate]);
+    }
     let pass_timeout = Duration::from_secs(3600);
     eprintln!("vigil-bench operator: API server up; operator: {}", vigil_e2e::vigil_bin().display());
 
@@ -403,18 +418,25 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         for i in 0..args.pods_per_namespace {
             rest.push(synthetic::pod(i, n));
         }
+        for i in 0..args.deployments_per_namespace {
+            rest.push(new_deployment(i, n, args.replicas));
+        }
     }
     create_all(&client, &namespaces, args.in_flight).await?;
     create_all(&client, &rest, args.in_flight).await?;
-    let setup = setup_start.elapsed();
     let created = namespaces.len() + rest.len();
     drop((namespaces, rest));
+    let expected_pods = args.namespaces * (args.pods_per_namespace + args.deployments_per_namespace * args.replicas);
+    let pods = wait_for_pods(&client, expected_pods).await?;
+    let setup = setup_start.elapsed();
+    eprintln!("{pods} of {expected_pods} Pods exist after {:.0} s", setup.as_secs_f64());
     let watched = count_watched(&client).await?;
     let watched_total: usize = watched.values().sum();
     eprintln!("created {created} objects in {:.0} s; {watched_total} watched objects", setup.as_secs_f64());
 
     // The operator on the full cluster: sync, first full pass (writes every report), memory.
     let load_before = load_average();
+    let server_before = apiserver_metrics(&client).await?;
     let start = Instant::now();
     let vigil = Vigil::start(&cluster, &token, "bench", &extra)?;
     vigil.wait_ready(Duration::from_secs(600)).await?;
@@ -422,6 +444,9 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     wait_for_passes(&vigil, 1.0, pass_timeout).await?;
     let first_pass = start.elapsed();
     let first_pass_writes = vigil.metric(APPLIED).await;
+    let throttled = vigil.metric("vigil_report_writes_total{outcome=\"throttled\"}").await + 0.0;
+    let pace = vigil.metric("vigil_write_rate").await;
+    let server_after = apiserver_metrics(&client).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss, hwm) = memory_kib(vigil.pid())?;
     eprintln!(
@@ -460,6 +485,11 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     let max_size = sizes.last().copied().unwrap_or(0);
     let report_count = sizes.len();
     drop((reports, cluster_reports));
+    let stored = match cluster.etcd_url() {
+        Some(url) => Some(etcd_bytes(&url).await?),
+        None => None,
+    };
+    let shipped_limit = shipped_memory_limit()?;
 
     // The one-shot audit of the same cluster, while the operator keeps running; three runs for the spread.
     let scan_load = load_average();
@@ -493,13 +523,14 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     recreated_sorted.sort_unstable();
 
     println!(
-        "## Operator ({} namespaces x {} pods; {watched_total} watched objects; {report_count} reports)\n",
-        args.namespaces, args.pods_per_namespace
+        "## Operator ({} namespaces x ({} bare Pods + {} Deployments x {} replicas); {watched_total} watched objects; \
+         {report_count} reports)\n",
+        args.namespaces, args.pods_per_namespace, args.deployments_per_namespace, args.replicas
     );
     println!(
-        "Operator flags: `--write-rate {} --full-pass-interval {} --debounce {}`. Load average {load_before} when \
-         the operator started, {latency_load} before the latency run.\n",
-        args.write_rate, args.full_pass_interval, args.debounce
+        "Operator flags: `{}`. Load average {load_before} when the operator started, {latency_load} before the \
+         latency run.\n",
+        extra.join(" ")
     );
     println!("| measure | value |\n| --- | --- |");
     let kinds: Vec<String> = watched.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{k} {n}")).collect();
@@ -511,7 +542,33 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         mib(empty_hwm)
     );
     println!("| start to ready (every kind listed) | {:.1} s |", secs(synced));
-    println!("| start to first full pass done | {:.1} s ({first_pass_writes} writes) |", secs(first_pass));
+    println!(
+        "| **start to first full pass done** | **{:.1} s** ({first_pass_writes} writes; {throttled} refused for load \
+         and sent again; pace at the end {pace:.0} writes/s) |",
+        secs(first_pass)
+    );
+    fn report_write(l: &str) -> bool {
+        l.contains("securityreports\"") && l.contains("verb=\"APPLY\"")
+    }
+    fn other_request(l: &str) -> bool {
+        let streaming = l.contains("verb=\"WATCH\"") || l.contains("verb=\"CONNECT\"");
+        !streaming && !report_write(l)
+    }
+    for (label, filter) in [
+        ("report writes (SSA of (Cluster)SecurityReports)", &report_write as &dyn Fn(&str) -> bool),
+        ("every other request (not WATCH/CONNECT)", &other_request),
+    ] {
+        let delta = histogram_delta(&server_before, &server_after, "apiserver_request_duration_seconds_bucket", filter);
+        let total = delta.last().map_or(0.0, |(_, c)| *c);
+        println!(
+            "| API server latency during the first pass, {label} ({total:.0} requests) p50 / p99 | <= {} / <= {} s |",
+            bucket_percentile(&delta, 50.0),
+            bucket_percentile(&delta, 99.0)
+        );
+    }
+    let code_429 =
+        counter_delta(&server_before, &server_after, "apiserver_request_total", &|l: &str| l.contains("code=\"429\""));
+    println!("| API server 429 answers during the first pass | {code_429:.0} |");
     println!("| RSS after the first full pass | {:.1} MiB |", mib(rss));
     println!("| peak RSS (VmHWM) until then | {:.1} MiB |", mib(hwm));
     println!(
@@ -521,6 +578,37 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
         mib(rss.saturating_sub(empty_rss)) * 1024.0 / watched_total as f64
     );
     println!("| peak RSS per watched object | {:.4} MiB |", per_object(hwm));
+    let peak = mib(end_hwm.max(hwm));
+    // The bench's bare Pods and those of the latency run.
+    let bare_pods = args.namespaces * args.pods_per_namespace + args.changes.div_ceil(2);
+    let rule = sizing_rule_limit(watched_total, bare_pods);
+    let fits = peak < rule;
+    let verdict = |limit: f64| if peak < limit { "fits" } else { "does not fit" };
+    println!(
+        "| **peak RSS vs the memory limit of the README's sizing rule** for {watched_total} objects | **{peak:.1} MiB of \
+         {rule:.0} MiB: {}** (config/manager ships {shipped_limit:.0} MiB: {}) |",
+        verdict(rule),
+        verdict(shipped_limit)
+    );
+    if let Some(stored) = &stored {
+        let reports: (u64, u64) =
+            stored.iter().filter(|(r, _)| r.starts_with("vigil.dev/")).fold((0, 0), |a, (_, v)| (a.0 + v.0, a.1 + v.1));
+        let watched: (u64, u64) = stored
+            .iter()
+            .filter(|(r, _)| WATCHED_IN_ETCD.contains(&r.as_str()))
+            .fold((0, 0), |a, (_, v)| (a.0 + v.0, a.1 + v.1));
+        let all: (u64, u64) = stored.values().fold((0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
+        println!(
+            "| **etcd bytes: reports / watched objects / everything** | **{:.1} MiB ({} keys) / {:.1} MiB ({} keys)** / {:.1} MiB ({} keys); reports = {:.0}% of the watched objects' bytes |",
+            reports.1 as f64 / 1048576.0,
+            reports.0,
+            watched.1 as f64 / 1048576.0,
+            watched.0,
+            all.1 as f64 / 1048576.0,
+            all.0,
+            100.0 * reports.1 as f64 / watched.1.max(1) as f64
+        );
+    }
     println!(
         "| RSS after the steady pass / at the end | {:.1} / {:.1} MiB (peak {:.1} / {:.1} MiB) |",
         mib(steady_rss),
@@ -557,7 +645,216 @@ async fn run_async(args: Args) -> anyhow::Result<()> {
     );
     println!("| operator API errors / watch errors | {api_errors} / {watch_errors} |");
     println!("| bench wall time | {:.0} s |", secs(bench_start.elapsed()));
+    if !fits {
+        bail!("the peak resident memory ({peak:.1} MiB) is over the README's sizing rule ({rule:.0} MiB)");
+    }
+    // A cluster the shipped limit covers by the rule must fit in it.
+    if rule <= shipped_limit && peak >= shipped_limit {
+        bail!(
+            "the peak resident memory ({peak:.1} MiB) is over the limit config/manager ships ({shipped_limit:.0} MiB)"
+        );
+    }
     Ok(())
+}
+
+/// A bench Deployment as a user creates it: the synthetic one without what the API server sets.
+fn new_deployment(i: usize, n: usize, replicas: usize) -> Value {
+    let mut deployment = synthetic::deployment(&format!("ns-{n}"), i, n);
+    if let Some(meta) = deployment["metadata"].as_object_mut() {
+        for key in ["uid", "resourceVersion", "generation", "creationTimestamp"] {
+            meta.remove(key);
+        }
+    }
+    if let Some(object) = deployment.as_object_mut() {
+        object.remove("status");
+    }
+    deployment["spec"]["replicas"] = json!(replicas);
+    deployment
+}
+
+/// How many objects of a resource exist (a list of one item says how many remain).
+async fn count(client: &Client, resource: &ApiResource) -> anyhow::Result<usize> {
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), resource);
+    let page = api.list_metadata(&ListParams::default().limit(1)).await?;
+    Ok(page.items.len() + page.metadata.remaining_item_count.unwrap_or(0).max(0) as usize)
+}
+
+/// Waits until `expected` Pods exist (the controller-manager makes the Deployments' ones) or their number
+/// stops growing for a minute; returns how many exist.
+async fn wait_for_pods(client: &Client, expected: usize) -> anyhow::Result<usize> {
+    let pods = ApiResource::erase::<Pod>(&());
+    let (mut last, mut since) = (0, Instant::now());
+    loop {
+        let now = count(client, &pods).await?;
+        if now >= expected {
+            return Ok(now);
+        }
+        if now > last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() > Duration::from_secs(60) {
+            eprintln!("the Pod count stopped at {now} of {expected}");
+            return Ok(now);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// The API server's /metrics text.
+async fn apiserver_metrics(client: &Client) -> anyhow::Result<String> {
+    let request = http::Request::get("/metrics").body(Vec::new())?;
+    client.request_text(request).await.context("reading the API server's /metrics")
+}
+
+/// Sums of a histogram's cumulative buckets (`le` -> count) over the series `filter` keeps, after minus
+/// before, in `le` order.
+fn histogram_delta(before: &str, after: &str, name: &str, filter: &dyn Fn(&str) -> bool) -> Vec<(f64, f64)> {
+    let sums = |text: &str| {
+        let mut by_le: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        for line in text.lines().filter(|l| l.starts_with(name) && filter(l)) {
+            let Some(le) = line.split("le=\"").nth(1).and_then(|r| r.split('"').next()) else { continue };
+            let Some(value) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else { continue };
+            let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(f64::INFINITY) };
+            by_le.entry(le.to_string()).or_insert((bound, 0.0)).1 += value;
+        }
+        by_le
+    };
+    let (b, a) = (sums(before), sums(after));
+    let mut out: Vec<(f64, f64)> =
+        a.iter().map(|(le, (bound, count))| (*bound, count - b.get(le).map_or(0.0, |x| x.1))).collect();
+    out.sort_by(|x, y| x.0.total_cmp(&y.0));
+    out
+}
+
+/// The upper bound of the bucket that holds percentile `p` of a cumulative histogram.
+fn bucket_percentile(buckets: &[(f64, f64)], p: f64) -> String {
+    let total = buckets.last().map_or(0.0, |(_, c)| *c);
+    if total == 0.0 {
+        return "-".into();
+    }
+    let bound = buckets.iter().find(|(_, c)| *c >= total * p / 100.0).map_or(f64::INFINITY, |(b, _)| *b);
+    if bound.is_finite() { format!("{bound}") } else { "inf".into() }
+}
+
+/// A counter's sum over the series `filter` keeps, after minus before.
+fn counter_delta(before: &str, after: &str, name: &str, filter: &dyn Fn(&str) -> bool) -> f64 {
+    let sum = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) && filter(l))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    sum(after) - sum(before)
+}
+
+/// The etcd key prefixes (under `/registry/`) of the kinds Vigil watches.
+const WATCHED_IN_ETCD: &[&str] = &[
+    "pods",
+    "deployments",
+    "replicasets",
+    "statefulsets",
+    "daemonsets",
+    "jobs",
+    "cronjobs",
+    "controllers",
+    "namespaces",
+    "networkpolicies",
+    "resourcequotas",
+    "limitranges",
+    "serviceaccounts",
+    "services",
+    "ingress",
+    "roles",
+    "clusterroles",
+    "rolebindings",
+    "clusterrolebindings",
+    "minions",
+    "validatingwebhookconfigurations",
+    "validatingadmissionpolicies",
+    "validatingadmissionpolicybindings",
+    "apiextensions.k8s.io",
+];
+
+/// Keys and value bytes etcd holds per resource: the segment after `/registry/` (for custom resources, the
+/// group then the resource: `vigil.dev/securityreports`). Read through etcd's JSON gateway, in pages.
+async fn etcd_bytes(url: &str) -> anyhow::Result<BTreeMap<String, (u64, u64)>> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    let mut key = b"/registry/".to_vec();
+    let end = b"/registry0".to_vec();
+    loop {
+        let body = json!({"key": b64.encode(&key), "range_end": b64.encode(&end), "limit": 1000});
+        let response = http_post(url, "/v3/kv/range", &body.to_string()).await?;
+        let page: Value = serde_json::from_str(&response).context("etcd's answer")?;
+        let kvs = page["kvs"].as_array().cloned().unwrap_or_default();
+        for kv in &kvs {
+            let k = b64.decode(kv["key"].as_str().unwrap_or_default())?;
+            let value_bytes = b64.decode(kv["value"].as_str().unwrap_or_default())?.len() as u64;
+            let path = String::from_utf8_lossy(&k);
+            let mut parts = path.trim_start_matches("/registry/").split('/');
+            let first = parts.next().unwrap_or_default().to_string();
+            let resource = if first.contains('.') && first != "apiextensions.k8s.io" {
+                format!("{first}/{}", parts.next().unwrap_or_default())
+            } else {
+                first
+            };
+            let entry = out.entry(resource).or_default();
+            entry.0 += 1;
+            entry.1 += value_bytes;
+        }
+        match kvs.last() {
+            Some(last) if page["more"].as_bool() == Some(true) => {
+                key = b64.decode(last["key"].as_str().unwrap_or_default())?;
+                key.push(0);
+            }
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// A plain HTTP/1.0 POST on loopback (etcd's gateway answers HTTP/1.0 without chunking): the body.
+async fn http_post(url: &str, path: &str, body: &str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = url.strip_prefix("http://").context("an http:// URL")?;
+    let mut stream = tokio::net::TcpStream::connect(host).await?;
+    let request = format!(
+        "POST {path} HTTP/1.0\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let response = String::from_utf8(response)?;
+    let (head, body) = response.split_once("\r\n\r\n").context("an HTTP answer")?;
+    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
+        bail!("etcd answered {}", head.lines().next().unwrap_or_default());
+    }
+    Ok(body.to_string())
+}
+
+/// The README's sizing rule (section "Sizing"): a request of 64 MiB, plus 100 MiB per 10,000 watched
+/// objects, plus 75 MiB per 10,000 Pods without a controller (each its own subject, kept whole); the limit
+/// a quarter above the request. In MiB.
+fn sizing_rule_limit(watched: usize, bare_pods: usize) -> f64 {
+    1.25 * (64.0 + (100.0 * watched as f64 + 75.0 * bare_pods as f64) / 10_000.0)
+}
+
+/// The memory limit of the operator container in config/manager, in MiB.
+fn shipped_memory_limit() -> anyhow::Result<f64> {
+    let path = vigil_e2e::repo_root().join("config/manager/manager.yaml");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let limits = text.split("limits:").nth(1).context("no limits in config/manager/manager.yaml")?;
+    let memory = limits.split("memory:").nth(1).context("no memory limit")?;
+    let value =
+        memory.trim_start().split(|c: char| c == '}' || c == ',' || c.is_whitespace()).next().unwrap_or_default();
+    let value = value.trim_matches('"');
+    let (number, unit) = value.split_at(value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len()));
+    let number: f64 = number.parse().with_context(|| format!("memory limit {value:?}"))?;
+    Ok(match unit {
+        "Mi" => number,
+        "Gi" => number * 1024.0,
+        _ => bail!("memory limit {value:?}: expected Mi or Gi"),
+    })
 }
 
 struct ScanRun {

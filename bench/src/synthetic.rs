@@ -56,7 +56,7 @@ fn pod_template(ns: &str, i: usize, n: usize) -> Value {
     })
 }
 
-fn deployment(ns: &str, i: usize, n: usize) -> Value {
+pub fn deployment(ns: &str, i: usize, n: usize) -> Value {
     let name = format!("app-{i}");
     let template = pod_template(ns, i, n);
     let last_applied = json!({"apiVersion": "apps/v1", "kind": "Deployment",
@@ -82,6 +82,81 @@ fn deployment(ns: &str, i: usize, n: usize) -> Value {
                    "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
                                    "lastTransitionTime": "2026-10-01T12:01:00Z", "lastUpdateTime": "2026-10-01T12:01:00Z",
                                    "message": "Deployment has minimum availability."}]},
+    })
+}
+
+/// The ReplicaSet the controller-manager makes for Deployment `app-{i}` in namespace number `n`, as the API
+/// server returns it (labels and annotations copied, `pod-template-hash`, owner reference, status).
+#[allow(dead_code)] // the index-memory binary's
+pub fn replica_set(i: usize, n: usize) -> Value {
+    let ns = format!("ns-{n}");
+    let deployment = deployment(&ns, i, n);
+    let hash = format!("{:x}", 0x5d8f9c7b4u64 + (i * 1000 + n) as u64);
+    let name = format!("app-{i}-{hash}");
+    let mut template = deployment["spec"]["template"].clone();
+    template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+    let mut labels = template["metadata"]["labels"].clone();
+    labels["pod-template-hash"] = json!(hash);
+    json!({
+        "apiVersion": "apps/v1", "kind": "ReplicaSet",
+        "metadata": {
+            "name": name, "namespace": ns, "uid": format!("{:08x}-0000-4000-9000-{:012x}", n, i),
+            "resourceVersion": "2000", "generation": 1, "creationTimestamp": "2026-10-01T12:00:01Z",
+            "labels": labels,
+            "annotations": {"deployment.kubernetes.io/desired-replicas": "2", "deployment.kubernetes.io/max-replicas": "3",
+                            "deployment.kubernetes.io/revision": "1"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": format!("app-{i}"),
+                                 "uid": deployment["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}],
+        },
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": format!("app-{i}"), "pod-template-hash": hash}},
+                 "template": template},
+        "status": {"replicas": 2, "fullyLabeledReplicas": 2, "observedGeneration": 1},
+    })
+}
+
+/// Pod number `r` of that ReplicaSet, as the API server stores it once admitted (defaults filled in, the
+/// service account token volume mounted, Pending: no scheduler).
+#[allow(dead_code)] // the index-memory binary's
+pub fn replica_pod(i: usize, n: usize, r: usize) -> Value {
+    let rs = replica_set(i, n);
+    let rs_name = rs["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let suffix = format!("{:05x}", (i * 7 + n * 13 + r * 31) % 0xfffff);
+    let token_volume = format!("kube-api-access-{suffix}");
+    let mut spec = rs["spec"]["template"]["spec"].clone();
+    spec["serviceAccount"] = spec["serviceAccountName"].clone();
+    spec["schedulerName"] = json!("default-scheduler");
+    spec["enableServiceLinks"] = json!(true);
+    spec["priority"] = json!(0);
+    spec["preemptionPolicy"] = json!("PreemptLowerPriority");
+    spec["tolerations"] = json!([
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+    ]);
+    if let Some(mounts) = spec["containers"][0]["volumeMounts"].as_array_mut() {
+        mounts.push(json!({"name": token_volume, "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}));
+    }
+    if let Some(volumes) = spec["volumes"].as_array_mut() {
+        volumes.push(json!({"name": token_volume, "projected": {"defaultMode": 420, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+        ]}}));
+    }
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {
+            "name": format!("{rs_name}-{suffix}"), "generateName": format!("{rs_name}-"), "namespace": rs["metadata"]["namespace"],
+            "uid": format!("{:08x}-0000-4000-a000-{:08x}{:04x}", n, i, r), "resourceVersion": "3000",
+            "creationTimestamp": "2026-10-01T12:00:02Z",
+            "labels": rs["spec"]["template"]["metadata"]["labels"],
+            "annotations": rs["spec"]["template"]["metadata"]["annotations"],
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_name,
+                                 "uid": rs["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true}],
+        },
+        "spec": spec,
+        "status": {"phase": "Pending", "qosClass": "Burstable",
+                   "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                                   "lastTransitionTime": "2026-10-01T12:00:02Z", "message": "0/50 nodes are available"}]},
     })
 }
 

@@ -203,6 +203,12 @@ impl TestCluster {
         }
     }
 
+    /// The etcd client URL (plain HTTP on loopback), when this harness started etcd: the bench reads the
+    /// stored bytes of each resource from it.
+    pub fn etcd_url(&self) -> Option<String> {
+        self.processes.as_ref().map(|p| format!("http://127.0.0.1:{}", p.etcd_port))
+    }
+
     /// Stops and starts the API server on the same port and etcd (an API server restart mid-run).
     pub async fn restart_apiserver(&mut self) -> anyhow::Result<()> {
         let Some(p) = self.processes.as_mut() else { bail!("cannot restart an existing cluster's API server") };
@@ -414,6 +420,9 @@ fn start_controller_manager(assets: &Path, dir: &Path, kubeconfig: &Path) -> any
         .arg(kubeconfig)
         // No serving port (nothing scrapes it) and no election (one instance per test cluster).
         .args(["--secure-port", "0", "--leader-elect=false", "--controllers", "*"])
+        // Its default client limit (20 requests/s) would take many minutes to make the bench's thousands of
+        // ReplicaSets and Pods; a test cluster has no other client to protect.
+        .args(["--kube-api-qps", "500", "--kube-api-burst", "1000"])
         .arg("--root-ca-file")
         .arg(dir.join("ca.crt"))
         .stdout(log_file(dir, "controller-manager.log")?)

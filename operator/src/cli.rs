@@ -36,11 +36,14 @@ pub struct OperatorArgs {
     /// Interval of the full pass that catches time-based changes (end-of-life dates, expiries).
     #[arg(long, default_value = "10m", value_parser = parse_interval, env = "VIGIL_FULL_PASS_INTERVAL")]
     pub full_pass_interval: std::time::Duration,
-    /// Most report writes (apply or delete) per second.
-    #[arg(long, default_value_t = 20.0, value_parser = parse_write_rate, env = "VIGIL_WRITE_RATE")]
+    /// Most report writes (apply or delete) per second. The pace adapts below it: it starts at half,
+    /// halves when the API server refuses writes for load (429/503, waiting its `Retry-After`), slows
+    /// when its answers get slower, and climbs back while they stay fast.
+    #[arg(long, default_value_t = 200.0, value_parser = parse_write_rate, env = "VIGIL_WRITE_RATE")]
     pub write_rate: f64,
-    /// Subjects evaluated and written concurrently.
-    #[arg(long, default_value_t = 4, value_parser = parse_concurrency, env = "VIGIL_CONCURRENCY")]
+    /// Subjects evaluated and written concurrently (writes in flight: enough that the write pace, not the
+    /// API server's answer time, bounds a first pass).
+    #[arg(long, default_value_t = 8, value_parser = parse_concurrency, env = "VIGIL_CONCURRENCY")]
     pub concurrency: usize,
     /// How long a burst of changes is collected before it is evaluated.
     #[arg(long, default_value = "500ms", value_parser = parse_duration, env = "VIGIL_DEBOUNCE")]

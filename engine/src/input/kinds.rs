@@ -25,12 +25,27 @@ macro_rules! for_each_typed_kind {
     ($callback:ident $(, $($extra:tt)*)?) => {
         $callback! {
             typed {
-            Pod(k8s_openapi::api::core::v1::Pod) = "" in pods, Namespaced, strip |o| o.status = None;
+            // A Pod with a workload controller is no subject of its own: see `object::strip_controlled_pod`.
+            Pod(k8s_openapi::api::core::v1::Pod) = "" in pods, Namespaced, strip |o| {
+                o.status = None;
+                $crate::input::object::strip_controlled_pod(o);
+            };
             Deployment(k8s_openapi::api::apps::v1::Deployment) = "apps" in deployments, Namespaced, strip |o| o.status = None;
             StatefulSet(k8s_openapi::api::apps::v1::StatefulSet) = "apps" in stateful_sets, Namespaced, strip |o| o.status = None;
             DaemonSet(k8s_openapi::api::apps::v1::DaemonSet) = "apps" in daemon_sets, Namespaced, strip |o| o.status = None;
-            ReplicaSet(k8s_openapi::api::apps::v1::ReplicaSet) = "apps" in replica_sets, Namespaced, strip |o| o.status = None;
-            Job(k8s_openapi::api::batch::v1::Job) = "batch" in jobs, Namespaced, strip |o| o.status = None;
+            // A Deployment's ReplicaSets and a CronJob's Jobs are read only to link Pods to their owner.
+            ReplicaSet(k8s_openapi::api::apps::v1::ReplicaSet) = "apps" in replica_sets, Namespaced, strip |o| {
+                o.status = None;
+                if $crate::input::object::keep_only_ownership("ReplicaSet", &mut o.metadata) {
+                    o.spec = None;
+                }
+            };
+            Job(k8s_openapi::api::batch::v1::Job) = "batch" in jobs, Namespaced, strip |o| {
+                o.status = None;
+                if $crate::input::object::keep_only_ownership("Job", &mut o.metadata) {
+                    o.spec = None;
+                }
+            };
             CronJob(k8s_openapi::api::batch::v1::CronJob) = "batch" in cron_jobs, Namespaced, strip |o| o.status = None;
             ReplicationController(k8s_openapi::api::core::v1::ReplicationController) = "" in replication_controllers, Namespaced, strip |o| o.status = None;
             Namespace(k8s_openapi::api::core::v1::Namespace) = "" in namespaces, Cluster, strip |o| o.status = None;

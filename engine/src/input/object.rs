@@ -163,6 +163,48 @@ impl KubeObject {
     }
 }
 
+/// For an object hidden behind a workload controller (a Deployment's ReplicaSet, a CronJob's Job, a
+/// workload's Pod; see [`crate::subject::hiding_controller`]): keeps of its metadata only what links it
+/// to its owner (name, namespace, uid, owner references) and what the live-pod checks read (the
+/// `component` label that names a control-plane Pod). Returns whether the object is such a one.
+///
+/// Such objects are no subjects: no check and no custom check reads their specs, labels or annotations,
+/// and on a cluster of Deployments they are most of the objects watched.
+pub fn keep_only_ownership(kind: &str, meta: &mut ObjectMeta) -> bool {
+    if crate::subject::hiding_controller(kind, meta).is_none() {
+        return false;
+    }
+    let component = meta.labels.as_mut().and_then(|labels| labels.remove_entry("component"));
+    *meta = ObjectMeta {
+        name: meta.name.take(),
+        namespace: meta.namespace.take(),
+        uid: meta.uid.take(),
+        owner_references: meta.owner_references.take(),
+        labels: component.map(|entry| [entry].into()),
+        ..ObjectMeta::default()
+    };
+    true
+}
+
+/// A Pod with a workload controller is judged through its owner's template; Vigil reads the live Pod only
+/// for containers the template lacks (sidecars injected by an admission webhook: every field of those)
+/// and, in kube-system, a control-plane Pod's command line. Everything else of its spec (volumes,
+/// tolerations, affinity, the service account token mount's volume ...) goes.
+pub fn strip_controlled_pod(pod: &mut k8s_openapi::api::core::v1::Pod) {
+    if !keep_only_ownership("Pod", &mut pod.metadata) {
+        return;
+    }
+    if let Some(spec) = pod.spec.take() {
+        pod.spec = Some(k8s_openapi::api::core::v1::PodSpec {
+            containers: spec.containers,
+            init_containers: spec.init_containers,
+            ephemeral_containers: spec.ephemeral_containers,
+            host_network: spec.host_network,
+            ..Default::default()
+        });
+    }
+}
+
 #[cfg(test)]
 mod strip_tests {
     use super::*;
@@ -186,5 +228,124 @@ mod strip_tests {
         let keys: Vec<&String> = report.report.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["artifact", "registry", "summary"]);
         assert_eq!(report.metadata.resource_version, None);
+    }
+
+    const DEPLOYMENT_CHAIN: &str = "
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop, uid: d1, labels: {app: web}}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}, annotations: {sidecar.istio.io/inject: 'true'}}
+    spec:
+      containers: [{name: app, image: 'nginx:1.27', securityContext: {runAsNonRoot: true}}]
+      volumes: [{name: data, hostPath: {path: /var/data}}]
+---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: web-5d8f
+  namespace: shop
+  uid: r1
+  labels: {app: web, pod-template-hash: 5d8f}
+  annotations: {deployment.kubernetes.io/revision: '1'}
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: web, uid: d1, controller: true}]
+spec:
+  selector: {matchLabels: {app: web, pod-template-hash: 5d8f}}
+  template:
+    metadata: {labels: {app: web, pod-template-hash: 5d8f}}
+    spec:
+      containers: [{name: app, image: 'nginx:1.27', securityContext: {runAsNonRoot: true}}]
+      volumes: [{name: data, hostPath: {path: /var/data}}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-5d8f-x1
+  namespace: shop
+  uid: p1
+  labels: {app: web, pod-template-hash: 5d8f}
+  annotations: {sidecar.istio.io/status: '{}'}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-5d8f, uid: r1, controller: true}]
+spec:
+  hostNetwork: true
+  containers:
+  - {name: app, image: 'nginx:1.27', securityContext: {runAsNonRoot: true}}
+  - {name: istio-proxy, image: 'istio/proxyv2:1.24.0', securityContext: {privileged: true}, ports: [{containerPort: 15090}]}
+  volumes: [{name: data, hostPath: {path: /var/data}}, {name: token, projected: {sources: []}}]
+  tolerations: [{key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute, tolerationSeconds: 300}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: lone, namespace: shop, uid: p2, labels: {app: lone}, annotations: {note: kept}}
+spec:
+  containers: [{name: app, image: 'nginx:1.27'}]
+  volumes: [{name: data, hostPath: {path: /var/data}}]
+";
+
+    fn objects(yaml: &str) -> Vec<KubeObject> {
+        yaml.split("\n---\n")
+            .map(|doc| KubeObject::from_value(serde_saphyr::from_str(doc).unwrap()).unwrap().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn hidden_replica_sets_and_pods_keep_only_ownership_and_live_containers() {
+        let mut stripped = objects(DEPLOYMENT_CHAIN);
+        stripped.iter_mut().for_each(KubeObject::strip);
+        let [KubeObject::Deployment(d), KubeObject::ReplicaSet(rs), KubeObject::Pod(pod), KubeObject::Pod(lone)] =
+            &stripped[..]
+        else {
+            panic!("four objects")
+        };
+        // The subject keeps everything but the stripped bulk.
+        assert!(d.spec.as_ref().unwrap().template.spec.as_ref().unwrap().volumes.is_some());
+        assert!(lone.spec.as_ref().unwrap().volumes.is_some() && lone.metadata.annotations.is_some());
+        // The hidden ReplicaSet: its ownership only.
+        assert_eq!(rs.spec, None);
+        assert_eq!((rs.metadata.uid.as_deref(), rs.metadata.labels.as_ref()), (Some("r1"), None));
+        assert_eq!(rs.metadata.owner_references.as_ref().unwrap()[0].uid, "d1");
+        // The hidden Pod: ownership and its containers.
+        let spec = pod.spec.as_ref().unwrap();
+        assert_eq!(spec.containers.len(), 2);
+        assert_eq!(spec.host_network, Some(true));
+        assert_eq!((spec.volumes.as_ref(), spec.tolerations.as_ref()), (None, None));
+        assert_eq!((pod.metadata.labels.as_ref(), pod.metadata.annotations.as_ref()), (None, None));
+        assert_eq!(pod.metadata.owner_references.as_ref().unwrap()[0].name, "web-5d8f");
+    }
+
+    #[test]
+    fn a_control_plane_pod_keeps_its_component_label() {
+        let yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: apiserver-x\n  namespace: kube-system\n  labels: {component: kube-apiserver, tier: control-plane}\n  ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: apiserver, uid: ds1, controller: true}]\nspec: {containers: [{name: kube-apiserver, image: k8s, command: [kube-apiserver, --anonymous-auth=true]}]}\n";
+        let mut pod = objects(yaml).remove(0);
+        pod.strip();
+        let labels = pod.metadata().labels.clone().unwrap();
+        assert_eq!(labels, [("component".to_string(), "kube-apiserver".to_string())].into());
+    }
+
+    #[test]
+    fn stripping_hidden_objects_changes_no_report() {
+        let now: jiff::Timestamp = "2026-11-27T00:00:00Z".parse().unwrap();
+        let judge = |strip: bool| {
+            let index: crate::Index = objects(DEPLOYMENT_CHAIN)
+                .into_iter()
+                .map(|mut o| {
+                    if strip {
+                        o.strip();
+                    } else {
+                        // Only what every object loses, so the comparison isolates the hidden objects.
+                        o.metadata_mut().managed_fields = None;
+                    }
+                    o
+                })
+                .collect();
+            let reports = crate::audit_with_policy(&index, &crate::Policy::default(), now);
+            serde_json::to_string(&reports.iter().map(|r| r.status().clone()).collect::<Vec<_>>()).unwrap()
+        };
+        let (whole, stripped) = (judge(false), judge(true));
+        // The injected, privileged sidecar is judged from the stripped Pod.
+        assert!(stripped.contains("istio-proxy"), "{stripped}");
+        assert_eq!(whole, stripped);
     }
 }

@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
@@ -49,6 +50,15 @@ pub struct Metrics {
     pub cluster_score: Gauge,
     pub namespace_score: Family<NamespaceLabel, Gauge>,
     pub exceptions: Family<OutcomeLabel, Gauge>,
+    /// The writer's pace now (writes per second; see `pacer`).
+    pub write_rate: Gauge<f64, AtomicU64>,
+    /// How long each report write took the API server to answer.
+    pub write_seconds: Histogram,
+    /// Resident memory of the process, and the container's memory limit (0: none found).
+    pub resident_memory_bytes: Gauge,
+    pub memory_limit_bytes: Gauge,
+    /// 1 while resident memory is above the soft limit (see `memory`).
+    pub memory_pressure: Gauge,
     /// Namespaces with a `namespace_score` series now: a namespace that is gone loses its series.
     scored_namespaces: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
@@ -68,6 +78,11 @@ impl Default for Metrics {
         let cluster_score = Gauge::default();
         let namespace_score = Family::<NamespaceLabel, Gauge>::default();
         let exceptions = Family::<OutcomeLabel, Gauge>::default();
+        let write_rate = Gauge::<f64, AtomicU64>::default();
+        let write_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 14));
+        let resident_memory_bytes = Gauge::default();
+        let memory_limit_bytes = Gauge::default();
+        let memory_pressure = Gauge::default();
         registry.register("watch_events", "Watch events that changed the index, by kind", watch_events.clone());
         registry.register("watch_errors", "Watch errors (restarts, backoffs), by kind", watch_errors.clone());
         registry.register(
@@ -100,6 +115,31 @@ impl Default for Metrics {
         );
         registry.register("namespace_score", "Score (0-100) over each namespace's reports", namespace_score.clone());
         registry.register("exceptions", "Exceptions by state: active, expired, invalid", exceptions.clone());
+        registry.register(
+            "write_rate",
+            "The adaptive pace of report writes now, writes per second (drops on 429/503 and rising latency)",
+            write_rate.clone(),
+        );
+        registry.register(
+            "write_duration_seconds",
+            "Time the API server took to answer one report write",
+            write_seconds.clone(),
+        );
+        registry.register(
+            "resident_memory_bytes",
+            "Resident memory of the operator process",
+            resident_memory_bytes.clone(),
+        );
+        registry.register(
+            "memory_limit_bytes",
+            "The container's memory limit as the cgroup states it (0: no limit found)",
+            memory_limit_bytes.clone(),
+        );
+        registry.register(
+            "memory_pressure",
+            "1 while resident memory is above the soft limit (a share of the container limit)",
+            memory_pressure.clone(),
+        );
         Metrics {
             registry,
             watch_events,
@@ -114,6 +154,11 @@ impl Default for Metrics {
             cluster_score,
             namespace_score,
             exceptions,
+            write_rate,
+            write_seconds,
+            resident_memory_bytes,
+            memory_limit_bytes,
+            memory_pressure,
             scored_namespaces: Default::default(),
         }
     }

@@ -23,7 +23,9 @@ mod error;
 mod http;
 mod ingest;
 mod leader;
+mod memory;
 mod metrics;
+mod pacer;
 mod policies;
 mod queue;
 mod reconcile;
@@ -144,11 +146,18 @@ fn init_tracing(json: bool) {
     if json { builder.json().init() } else { builder.init() }
 }
 
-/// The two clients: watches stream for minutes and must not have a read timeout (kube-runtime's watcher
+/// The clients: watches stream for minutes and must not have a read timeout (kube-runtime's watcher
 /// has its own idle timeout); every other request (lists of reports, writes, the Lease, Events) is
-/// bounded by `--request-timeout`. Both name this replica in their User-Agent, so the API server's audit
-/// log tells replicas apart.
-async fn clients(args: &OperatorArgs, identity: &str) -> anyhow::Result<(kube::Client, kube::Client)> {
+/// bounded by `--request-timeout`. Report writes go through a client without kube's transparent retry
+/// of 429/503/504, so the writer sees the API server's refusals and paces itself by them. All name this
+/// replica in their User-Agent, so the API server's audit log tells replicas apart.
+struct Clients {
+    watch: kube::Client,
+    requests: kube::Client,
+    reports: kube::Client,
+}
+
+async fn clients(args: &OperatorArgs, identity: &str) -> anyhow::Result<Clients> {
     let options = crate::cluster::ClientOptions { identity: identity.to_string(), ..Default::default() };
     let mut config = options.config().await?;
     config.connect_timeout = Some(args.request_timeout.min(Duration::from_secs(10)));
@@ -157,8 +166,10 @@ async fn clients(args: &OperatorArgs, identity: &str) -> anyhow::Result<(kube::C
     config.write_timeout = Some(args.request_timeout);
     // The timeout counts from when a request is sent, not from when its pooled connection went idle.
     config.reset_reader_on_write = true;
-    let requests = kube::Client::try_from(config).context("building the request client")?;
-    Ok((watch, requests))
+    let requests = kube::Client::try_from(config.clone()).context("building the request client")?;
+    config.default_retry = false;
+    let reports = kube::Client::try_from(config).context("building the report write client")?;
+    Ok(Clients { watch, requests, reports })
 }
 
 /// A long-lived task: the process runs only while all of them do.
@@ -183,7 +194,7 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
     };
     timing.validate().map_err(anyhow::Error::msg)?;
     let identity = args.identity.clone().unwrap_or_else(leader::default_identity);
-    let (watch_client, client) = clients(&args, &identity).await?;
+    let Clients { watch: watch_client, requests: client, reports: report_client } = clients(&args, &identity).await?;
     let (shutdown_tx, shutdown) = signal::channel(false);
     let lease_namespace = args.lease_namespace.clone().unwrap_or_else(leader::default_namespace);
     let filter = NamespaceFilter::new(&args.namespaces, &args.exclude_namespaces);
@@ -197,8 +208,9 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
         Err(error) => warn!(%error, "cannot read the API server version"),
     }
 
-    let writer = Arc::new(writer::Writer::new(client.clone(), &args, shared.clone()));
+    let writer = Arc::new(writer::Writer::new(report_client, &args, shared.clone()));
     let mut tasks = Supervised::new();
+    supervise(&mut tasks, "memory watch", memory::watch(shared.clone(), shutdown.clone()));
     supervise(&mut tasks, "http", http::serve(args.metrics_addr, shared.clone(), args.stall_timeout, shutdown.clone()));
     supervise(
         &mut tasks,

@@ -131,6 +131,7 @@ async fn full_pass_now(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<
             shared.metrics.api_error(&error);
         }
     }
+    super::memory::release_free_memory();
     shared.metrics.full_passes.inc();
     info!(subjects = count, seconds = started.elapsed().as_secs_f64(), "full pass done");
 }

@@ -1,6 +1,7 @@
 //! Apply: the only code that writes reports. Server-side apply with one field manager, only when the
 //! content changed (a timestamp alone is not a change), deletes for subjects that are gone; every write
-//! waits for the client-side rate limiter and then for a leadership permit. Needs a client.
+//! waits for its turn at the adaptive pace ([`super::pacer`]) and then for a leadership permit; a write the
+//! API server refuses for load (429, 503) waits as long as it asks and is sent again. Needs a client.
 //!
 //! What the cluster holds is learnt from a metadata-only watch of this install's own reports
 //! (`vigil.dev/instance`), paginated like every watcher list: each report carries its content
@@ -27,6 +28,7 @@ use vigil_engine::report::labels;
 use vigil_engine::subject::SubjectKey;
 
 use super::Shared;
+use super::pacer::{Outcome, Pacer, throttled};
 use super::watch::map_event;
 use crate::cli::OperatorArgs;
 
@@ -45,6 +47,9 @@ pub mod annotations {
     /// Critical and high checks failing, comma-separated: Events announce only changes after a failover.
     pub const FAILING: &str = "vigil.dev/failing";
 }
+/// A write refused for load is sent at most this many times in all; then the error goes to the reconcile
+/// loop, which retries the subject later.
+const MAX_THROTTLED_ATTEMPTS: u32 = 5;
 /// The name of the readiness entry of the own-report watch.
 pub const OWN_REPORTS: &str = "SecurityReport (own)";
 
@@ -132,7 +137,7 @@ pub struct Writer {
     client: Client,
     shared: Arc<Shared>,
     instance: String,
-    limiter: tokio::sync::Mutex<tokio::time::Interval>,
+    pacer: Pacer,
     ledger: Mutex<Ledger>,
     /// Also write wg-policy PolicyReports (`--policy-reports`); switched off when their CRD is missing.
     policy_reports: std::sync::atomic::AtomicBool,
@@ -149,21 +154,36 @@ pub enum Applied {
 
 impl Writer {
     pub fn new(client: Client, args: &OperatorArgs, shared: Arc<Shared>) -> Self {
-        let period = std::time::Duration::from_secs_f64(1.0 / args.write_rate.max(0.01));
-        let mut interval = tokio::time::interval(period);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let pacer = Pacer::new(args.write_rate);
+        shared.metrics.write_rate.set(pacer.rate());
         Writer {
             client,
             shared,
             instance: args.instance.clone(),
-            limiter: tokio::sync::Mutex::new(interval),
+            pacer,
             ledger: Mutex::new(Ledger::default()),
             policy_reports: std::sync::atomic::AtomicBool::new(args.policy_reports),
         }
     }
 
-    async fn wait_for_turn(&self) {
-        self.limiter.lock().await.tick().await;
+    /// Feeds a write's outcome to the pacer. True when the server refused it for load and it should be
+    /// sent again (after the pause the pacer now imposes on every write).
+    fn paced<T>(&self, result: &kube::Result<T>, started: tokio::time::Instant, attempt: u32) -> bool {
+        let pause = result.as_ref().err().and_then(throttled);
+        let outcome = match pause {
+            Some(wait) => Outcome::Throttled(wait),
+            None => Outcome::Answered(started.elapsed()),
+        };
+        if let Outcome::Answered(latency) = outcome {
+            self.shared.metrics.write_seconds.observe(latency.as_secs_f64());
+        }
+        let rate = self.pacer.observe(outcome);
+        self.shared.metrics.write_rate.set(rate);
+        if pause.is_some() {
+            self.shared.metrics.write("throttled");
+            debug!(rate, attempt, "the API server refused a write for load; slowing down");
+        }
+        pause.is_some() && attempt < MAX_THROTTLED_ATTEMPTS
     }
 
     fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
@@ -206,14 +226,23 @@ impl Writer {
         if !self.shared.leader.is_leading() {
             return Ok(Applied::NotLeading);
         }
-        self.wait_for_turn().await;
-        // Leadership is checked again after the wait, and held until the write returns.
-        let Some(_permit) = self.shared.leader.write_permit().await else { return Ok(Applied::NotLeading) };
         let compliant = compliant_of(Some(report.status()));
         let failing = serious_failing(report.status());
         annotate(&mut report, fingerprint, compliant.as_ref(), &failing);
-        self.ledger().in_flight.insert(id.clone());
-        let result = self.send_apply(&report, &id).await;
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            self.pacer.wait_for_turn().await;
+            // Leadership is checked again after the wait, and held until the write returns.
+            let Some(_permit) = self.shared.leader.write_permit().await else { return Ok(Applied::NotLeading) };
+            self.ledger().in_flight.insert(id.clone());
+            let started = tokio::time::Instant::now();
+            let result = self.send_apply(&report, &id).await;
+            if !self.paced(&result, started, attempt) {
+                break result;
+            }
+            self.ledger().in_flight.remove(&id);
+        };
         {
             let mut ledger = self.ledger();
             ledger.in_flight.remove(&id);
@@ -250,18 +279,27 @@ impl Writer {
         if !self.ledger().written.contains_key(id) || !self.shared.leader.is_leading() {
             return Ok(());
         }
-        self.wait_for_turn().await;
-        let Some(_permit) = self.shared.leader.write_permit().await else { return Ok(()) };
-        self.ledger().in_flight.insert(id.clone());
-        let result = match &id.namespace {
-            Some(ns) => Api::<SecurityReport>::namespaced(self.client.clone(), ns)
-                .delete(&id.name, &DeleteParams::default())
-                .await
-                .map(|_| ()),
-            None => Api::<ClusterSecurityReport>::all(self.client.clone())
-                .delete(&id.name, &DeleteParams::default())
-                .await
-                .map(|_| ()),
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            self.pacer.wait_for_turn().await;
+            let Some(_permit) = self.shared.leader.write_permit().await else { return Ok(()) };
+            self.ledger().in_flight.insert(id.clone());
+            let started = tokio::time::Instant::now();
+            let result = match &id.namespace {
+                Some(ns) => Api::<SecurityReport>::namespaced(self.client.clone(), ns)
+                    .delete(&id.name, &DeleteParams::default())
+                    .await
+                    .map(|_| ()),
+                None => Api::<ClusterSecurityReport>::all(self.client.clone())
+                    .delete(&id.name, &DeleteParams::default())
+                    .await
+                    .map(|_| ()),
+            };
+            if !self.paced(&result, started, attempt) {
+                break result;
+            }
+            self.ledger().in_flight.remove(id);
         };
         {
             let mut ledger = self.ledger();
@@ -645,6 +683,34 @@ mod tests {
         assert_eq!(writer.apply(report(true, "2026-11-27T01:00:00Z"), &key).await.unwrap(), Applied::Unchanged);
         assert_eq!(writer.apply(report(false, "2026-11-27T02:00:00Z"), &key).await.unwrap(), Applied::Written);
         server.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_refused_for_load_waits_as_asked_slows_the_pace_and_is_sent_again() {
+        let (writer, mut handle, _leading) = writer();
+        let rate = writer.pacer.rate();
+        let key = SubjectKey::new("Pod", "shop", "web");
+        let path = "/apis/vigil.dev/v1alpha1/namespaces/shop/securityreports/pod-web";
+        let server = tokio::spawn(async move {
+            let (request, respond) = handle.next_request().await.expect("a request");
+            assert_eq!(request.uri().path(), path);
+            let refused = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Too many requests, please try again later.", "reason": "TooManyRequests",
+                "details": {"retryAfterSeconds": 3}, "code": 429});
+            respond.send_response(
+                Response::builder().status(429).body(Body::from(serde_json::to_vec(&refused).unwrap())).unwrap(),
+            );
+            let refused_at = tokio::time::Instant::now();
+            expect(&mut handle, Method::PATCH, path).await;
+            refused_at.elapsed()
+        });
+        assert_eq!(writer.apply(report(true, "2026-11-27T00:00:00Z"), &key).await.unwrap(), Applied::Written);
+        let waited = server.await.unwrap();
+        assert!(waited >= std::time::Duration::from_secs(3), "sent again after {waited:?}");
+        assert!(writer.pacer.rate() < rate, "the pace dropped from {rate} to {}", writer.pacer.rate());
+        let metrics = writer.shared.metrics.encode();
+        assert!(metrics.contains("vigil_report_writes_total{outcome=\"throttled\"} 1"), "{metrics}");
+        assert!(metrics.contains("vigil_report_writes_total{outcome=\"applied\"} 1"), "{metrics}");
     }
 
     #[tokio::test]
