@@ -56,6 +56,41 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("e2e/ has a parent").to_path_buf()
 }
 
+/// The example manifests as documents, minus kinds whose CRDs the test API server lacks (Kyverno).
+pub fn example_documents() -> anyhow::Result<Vec<String>> {
+    let root = repo_root();
+    let mut documents = Vec::new();
+    for file in [
+        "examples/insecure-app/storefront.yaml",
+        "examples/insecure-app/rbac.yaml",
+        "examples/insecure-app/nightly-report.yaml",
+        "examples/hardened-app/payments.yaml",
+    ] {
+        let text = std::fs::read_to_string(root.join(file)).with_context(|| format!("cannot read {file}"))?;
+        documents.extend(text.split("\n---\n").map(str::to_string));
+    }
+    Ok(documents)
+}
+
+/// Each check's result on a report (JSON): `Pass` when listed as passed, else the worst result of its
+/// findings.
+pub fn check_results(report: &serde_json::Value) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for id in report["status"]["passed"].as_array().into_iter().flatten() {
+        out.insert(id.as_str().unwrap_or("").to_string(), "Pass".to_string());
+    }
+    let rank = |r: &str| ["NotApplicable", "Waived", "Error", "Fail"].iter().position(|x| *x == r).unwrap_or(0);
+    for finding in report["status"]["findings"].as_array().into_iter().flatten() {
+        let id = finding["checkId"].as_str().unwrap_or("").to_string();
+        let result = finding["result"].as_str().unwrap_or("").to_string();
+        let entry = out.entry(id).or_insert_with(|| result.clone());
+        if rank(&result) > rank(entry) {
+            *entry = result;
+        }
+    }
+    out
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
 }

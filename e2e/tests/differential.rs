@@ -8,7 +8,6 @@
 //! corpus), as are Vigil's own kinds (a SecurityPolicy would change the operator's judgement of everything);
 //! documents the API server rejects (unknown kinds, invalid objects) are counted and left out of the scan too.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -75,24 +74,6 @@ fn renamed(mut doc: serde_json::Value, prefix: &str, namespaced: bool) -> serde_
         }
     }
     doc
-}
-
-/// Each check's result on a report: `Pass` when listed as passed, else the worst result of its findings.
-fn results(report: &serde_json::Value) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for id in report["status"]["passed"].as_array().into_iter().flatten() {
-        out.insert(id.as_str().unwrap_or("").to_string(), "Pass".to_string());
-    }
-    let rank = |r: &str| ["NotApplicable", "Waived", "Error", "Fail"].iter().position(|x| *x == r).unwrap_or(0);
-    for finding in report["status"]["findings"].as_array().into_iter().flatten() {
-        let id = finding["checkId"].as_str().unwrap_or("").to_string();
-        let result = finding["result"].as_str().unwrap_or("").to_string();
-        let entry = out.entry(id).or_insert_with(|| result.clone());
-        if rank(&result) > rank(entry) {
-            *entry = result;
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,7 +203,7 @@ async fn differential_scan_of_raw_manifests_matches_the_operator_on_defaulted_ob
             continue;
         };
         subjects += 1;
-        let (scan, operator) = (results(item), results(&live.data));
+        let (scan, operator) = (vigil_e2e::check_results(item), vigil_e2e::check_results(&live.data));
         let checks: std::collections::BTreeSet<&String> = scan.keys().chain(operator.keys()).collect();
         // No check needs excluding: the operator judges the same namespaces, and the cluster-only facts
         // (Pending pods, the built-in RBAC, the server version given to the scan) give the same verdicts.

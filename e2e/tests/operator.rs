@@ -377,18 +377,7 @@ async fn scan_and_operator_agree_on_the_examples() -> anyhow::Result<()> {
         return Ok(()); // an existing cluster holds more than the examples
     }
     let token = install_vigil(&cluster).await?;
-    let root = vigil_e2e::repo_root();
-    // The examples, minus kinds whose CRDs this API server lacks (Kyverno).
-    let mut documents = Vec::new();
-    for file in [
-        "examples/insecure-app/storefront.yaml",
-        "examples/insecure-app/rbac.yaml",
-        "examples/insecure-app/nightly-report.yaml",
-        "examples/hardened-app/payments.yaml",
-    ] {
-        let text = std::fs::read_to_string(root.join(file))?;
-        documents.extend(text.split("\n---\n").map(str::to_string));
-    }
+    let documents = vigil_e2e::example_documents()?;
     let manifests = documents.join("\n---\n");
     cluster.apply_yaml(&manifests).await?;
     let vigil = Vigil::start(&cluster, &token, "replica-a", &[])?;

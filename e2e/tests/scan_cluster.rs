@@ -30,24 +30,6 @@ fn report_resource(kind: &str) -> ApiResource {
 /// `(report kind, namespace, name)`.
 type ReportKey = (String, String, String);
 
-/// Each check's result on a report: `Pass` when listed as passed, else the worst result of its findings.
-fn results(report: &serde_json::Value) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for id in report["status"]["passed"].as_array().into_iter().flatten() {
-        out.insert(id.as_str().unwrap_or("").to_string(), "Pass".to_string());
-    }
-    let rank = |r: &str| ["NotApplicable", "Waived", "Error", "Fail"].iter().position(|x| *x == r).unwrap_or(0);
-    for finding in report["status"]["findings"].as_array().into_iter().flatten() {
-        let id = finding["checkId"].as_str().unwrap_or("").to_string();
-        let result = finding["result"].as_str().unwrap_or("").to_string();
-        let entry = out.entry(id).or_insert_with(|| result.clone());
-        if rank(&result) > rank(entry) {
-            *entry = result;
-        }
-    }
-    out
-}
-
 fn key_of(item: &serde_json::Value) -> ReportKey {
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
     (text(&item["kind"]), text(&item["metadata"]["namespace"]), text(&item["metadata"]["name"]))
@@ -104,7 +86,7 @@ fn differences(
             continue;
         };
         reports += 1;
-        let (scan, operator) = (results(item), results(operator));
+        let (scan, operator) = (vigil_e2e::check_results(item), vigil_e2e::check_results(operator));
         for check in scan.keys().chain(operator.keys()).collect::<BTreeSet<_>>() {
             checks += 1;
             let (s, o) = (scan.get(check), operator.get(check));
@@ -137,17 +119,8 @@ async fn token_for(cluster: &TestCluster, account: &str) -> anyhow::Result<Strin
 /// The examples (minus kinds whose CRDs this server lacks), Istio's PeerAuthentication CRD with a
 /// mesh-wide STRICT policy (a custom kind read through discovery), an admission webhook, and a
 /// SecurityPolicy with an exception (the cluster's own policies judge both sides).
-fn corpus(root: &Path) -> anyhow::Result<Vec<String>> {
-    let mut documents = Vec::new();
-    for file in [
-        "examples/insecure-app/storefront.yaml",
-        "examples/insecure-app/rbac.yaml",
-        "examples/insecure-app/nightly-report.yaml",
-        "examples/hardened-app/payments.yaml",
-    ] {
-        let text = std::fs::read_to_string(root.join(file))?;
-        documents.extend(text.split("\n---\n").map(str::to_string));
-    }
+fn corpus() -> anyhow::Result<Vec<String>> {
+    let mut documents = vigil_e2e::example_documents()?;
     documents.push(
         "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: peerauthentications.security.istio.io}\nspec:\n  group: security.istio.io\n  scope: Namespaced\n  names: {kind: PeerAuthentication, plural: peerauthentications}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}\n".into(),
     );
@@ -167,8 +140,7 @@ async fn scan_of_the_live_cluster_gives_the_operators_answers() -> anyhow::Resul
         return Ok(()); // an existing cluster changes under the comparison
     }
     let token = install_vigil(&cluster).await?;
-    let root = vigil_e2e::repo_root();
-    cluster.apply_yaml(&corpus(&root)?.join("\n---\n")).await?;
+    cluster.apply_yaml(&corpus()?.join("\n---\n")).await?;
     // The Istio CRD must be served before its objects can be applied.
     eventually(WAIT, "the PeerAuthentication CRD", || async { cluster.apply_yaml(AFTER_CRDS).await.ok() }).await?;
 
@@ -213,7 +185,10 @@ async fn scan_of_the_live_cluster_gives_the_operators_answers() -> anyhow::Resul
     let (scanned, _) = scan_cluster(&kubeconfig, &["--exclude-namespace", EXCLUDED])?;
     let items = scanned["items"].as_array().unwrap();
     let find = |kind: &str, ns: &str, name: &str| {
-        items.iter().find(|i| key_of(i) == (kind.to_string(), ns.to_string(), name.to_string())).map(results)
+        items
+            .iter()
+            .find(|i| key_of(i) == (kind.to_string(), ns.to_string(), name.to_string()))
+            .map(vigil_e2e::check_results)
     };
     let shop = find("SecurityReport", "shop", "namespace-shop").expect("the shop namespace report");
     assert_eq!(shop.get("mesh-mtls-strict").map(String::as_str), Some("Fail"), "{shop:?}");
@@ -258,7 +233,7 @@ async fn scan_of_the_live_cluster_gives_the_operators_answers() -> anyhow::Resul
         .expect("a network-policy-default-deny finding");
     assert_eq!(finding["result"], "Error", "{finding}");
     assert!(finding["message"].as_str().unwrap_or("").contains("may not list NetworkPolicy"), "{finding}");
-    assert_eq!(results(shop).get("pod-security-admission").map(String::as_str), Some("Fail"));
+    assert_eq!(vigil_e2e::check_results(shop).get("pod-security-admission").map(String::as_str), Some("Fail"));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
