@@ -3,11 +3,16 @@
 //! The CRD YAML under `crds/` is generated from these types (`make crds`);
 //! `tests/drift.rs` fails when the two disagree.
 
+pub mod compliance;
 pub mod exception;
 pub mod policy;
 pub mod report;
 pub mod security_policy;
 
+pub use compliance::{
+    ComplianceReport, ComplianceReportSpec, ComplianceReportStatus, ComplianceSummary, ControlStatus, ControlVerdict,
+    FrameworkName,
+};
 pub use exception::{
     ClusterSecurityException, ClusterSecurityExceptionSpec, ExceptionMatch, SecurityException, SecurityExceptionSpec,
     SecurityExceptionStatus,
@@ -40,6 +45,7 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
         ("securityreports.yaml", without_status_subresource(SecurityReport::crd())),
         ("clustersecurityreports.yaml", without_status_subresource(ClusterSecurityReport::crd())),
+        ("compliancereports.yaml", without_status_subresource(ComplianceReport::crd())),
         // Policies and exceptions keep their status subresource: Vigil writes only their status, users
         // write their spec.
         ("securitypolicies.yaml", SecurityPolicy::crd()),

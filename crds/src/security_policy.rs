@@ -51,6 +51,12 @@ pub struct SecurityPolicySpec {
     #[schemars(length(max = 64))]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["id"]))]
     pub custom_checks: Vec<CustomCheckSpec>,
+    /// Compliance frameworks the operator reports on: one cluster-scoped `ComplianceReport` per framework
+    /// any valid SecurityPolicy names (`pss`, `cis`, `nsa`, `mitre`). Unset or empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 4))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub frameworks: Vec<crate::compliance::FrameworkName>,
 }
 
 /// Switches checks on or off by id, category or severity, and overrides risks. An id decides over a

@@ -11,6 +11,7 @@
 
 // The folders follow the data: input -> subject -> policy -> checks -> report.
 pub mod checks;
+pub mod frameworks;
 pub mod input;
 pub mod policy;
 pub mod report;

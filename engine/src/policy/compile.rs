@@ -197,6 +197,7 @@ pub fn compile_policy(object: &SecurityPolicy) -> Result<Policy, PolicyError> {
         risk_overrides,
         parameters: spec.parameters.clone(),
         custom_checks,
+        frameworks: spec.frameworks.iter().copied().collect(),
     })
 }
 

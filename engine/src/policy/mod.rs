@@ -39,6 +39,8 @@ pub struct Policy {
     pub parameters: Parameters,
     /// The policy's own checks, evaluated on workloads.
     pub custom_checks: Vec<CustomCheck>,
+    /// Compliance frameworks this policy enables (the operator writes a ComplianceReport for each).
+    pub frameworks: BTreeSet<vigil_crds::FrameworkName>,
 }
 
 impl Default for Policy {
@@ -52,6 +54,7 @@ impl Default for Policy {
             risk_overrides: BTreeMap::new(),
             parameters: Parameters::default(),
             custom_checks: Vec::new(),
+            frameworks: BTreeSet::new(),
         }
     }
 }

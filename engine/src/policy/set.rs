@@ -65,6 +65,11 @@ impl PolicySet {
         &self.fallback
     }
 
+    /// The compliance frameworks any policy in force enables (the fallback's included).
+    pub fn frameworks(&self) -> std::collections::BTreeSet<vigil_crds::FrameworkName> {
+        self.policies.iter().chain([&self.fallback]).flat_map(|p| p.frameworks.iter().copied()).collect()
+    }
+
     /// A policy by name (the fallback's included), e.g. the one a report names.
     pub fn get(&self, name: &str) -> Option<&Policy> {
         self.policies.iter().find(|p| p.name == name).or((self.fallback.name == name).then_some(&self.fallback))
