@@ -5,6 +5,7 @@ use serde::Serialize;
 use vigil_crds::Severity;
 
 use crate::checks::catalog::{CheckScope, Source, SubjectKind, catalog};
+use crate::frameworks::{self, Evidence};
 
 /// One catalog entry as `vigil checks -o json` prints it.
 #[derive(Debug, Serialize)]
@@ -27,6 +28,18 @@ pub struct CatalogEntry {
     /// `manifests` when plain manifests can show what the check needs, `whole-cluster` when only a whole
     /// cluster can (it is `NotApplicable` on plain manifests).
     pub scope: CheckScope,
+    /// The framework controls the check evidences (empty: see `unmapped`).
+    pub frameworks: Vec<ControlRef>,
+    /// Why the check evidences no framework control, when it evidences none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unmapped: Option<&'static str>,
+}
+
+/// A control of a compliance framework, as a check's entry names it.
+#[derive(Debug, Serialize)]
+pub struct ControlRef {
+    pub framework: &'static str,
+    pub control: &'static str,
 }
 
 pub fn entries() -> Vec<CatalogEntry> {
@@ -49,6 +62,11 @@ pub fn entries() -> Vec<CatalogEntry> {
             rule: c.rule,
             enabled_by_default: c.enabled_by_default,
             scope: c.scope,
+            frameworks: frameworks::controls_of(c.id)
+                .into_iter()
+                .map(|(f, control)| ControlRef { framework: f.name.as_str(), control: control.id })
+                .collect(),
+            unmapped: frameworks::UNMAPPED.iter().find(|(id, _)| *id == c.id).map(|(_, why)| *why),
         })
         .collect()
 }
@@ -165,7 +183,18 @@ pub fn markdown() -> String {
             "\n### {}\n\n{}\n\n- **Fails when:** {}\n- **Kubernetes rule:** {}\n- **Fix:** {}\n- **Seed item:** {}\n",
             e.id, e.title, e.fails_when, e.rule, e.remediation, e.seed_item
         ));
+        let controls = match (e.frameworks.is_empty(), e.unmapped) {
+            (true, Some(why)) => format!("none: {why}"),
+            _ => e
+                .frameworks
+                .iter()
+                .map(|r| format!("[{} {}](#{})", short_name(r.framework), r.control, anchor(r.framework, r.control)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        md.push_str(&format!("- **Frameworks:** {controls}\n"));
     }
+    md.push_str(&frameworks_markdown());
     md.push_str(
         "\n## Seed items no API object can show\n\n\
          These items of the checklist are real, but nothing in the Kubernetes API shows whether they hold, so no\n\
@@ -174,6 +203,65 @@ pub fn markdown() -> String {
     );
     for (item, why) in UNOBSERVABLE {
         md.push_str(&format!("| {item} | {why} |\n"));
+    }
+    md
+}
+
+/// How docs and tables name a framework: `PSS`, `CIS`, `NSA-CISA`, `ATT&CK`.
+pub fn short_name(framework: &str) -> &'static str {
+    match framework {
+        "pss" => "PSS",
+        "cis" => "CIS",
+        "nsa" => "NSA-CISA",
+        "mitre" => "ATT&CK",
+        _ => "?",
+    }
+}
+
+/// The Markdown anchor of a control's row: `pss-baseline-host-namespaces`, `cis-5-2-2`, `mitre-t1611`.
+fn anchor(framework: &str, control: &str) -> String {
+    let id: String =
+        control.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+    format!("{framework}-{id}")
+}
+
+/// The section of every framework: its controls and the checks that evidence each.
+fn frameworks_markdown() -> String {
+    let mut md = String::from(
+        "\n## Compliance frameworks\n\n\
+         Every check evidences the controls below (a check that evidences none says why). A control fails when one\n\
+         of its checks fails on some subject; passes when none fails and one was evaluated (Pass, or Waived by an\n\
+         exception, as scores count it); is `NotEvaluated` when its checks ran on no subject or were all\n\
+         `NotApplicable` or `Error`. `NotObservable`: no Kubernetes API object can show it. `NotChecked`: the API\n\
+         shows it, but no Vigil check judges it yet. A framework's score is `round(100 * passed / (passed + failed))`\n\
+         over its controls. `vigil checks --framework <name>` lists a framework, `vigil scan --framework <name>`\n\
+         judges one, and the operator writes a `ComplianceReport` for each framework a SecurityPolicy enables\n\
+         (`spec.frameworks`).\n",
+    );
+    for f in frameworks::all() {
+        md.push_str(&format!(
+            "\n### {} ({}, `{}`)\n\n{} Source: <{}>.\n\n| control | title | group | evidence |\n| --- | --- | --- | --- |\n",
+            f.title,
+            f.version,
+            f.name.as_str(),
+            f.note,
+            f.source
+        ));
+        for c in f.controls {
+            let evidence = match c.evidence {
+                Evidence::Checks(ids) => ids.iter().map(|id| format!("[`{id}`](#{id})")).collect::<Vec<_>>().join(", "),
+                Evidence::NotObservable(why) => format!("not observable: {why}"),
+                Evidence::NotChecked(why) => format!("not checked: {why}"),
+            };
+            let since = if c.since_minor > 0 { format!(" (from v1.{})", c.since_minor) } else { String::new() };
+            md.push_str(&format!(
+                "| <a id=\"{}\"></a>`{}` | {}{since} | {} | {evidence} |\n",
+                anchor(f.name.as_str(), c.id),
+                c.id,
+                c.title.replace('|', "\\|"),
+                c.group
+            ));
+        }
     }
     md
 }
