@@ -12,6 +12,11 @@ pub fn print(args: &ChecksArgs) -> anyhow::Result<()> {
 }
 
 fn write_catalog(args: &ChecksArgs, out: &mut impl Write) -> std::io::Result<()> {
+    if let Some(name) = args.framework {
+        let json = args.output == ChecksFormat::Json;
+        crate::frameworks::write_controls(vigil_engine::frameworks::of(name), json, out)?;
+        return out.flush();
+    }
     let entries = vigil_engine::checks::docs::entries();
     match args.output {
         ChecksFormat::Json => {

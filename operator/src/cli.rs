@@ -203,6 +203,11 @@ pub struct ScanArgs {
     /// docs/checks.md, "Scope"): checks that need the whole cluster then judge what it holds.
     #[arg(long)]
     pub whole_cluster: bool,
+    /// Judge the input against a compliance framework (pss, cis, nsa, mitre): print each control's verdict
+    /// (pass, fail with the failing subjects, not evaluated with the reason) instead of the reports; with
+    /// `-o table` or `-o json`.
+    #[arg(long, value_name = "NAME", value_parser = crate::frameworks::parse_framework)]
+    pub framework: Option<vigil_crds::FrameworkName>,
     /// The API server version the manifests will run on (e.g. 1.31), for version checks.
     #[arg(long, value_name = "VERSION")]
     pub kube_version: Option<String>,
@@ -249,6 +254,9 @@ pub enum ColorChoice {
 pub struct ChecksArgs {
     #[arg(short, long, value_enum, default_value_t = ChecksFormat::Table)]
     pub output: ChecksFormat,
+    /// List a compliance framework's controls (pss, cis, nsa, mitre) and the checks evidencing each.
+    #[arg(long, value_name = "NAME", value_parser = crate::frameworks::parse_framework)]
+    pub framework: Option<vigil_crds::FrameworkName>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,6 +4,7 @@ mod checks;
 mod cli;
 mod cluster;
 mod controller;
+mod frameworks;
 mod render;
 mod scan;
 

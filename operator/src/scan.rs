@@ -19,7 +19,7 @@ use vigil_engine::input::text::escape;
 use vigil_engine::policy::store::key_of;
 use vigil_engine::{Exceptions, Index, PolicySet, PolicyStore, Report, ServerVersion, audit_each};
 
-use crate::cli::{ColorChoice, ScanArgs};
+use crate::cli::{ColorChoice, ScanArgs, ScanFormat};
 use crate::cluster::{ClientOptions, NamespaceFilter, snapshot};
 use crate::render;
 
@@ -57,6 +57,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             bail!("{flag} applies to a live cluster: add --cluster (files are scanned as they are)");
         }
     }
+    if args.framework.is_some() && !matches!(args.output, ScanFormat::Table | ScanFormat::Json) {
+        bail!("--framework prints a table or JSON: use -o table or -o json");
+    }
     // Policy objects first: a bad one is unusable input, never skipped (it would change every answer).
     let mut vigil_objects = Vec::new();
     for path in &args.policies {
@@ -75,6 +78,9 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     vigil_objects.append(&mut found);
     let (policies, exceptions) = compile_vigil_objects(store, &vigil_objects, !args.cluster)?;
     let now = args.now.unwrap_or_else(Timestamp::now);
+    if let Some(framework) = args.framework {
+        return scan_framework(framework, &args, &index, &policies, &exceptions, now);
+    }
 
     let stdout = std::io::stdout();
     let color = match args.color {
@@ -106,6 +112,32 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_FINDINGS));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--framework`: every report goes into the per-control verdicts, which are printed instead of the
+/// reports. `--fail-on` still sets the exit code from the findings.
+fn scan_framework(
+    name: vigil_crds::FrameworkName,
+    args: &ScanArgs,
+    index: &Index,
+    policies: &PolicySet,
+    exceptions: &Exceptions,
+    now: Timestamp,
+) -> anyhow::Result<ExitCode> {
+    let framework = vigil_engine::frameworks::of(name);
+    let mut compliance = vigil_engine::frameworks::evaluate::Compliance::default();
+    let mut failing_at_threshold = false;
+    audit_each(index, policies, exceptions, now, |report| {
+        failing_at_threshold |= args.fail_on.is_some_and(|threshold| failing_at_or_above(&report, threshold));
+        compliance.add_report(&report);
+    });
+    let minor = vigil_engine::frameworks::pss::minor_judged(index);
+    let result = compliance.judge(framework, framework.version_judged(index), minor);
+    let mut out = std::io::BufWriter::new(render::Output::new(std::io::stdout().lock()));
+    crate::frameworks::write_result(&result, args.output == ScanFormat::Json, &mut out)
+        .and_then(|()| out.flush())
+        .map_err(render::output_error)?;
+    Ok(if failing_at_threshold { ExitCode::from(EXIT_FINDINGS) } else { ExitCode::SUCCESS })
 }
 
 /// Lists the live cluster (`--cluster`) as the operator reads it: the same kinds, the same namespace
