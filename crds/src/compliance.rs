@@ -101,6 +101,14 @@ pub enum ControlVerdict {
 }
 
 impl ControlVerdict {
+    pub const ALL: [ControlVerdict; 5] = [
+        ControlVerdict::Pass,
+        ControlVerdict::Fail,
+        ControlVerdict::NotEvaluated,
+        ControlVerdict::NotObservable,
+        ControlVerdict::NotChecked,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ControlVerdict::Pass => "Pass",

@@ -210,6 +210,7 @@ fn the_roles_grant_only_verbs_the_code_uses() {
             ("vigil.dev", "securityreports" | "clustersecurityreports") => {
                 &["list", "watch", "create", "patch", "delete"]
             }
+            ("vigil.dev", "compliancereports") => &["list", "create", "patch", "delete"],
             ("vigil.dev", r) if r.ends_with("/status") => &["patch"],
             ("wgpolicyk8s.io", _) => &["create", "patch", "delete"],
             ("events.k8s.io", "events") => &["create", "patch"],

@@ -27,6 +27,25 @@ pub struct NamespaceLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FrameworkLabel {
+    pub framework: String,
+}
+
+/// A control of a framework: both come from the engine's fixed tables, so the series are bounded.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControlLabels {
+    pub framework: String,
+    pub control: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControlVerdictLabels {
+    pub framework: String,
+    pub control: String,
+    pub verdict: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StepLabel {
     pub step: String,
 }
@@ -59,6 +78,12 @@ pub struct Metrics {
     pub memory_limit_bytes: Gauge,
     /// 1 while resident memory is above the soft limit (see `memory`).
     pub memory_pressure: Gauge,
+    /// Each enabled framework's score (no series while no control is evaluated).
+    pub compliance_score: Family<FrameworkLabel, Gauge>,
+    /// 1 for each control's current verdict (one series per control).
+    pub compliance_control: Family<ControlVerdictLabels, Gauge>,
+    /// Subjects failing each control.
+    pub compliance_failing_subjects: Family<ControlLabels, Gauge>,
     /// Namespaces with a `namespace_score` series now: a namespace that is gone loses its series.
     scored_namespaces: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
@@ -83,6 +108,24 @@ impl Default for Metrics {
         let resident_memory_bytes = Gauge::default();
         let memory_limit_bytes = Gauge::default();
         let memory_pressure = Gauge::default();
+        let compliance_score = Family::<FrameworkLabel, Gauge>::default();
+        let compliance_control = Family::<ControlVerdictLabels, Gauge>::default();
+        let compliance_failing_subjects = Family::<ControlLabels, Gauge>::default();
+        registry.register(
+            "compliance_score",
+            "Score (0-100) of each enabled compliance framework: controls passed over controls evaluated",
+            compliance_score.clone(),
+        );
+        registry.register(
+            "compliance_control",
+            "1 for the current verdict of each control of each enabled framework (Pass, Fail, NotEvaluated, NotObservable, NotChecked)",
+            compliance_control.clone(),
+        );
+        registry.register(
+            "compliance_failing_subjects",
+            "Subjects failing a check of each control of each enabled framework",
+            compliance_failing_subjects.clone(),
+        );
         registry.register("watch_events", "Watch events that changed the index, by kind", watch_events.clone());
         registry.register("watch_errors", "Watch errors (restarts, backoffs), by kind", watch_errors.clone());
         registry.register(
@@ -159,6 +202,9 @@ impl Default for Metrics {
             resident_memory_bytes,
             memory_limit_bytes,
             memory_pressure,
+            compliance_score,
+            compliance_control,
+            compliance_failing_subjects,
             scored_namespaces: Default::default(),
         }
     }
@@ -184,6 +230,48 @@ impl Metrics {
         self.namespace_score.clear();
         self.scored_namespaces.lock().expect("scored namespaces lock").clear();
         self.cluster_score.set(0);
+    }
+
+    /// Sets a framework's series from its verdicts, replacing what it had.
+    pub fn set_compliance(&self, result: &vigil_engine::frameworks::evaluate::FrameworkResult) {
+        self.clear_compliance(result.framework);
+        let framework = result.framework.to_string();
+        if let Some(score) = result.score {
+            self.compliance_score.get_or_create(&FrameworkLabel { framework: framework.clone() }).set(score as i64);
+        }
+        for c in &result.controls {
+            let control = c.id.to_string();
+            let verdict = c.verdict.as_str().to_string();
+            self.compliance_control
+                .get_or_create(&ControlVerdictLabels {
+                    framework: framework.clone(),
+                    control: control.clone(),
+                    verdict,
+                })
+                .set(1);
+            if !c.checks.is_empty() {
+                self.compliance_failing_subjects
+                    .get_or_create(&ControlLabels { framework: framework.clone(), control })
+                    .set(c.failing.len() as i64);
+            }
+        }
+    }
+
+    /// Drops a framework's series (disabled, or this replica stopped leading).
+    pub fn clear_compliance(&self, framework: &str) {
+        self.compliance_score.remove(&FrameworkLabel { framework: framework.to_string() });
+        let framework_table = vigil_engine::frameworks::find(framework);
+        for c in framework_table.into_iter().flat_map(|f| f.controls) {
+            for verdict in vigil_crds::ControlVerdict::ALL.map(vigil_crds::ControlVerdict::as_str) {
+                self.compliance_control.remove(&ControlVerdictLabels {
+                    framework: framework.to_string(),
+                    control: c.id.to_string(),
+                    verdict: verdict.to_string(),
+                });
+            }
+            self.compliance_failing_subjects
+                .remove(&ControlLabels { framework: framework.to_string(), control: c.id.to_string() });
+        }
     }
 
     pub fn write(&self, outcome: &str) {

@@ -19,6 +19,7 @@
 //! step, counted in `vigil_api_errors_total{step}`. docs/architecture.md lists every write Vigil makes.
 
 mod alerts;
+mod compliance;
 mod error;
 mod http;
 mod ingest;
@@ -56,6 +57,10 @@ pub struct Shared {
     pub exceptions: RwLock<Arc<Exceptions>>,
     /// Each report's contribution to the cluster roll-up, by subject.
     pub tallies: Mutex<Tallies>,
+    /// Each subject's check states, for the ComplianceReports (`compliance`).
+    pub compliance: Mutex<vigil_engine::frameworks::evaluate::ComplianceTallies>,
+    /// Wakes the ComplianceReport task: the cluster report was judged (its states are complete).
+    pub compliance_changed: tokio::sync::Notify,
     /// Findings each report has waived, by exception (`waivedBy`), by subject: exception statuses count them.
     pub waived: Mutex<BTreeMap<SubjectKey, BTreeMap<String, u32>>>,
     /// Asks the reconcile loop for a full pass (a policy or exception changed or expired).
@@ -81,6 +86,8 @@ impl Shared {
             policies: RwLock::new(Arc::new(PolicySet::default())),
             exceptions: RwLock::new(Arc::new(Exceptions::default())),
             tallies: Mutex::new(Tallies::default()),
+            compliance: Mutex::new(Default::default()),
+            compliance_changed: tokio::sync::Notify::new(),
             waived: Mutex::new(BTreeMap::new()),
             full_pass: tokio::sync::Notify::new(),
             queue: queue::Queue::default(),
@@ -229,6 +236,11 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
     watch::spawn_all(&mut tasks, watch_client.clone(), shared.clone(), shutdown.clone());
     supervise(&mut tasks, "report watch", writer.clone().watch_own(watch_client.clone(), shutdown.clone()));
     let policy_state = policies::spawn_all(&mut tasks, watch_client, client.clone(), shared.clone(), shutdown.clone());
+    supervise(
+        &mut tasks,
+        "compliance reports",
+        compliance::run(shared.clone(), client.clone(), args.instance.clone(), shutdown.clone()),
+    );
     let alerts = Arc::new(alerts::Alerts::new(client.clone(), identity));
     supervise(
         &mut tasks,

@@ -91,6 +91,7 @@ pub async fn run(
 /// Clears what a term derived: roll-up tallies, waiver counts, alert memory and their metric series.
 fn forget_term(shared: &Shared, alerts: &Alerts) {
     shared.tallies.lock().expect("tallies lock").clear();
+    shared.compliance.lock().expect("compliance lock").clear();
     shared.waived.lock().expect("waived lock").clear();
     shared.retries.lock().expect("retries lock").clear();
     alerts.reset(&shared.metrics);
@@ -185,7 +186,7 @@ async fn process_subjects(
 }
 
 /// One subject: evaluate, build, apply (or delete when the subject is gone). Returns whether its
-/// contribution to the cluster roll-up changed.
+/// contribution to the cluster roll-up or to the ComplianceReports changed.
 #[instrument(skip(shared, writer, alerts), fields(subject = %key))]
 async fn reconcile(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<Alerts>, key: SubjectKey) -> bool {
     let started = Instant::now();
@@ -202,6 +203,18 @@ async fn reconcile(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<Aler
             Some((_, tally)) if key != SubjectKey::cluster() => tallies.set(key.clone(), tally.clone()),
             Some(_) => false,
             None => tallies.remove(&key),
+        }
+    };
+    // Each subject's check states feed the ComplianceReports; a change re-judges the cluster report, after
+    // which they are written.
+    let is_cluster = key == SubjectKey::cluster();
+    let states_changed = {
+        let mut compliance = shared.compliance.lock().expect("compliance lock");
+        match &judged {
+            Some((report, _)) => {
+                compliance.set(key.clone(), vigil_engine::frameworks::evaluate::SubjectChecks::of(report.status()))
+            }
+            None => compliance.remove(&key),
         }
     };
     let report = judged.map(|(mut report, tally)| {
@@ -243,9 +256,12 @@ async fn reconcile(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<Aler
             retry_later(shared.clone(), key, delay);
         }
     }
+    if is_cluster {
+        shared.compliance_changed.notify_one();
+    }
     shared.progressed();
     shared.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
-    tally_changed
+    tally_changed || (states_changed && !is_cluster)
 }
 
 /// When to try a failed write again. A 4xx that will not change by retrying (422 invalid, 403, 413...)
