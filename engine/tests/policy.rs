@@ -638,7 +638,24 @@ fn the_samples_are_accepted() {
         }
     }
     kinds.sort();
-    assert_eq!(kinds, ["ClusterSecurityException", "SecurityException", "SecurityPolicy", "SecurityPolicy"]);
+    assert_eq!(
+        kinds,
+        ["ClusterSecurityException", "SecurityException", "SecurityPolicy", "SecurityPolicy", "SecurityPolicy"]
+    );
+}
+
+#[test]
+fn the_compliance_sample_enables_every_framework() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/samples/securitypolicy-compliance.yaml");
+    let mut loaded = Loaded::default();
+    loaded.add_text(&path.display().to_string(), &std::fs::read_to_string(&path).unwrap());
+    let Some((VigilObject::Policy(p), _)) = loaded.vigil_objects.first() else { panic!("no SecurityPolicy") };
+    let policy = compile_policy(p).unwrap();
+    let set = vigil_engine::PolicySet::new([policy]);
+    let names: Vec<&str> = set.frameworks().iter().map(|f| f.as_str()).collect();
+    assert_eq!(names, ["pss", "cis", "nsa", "mitre"]);
+    // Without the field, no framework: existing policies change nothing.
+    assert!(vigil_engine::PolicySet::default().frameworks().is_empty());
 }
 
 #[test]
