@@ -98,6 +98,11 @@ impl ComplianceTallies {
         self.by_subject.len()
     }
 
+    /// Whether a subject has states (the operator waits for the `cluster` subject's: a full pass is done).
+    pub fn contains(&self, key: &SubjectKey) -> bool {
+        self.by_subject.contains_key(key)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_subject.is_empty()
     }

@@ -188,8 +188,10 @@ impl Writer {
     }
 }
 
-/// The task: after each cluster report (or a change of leadership) bring the ComplianceReports in line.
-/// A failed write is counted and tried again after the next cluster report or within 30 seconds.
+/// The task: after each cluster report of this term, bring the ComplianceReports in line. A new leader
+/// waits for its first `cluster` report (the end of its first full pass), so no report is written from
+/// half-known states. A failed write is counted and tried again after the next cluster report or within
+/// 30 seconds.
 pub async fn run(shared: Arc<Shared>, client: Client, instance: String, mut shutdown: signal::Receiver<bool>) {
     let mut writer = Writer { client, instance, written: None };
     let mut leading = shared.leader.subscribe();
@@ -201,6 +203,8 @@ pub async fn run(shared: Arc<Shared>, client: Client, instance: String, mut shut
             _ = leading.changed() => {}
             _ = tokio::time::sleep(std::time::Duration::from_secs(30)), if retry => {}
         }
+        let judged_this_term =
+            shared.compliance.lock().expect("compliance lock").contains(&vigil_engine::subject::SubjectKey::cluster());
         if !shared.leader.is_leading() {
             // A standby exports nothing and learns the cluster's reports again when it leads.
             if let Some(written) = writer.written.take() {
@@ -209,6 +213,9 @@ pub async fn run(shared: Arc<Shared>, client: Client, instance: String, mut shut
                 }
             }
             retry = false;
+            continue;
+        }
+        if !judged_this_term {
             continue;
         }
         retry = match writer.sync(&shared).await {

@@ -319,6 +319,32 @@ mod tests {
     }
 
     #[test]
+    fn compliance_series_follow_the_verdicts_and_go_with_the_framework() {
+        let index = vigil_engine::Index::from_yaml(
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec: {hostPID: true, containers: [{name: app, image: \"nginx:1.27\"}]}\n",
+        )
+        .unwrap();
+        let now = "2026-12-01T00:00:00Z".parse().unwrap();
+        let mut compliance = vigil_engine::frameworks::evaluate::Compliance::default();
+        for report in vigil_engine::audit(&index, &Default::default(), &Default::default(), now) {
+            compliance.add_report(&report);
+        }
+        let cis = vigil_engine::frameworks::of(vigil_crds::FrameworkName::Cis);
+        let result = compliance.judge(cis, "v1.9.0".into(), 35);
+        let metrics = Metrics::default();
+        metrics.set_compliance(&result);
+        metrics.set_compliance(&result);
+        let text = metrics.encode();
+        assert!(text.contains("vigil_compliance_failing_subjects{framework=\"cis\",control=\"5.2.3\"} 1"), "{text}");
+        assert!(text.contains("vigil_compliance_control{framework=\"cis\",control=\"5.2.3\",verdict=\"Fail\"} 1"));
+        // One series per control, whatever was set before.
+        let series = text.lines().filter(|l| l.starts_with("vigil_compliance_control{")).count();
+        assert_eq!(series, cis.controls.len());
+        metrics.clear_compliance("cis");
+        assert!(!metrics.encode().lines().any(|l| l.starts_with("vigil_compliance_") && !l.starts_with('#')));
+    }
+
+    #[test]
     fn a_namespace_no_longer_scored_loses_its_series() {
         let metrics = Metrics::default();
         metrics.set_namespace_scores([("shop".to_string(), 80), ("gone".to_string(), 50)].into_iter());
