@@ -95,7 +95,7 @@ async fn compliance_reports_follow_the_reports_and_the_enabled_frameworks() -> a
     let Some(cluster) = TestCluster::start().await? else { return Ok(()) };
     let token = install_vigil(&cluster).await?;
     let ns = cluster.namespace("e2e-compliance").await?;
-    let vigil = Vigil::start(&cluster, &token, "replica-a", &[])?;
+    let mut vigil = Vigil::start(&cluster, &token, "replica-a", &[])?;
     vigil.wait_ready(WAIT).await?;
     cluster.apply_yaml(&format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: privileged, namespace: {ns}}}\nspec:\n  containers: [{{name: app, image: \"nginx:1.27\", securityContext: {{privileged: true}}}}]\n---\n\
@@ -156,6 +156,26 @@ async fn compliance_reports_follow_the_reports_and_the_enabled_frameworks() -> a
         (failing_subjects >= 1.0 && vigil.metric("vigil_compliance_score{framework=\"pss\"}").await > 0.0).then_some(())
     })
     .await?;
+
+    // A restart on an unchanged cluster rewrites no ComplianceReport: the fingerprints say nothing changed.
+    let versions = || async {
+        let mut out = Vec::new();
+        for name in ["cis", "pss"] {
+            out.push(compliance.get(name).await.ok()?.metadata.resource_version?);
+        }
+        Some(out)
+    };
+    let before_restart = versions().await.expect("both reports");
+    vigil.stop();
+    vigil = Vigil::start(&cluster, &token, "replica-b", &[])?;
+    vigil.wait_ready(WAIT).await?;
+    eventually(WAIT, "the new leader to judge the frameworks", || async {
+        (vigil.metric("vigil_compliance_score{framework=\"cis\"}").await > 0.0).then_some(())
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}\n{}", vigil.log()))?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(versions().await.expect("both reports"), before_restart, "a restart rewrote a ComplianceReport");
 
     // A change to the cluster reaches the ComplianceReport: the privileged pod goes.
     let before = compliance.get("cis").await?.data["status"]["controls"]
