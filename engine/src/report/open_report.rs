@@ -84,7 +84,7 @@ mod tests {
         assert_eq!(app["scored"], true);
         assert_eq!(app["properties"]["risk"], "10");
         assert_eq!(app["properties"]["securityPolicy"], "default");
-        assert_eq!(app["timestamp"], json!({"seconds": 1764238830, "nanos": 500_000_000}));
+        assert_eq!(app["timestamp"], json!({"seconds": 1_795_774_830i64, "nanos": 500_000_000}));
         assert!(app["message"].as_str().unwrap().contains("app"), "{app}");
         // The summary counts every result, also those not carried.
         let status = pod.status();

@@ -144,6 +144,20 @@ impl Mirrors {
         }
     }
 
+    /// Marks a kind served, as discovery would.
+    #[cfg(test)]
+    pub fn serve(&self, slot: Slot) {
+        let (kind, plural) = slot.format.kind(slot.namespaced);
+        let resource = ApiResource {
+            group: slot.format.group().into(),
+            version: slot.format.version().into(),
+            api_version: format!("{}/{}", slot.format.group(), slot.format.version()),
+            kind: kind.into(),
+            plural: plural.into(),
+        };
+        self.served.lock().expect("mirror lock").insert(slot, resource);
+    }
+
     /// The kinds written now for a report of a namespaced (or cluster-scoped) subject.
     pub fn served_for(&self, namespaced: bool) -> Vec<(Slot, ApiResource)> {
         let served = self.served.lock().expect("mirror lock");

@@ -744,6 +744,51 @@ mod tests {
         server.await.unwrap();
     }
 
+    #[tokio::test]
+    async fn policy_reports_follow_their_report_and_a_failed_write_switches_nothing_off() {
+        use crate::controller::mirrors::{Format, Slot};
+        let (writer, mut handle, _leading) = writer();
+        let slot = Slot { format: Format::OpenReports, namespaced: true };
+        writer.mirrors().serve(slot);
+        let key = SubjectKey::new("Pod", "shop", "web");
+        let report_path = "/apis/vigil.dev/v1alpha1/namespaces/shop/securityreports/pod-web";
+        let open_path = "/apis/openreports.io/v1alpha1/namespaces/shop/reports/vigil-pod-web";
+        let server = tokio::spawn(async move {
+            expect(&mut handle, Method::PATCH, report_path).await;
+            let body = expect(&mut handle, Method::PATCH, open_path).await;
+            assert_eq!(body["kind"], "Report");
+            assert_eq!(body["source"], "vigil");
+            assert_eq!(body["scope"]["uid"], "u1");
+            assert_eq!(body["metadata"]["labels"][INSTANCE_LABEL], "vigil");
+            assert!(body["metadata"]["annotations"][annotations::FINGERPRINT].is_string(), "{body}");
+            assert!(body["results"].as_array().unwrap().iter().all(|r| r["result"] == "fail" || r["result"] == "error"));
+            // Unchanged: nothing. Then the policy report is gone (a full pass's listing says so): only it
+            // is written, and a 404 (say, its namespace is being deleted) is tried again next time.
+            let (request, respond) = handle.next_request().await.expect("a request");
+            assert_eq!((request.method(), request.uri().path()), (&Method::PATCH, open_path));
+            let missing = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "namespaces \"shop\" not found", "reason": "NotFound", "code": 404});
+            respond.send_response(
+                Response::builder().status(404).body(Body::from(serde_json::to_vec(&missing).unwrap())).unwrap(),
+            );
+            expect(&mut handle, Method::PATCH, open_path).await;
+            // The subject is gone: its report and its policy report are deleted.
+            expect(&mut handle, Method::DELETE, report_path).await;
+            expect(&mut handle, Method::DELETE, open_path).await;
+        });
+        assert_eq!(writer.apply(report(true, "2026-11-27T00:00:00Z"), &key).await.unwrap(), Applied::Written);
+        assert_eq!(writer.apply(report(true, "2026-11-27T01:00:00Z"), &key).await.unwrap(), Applied::Unchanged);
+        writer.mirrors().forget(&(slot, Some("shop".into()), "vigil-pod-web".into()));
+        assert_eq!(writer.apply(report(true, "2026-11-27T02:00:00Z"), &key).await.unwrap(), Applied::Unchanged);
+        assert_eq!(writer.mirrors().served_for(true).len(), 1, "a 404 switched the policy reports off");
+        assert_eq!(writer.apply(report(true, "2026-11-27T03:00:00Z"), &key).await.unwrap(), Applied::Unchanged);
+        writer.delete(&ReportId::for_subject(&key)).await.unwrap();
+        server.await.unwrap();
+        let metrics = writer.shared.metrics.encode();
+        assert!(metrics.contains("vigil_report_writes_total{outcome=\"policy_report_applied\"} 2"), "{metrics}");
+        assert!(metrics.contains("vigil_report_writes_total{outcome=\"policy_report_failed\"} 1"), "{metrics}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_write_refused_for_load_waits_as_asked_slows_the_pace_and_is_sent_again() {
         let (writer, mut handle, _leading) = writer();
