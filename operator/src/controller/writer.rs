@@ -910,6 +910,22 @@ mod tests {
     }
 
     #[test]
+    fn the_policy_reports_flag_defaults_to_openreports_and_keeps_the_old_switch() {
+        use crate::cli::{PolicyReportResults, PolicyReports};
+        assert_eq!(operator_args(&[]).policy_reports, PolicyReports::Openreports);
+        assert_eq!(operator_args(&[]).policy_report_results, PolicyReportResults::Failing);
+        // The old boolean switch, bare or as its env value, meant wg-policy reports.
+        assert_eq!(operator_args(&["--policy-reports"]).policy_reports, PolicyReports::Wgpolicyk8s);
+        assert_eq!(operator_args(&["--policy-reports=true"]).policy_reports, PolicyReports::Wgpolicyk8s);
+        assert_eq!(operator_args(&["--policy-reports=false"]).policy_reports, PolicyReports::None);
+        assert_eq!(operator_args(&["--policy-reports", "both"]).policy_reports, PolicyReports::Both);
+        let args = operator_args(&["--policy-reports", "--policy-report-results", "all"]);
+        assert_eq!((args.policy_reports, args.policy_report_results), (PolicyReports::Wgpolicyk8s, PolicyReportResults::All));
+        let wrong = crate::cli::Cli::try_parse_from(["vigil", "operator", "--policy-reports", "kyverno"]);
+        assert!(wrong.is_err());
+    }
+
+    #[test]
     fn retry_delays() {
         let status = |code| kube::Error::Api(Box::new(kube::core::Status::failure("x", "y").with_code(code)));
         use crate::controller::reconcile::retry_delay;
