@@ -123,9 +123,7 @@ async fn both_formats_pass_strict_server_side_validation_of_the_upstream_schemas
         for item in list["items"].as_array().expect("items") {
             if let Some(ns) = item["metadata"]["namespace"].as_str() {
                 let namespace: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}}))?;
-                let _ = Api::<Namespace>::all(cluster.client.clone())
-                    .create(&Default::default(), &namespace)
-                    .await;
+                let _ = Api::<Namespace>::all(cluster.client.clone()).create(&Default::default(), &namespace).await;
             }
             let mut item = item.clone();
             // The examples' subjects do not exist here: owner references to them would be refused by
@@ -161,8 +159,9 @@ async fn both_formats_follow_their_subject() -> anyhow::Result<()> {
     let open = cluster.api(&open_reports(), Some(&ns));
     let wg = cluster.api(&policy_reports(), Some(&ns));
     let fail = |e: anyhow::Error| anyhow::anyhow!("{e}\n{}", vigil.log());
-    let report =
-        eventually(WAIT, "the Report", || async { open.get_opt("vigil-pod-p").await.ok().flatten() }).await.map_err(fail)?;
+    let report = eventually(WAIT, "the Report", || async { open.get_opt("vigil-pod-p").await.ok().flatten() })
+        .await
+        .map_err(fail)?;
     assert_eq!(report.data["source"], "vigil");
     assert_eq!(report.data["configuration"]["limits"]["statusFilter"], serde_json::json!(["fail", "warn", "error"]));
     assert_privileged_pod_report(&report, &ns, &uid);
@@ -212,7 +211,8 @@ async fn reports_appear_when_the_crds_are_installed_later_and_stay_on() -> anyho
     let vigil = Vigil::start(&cluster, &token, "replica-a", &[])?;
     vigil.wait_ready(WAIT).await?;
     let fail = |e: anyhow::Error| anyhow::anyhow!("{e}\n{}", vigil.log());
-    let security_reports = cluster.api(&resource("vigil.dev", "v1alpha1", "SecurityReport", "securityreports"), Some(&ns));
+    let security_reports =
+        cluster.api(&resource("vigil.dev", "v1alpha1", "SecurityReport", "securityreports"), Some(&ns));
     eventually(WAIT, "the SecurityReport", || async { security_reports.get_opt("pod-p").await.ok().flatten() })
         .await
         .map_err(fail)?;
@@ -224,11 +224,15 @@ async fn reports_appear_when_the_crds_are_installed_later_and_stay_on() -> anyho
     let open = cluster.api(&open_reports(), Some(&ns));
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
     let uid = pods.get("p").await?.metadata.uid.unwrap_or_default();
-    let report =
-        eventually(WAIT, "the Report", || async { open.get_opt("vigil-pod-p").await.ok().flatten() }).await.map_err(fail)?;
+    let report = eventually(WAIT, "the Report", || async { open.get_opt("vigil-pod-p").await.ok().flatten() })
+        .await
+        .map_err(fail)?;
     assert_privileged_pod_report(&report, &ns, &uid);
     let wg = cluster.api(&policy_reports(), Some(&ns));
-    assert!(wg.get_opt("vigil-pod-p").await?.is_none(), "a wg-policy report was written under --policy-reports openreports");
+    assert!(
+        wg.get_opt("vigil-pod-p").await?.is_none(),
+        "a wg-policy report was written under --policy-reports openreports"
+    );
 
     // A namespace with subjects deleted (its objects and reports go; Vigil's writes and deletes there meet
     // 404s and refusals), then a new subject elsewhere: its Report still appears.

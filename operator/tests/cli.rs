@@ -368,8 +368,12 @@ fn openreports_output_lists_scoped_reports_of_failing_results() {
     let out = vigil(&["scan", "examples/insecure-app", "-o", "openreports", "--policy-report-results", "all"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let all: serde_json::Value = serde_saphyr::from_str(&stdout(&out)).unwrap();
-    let storefront_all =
-        all["items"].as_array().unwrap().iter().find(|i| i["metadata"]["name"] == "vigil-deployment-storefront").unwrap();
+    let storefront_all = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["metadata"]["name"] == "vigil-deployment-storefront")
+        .unwrap();
     assert!(storefront_all.get("configuration").is_none());
     assert!(storefront_all["results"].as_array().unwrap().iter().any(|r| r["result"] == "pass"));
     assert_eq!(storefront_all["summary"], storefront["summary"]);

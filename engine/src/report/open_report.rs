@@ -90,8 +90,14 @@ mod tests {
         let status = pod.status();
         let summary = &report["summary"];
         assert_eq!(summary["pass"], status.passed.len());
-        assert_eq!(summary["fail"], status.findings.iter().filter(|f| f.result == vigil_crds::FindingResult::Fail).count());
-        assert_eq!(summary["fail"].as_u64().unwrap() + summary["error"].as_u64().unwrap(), results(&report).len() as u64);
+        assert_eq!(
+            summary["fail"],
+            status.findings.iter().filter(|f| f.result == vigil_crds::FindingResult::Fail).count()
+        );
+        assert_eq!(
+            summary["fail"].as_u64().unwrap() + summary["error"].as_u64().unwrap(),
+            results(&report).len() as u64
+        );
         assert!(summary["pass"].as_u64().unwrap() > 0);
     }
 
@@ -168,7 +174,10 @@ mod tests {
         assert_eq!((waived["result"].as_str(), waived["scored"].as_bool()), (Some("skip"), Some(true)));
         assert_eq!(waived["properties"]["waivedBy"], "shop/legacy");
         let not_applicable = results(&all).iter().find(|r| r["policy"] == "b").unwrap();
-        assert_eq!((not_applicable["result"].as_str(), not_applicable["scored"].as_bool()), (Some("skip"), Some(false)));
+        assert_eq!(
+            (not_applicable["result"].as_str(), not_applicable["scored"].as_bool()),
+            (Some("skip"), Some(false))
+        );
     }
 
     #[test]

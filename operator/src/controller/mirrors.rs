@@ -288,10 +288,8 @@ impl Mirrors {
         loop {
             let page = api.list_metadata(&params).await?;
             for item in &page.items {
-                let fingerprint = item
-                    .annotations()
-                    .get(annotations::FINGERPRINT)
-                    .and_then(|f| u64::from_str_radix(f, 16).ok());
+                let fingerprint =
+                    item.annotations().get(annotations::FINGERPRINT).and_then(|f| u64::from_str_radix(f, 16).ok());
                 if let Some(fingerprint) = fingerprint {
                     found.insert((slot, item.metadata.namespace.clone(), item.name_any()), fingerprint);
                 }

@@ -761,7 +761,9 @@ mod tests {
             assert_eq!(body["scope"]["uid"], "u1");
             assert_eq!(body["metadata"]["labels"][INSTANCE_LABEL], "vigil");
             assert!(body["metadata"]["annotations"][annotations::FINGERPRINT].is_string(), "{body}");
-            assert!(body["results"].as_array().unwrap().iter().all(|r| r["result"] == "fail" || r["result"] == "error"));
+            assert!(
+                body["results"].as_array().unwrap().iter().all(|r| r["result"] == "fail" || r["result"] == "error")
+            );
             // Unchanged: nothing. Then the policy report is gone (a full pass's listing says so): only it
             // is written, and a 404 (say, its namespace is being deleted) is tried again next time.
             let (request, respond) = handle.next_request().await.expect("a request");
@@ -920,7 +922,10 @@ mod tests {
         assert_eq!(operator_args(&["--policy-reports=false"]).policy_reports, PolicyReports::None);
         assert_eq!(operator_args(&["--policy-reports", "both"]).policy_reports, PolicyReports::Both);
         let args = operator_args(&["--policy-reports", "--policy-report-results", "all"]);
-        assert_eq!((args.policy_reports, args.policy_report_results), (PolicyReports::Wgpolicyk8s, PolicyReportResults::All));
+        assert_eq!(
+            (args.policy_reports, args.policy_report_results),
+            (PolicyReports::Wgpolicyk8s, PolicyReportResults::All)
+        );
         let wrong = crate::cli::Cli::try_parse_from(["vigil", "operator", "--policy-reports", "kyverno"]);
         assert!(wrong.is_err());
     }
