@@ -292,3 +292,52 @@ async fn wgpolicyk8s_mode_writes_policy_reports_only() -> anyhow::Result<()> {
     assert!(cluster.api(&open_reports(), Some(&ns)).get_opt("vigil-pod-p").await?.is_none());
     Ok(())
 }
+
+/// The policy reports carry their content's fingerprint: a restarted operator on an unchanged cluster
+/// writes none of them, and one deleted behind Vigil's back is written again within a full pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_writes_no_policy_report_and_a_deleted_one_is_written_again() -> anyhow::Result<()> {
+    let cluster = cluster_or_skip!();
+    install_crds(&cluster, &OPEN_CRDS).await?;
+    let token = install_vigil(&cluster).await?;
+    let ns = cluster.namespace("e2e-or-restart").await?;
+    cluster.apply_yaml(&PRIVILEGED_POD.replace("NS", &ns)).await?;
+    let fast = ["--full-pass-interval", "3s"];
+    let mut first = Vigil::start(&cluster, &token, "replica-a", &fast)?;
+    first.wait_ready(WAIT).await?;
+    let open = cluster.api(&open_reports(), Some(&ns));
+    let before = eventually(WAIT, "the Report", || async { open.get_opt("vigil-pod-p").await.ok().flatten() })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}\n{}", first.log()))?;
+    first.stop();
+
+    let second = Vigil::start(&cluster, &token, "replica-b", &fast)?;
+    second.wait_ready(WAIT).await?;
+    let fail = |e: anyhow::Error| anyhow::anyhow!("{e}\n{}", second.log());
+    // Two full passes after the Report kind is served: every subject has been looked at with it.
+    eventually(WAIT, "the Report kind served", || async {
+        second.log().contains("policy report CRD installed").then_some(())
+    })
+    .await
+    .map_err(fail)?;
+    let passes = second.metric("vigil_full_passes").await;
+    eventually(WAIT, "two more full passes", || async {
+        (second.metric("vigil_full_passes").await >= passes + 2.0).then_some(())
+    })
+    .await
+    .map_err(fail)?;
+    let written = "vigil_report_writes_total{outcome=\"policy_report_applied\"";
+    assert_eq!(second.metric(written).await, 0.0, "{}", second.log());
+    let after = open.get("vigil-pod-p").await?;
+    assert_eq!(before.metadata.resource_version, after.metadata.resource_version);
+
+    // Deleted by someone else: back within a full pass.
+    open.delete("vigil-pod-p", &DeleteParams::default()).await?;
+    let healed =
+        eventually(WAIT, "the Report written again", || async { open.get_opt("vigil-pod-p").await.ok().flatten() })
+            .await
+            .map_err(fail)?;
+    assert_ne!(healed.metadata.uid, after.metadata.uid);
+    assert_eq!(second.metric(written).await, 1.0);
+    Ok(())
+}
