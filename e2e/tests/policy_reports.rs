@@ -306,26 +306,15 @@ async fn a_restart_writes_no_policy_report_and_a_deleted_one_is_written_again() 
     let mut first = Vigil::start(&cluster, &token, "replica-a", &fast)?;
     first.wait_ready(WAIT).await?;
     let open = cluster.api(&open_reports(), Some(&ns));
-    let before = eventually(WAIT, "the Report", || async { open.get_opt("vigil-pod-p").await.ok().flatten() })
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}\n{}", first.log()))?;
+    // The first operator done: the Report kind served, then two full passes (every subject written).
+    settle(&first).await?;
+    let before = open.get("vigil-pod-p").await?;
     first.stop();
 
     let second = Vigil::start(&cluster, &token, "replica-b", &fast)?;
     second.wait_ready(WAIT).await?;
     let fail = |e: anyhow::Error| anyhow::anyhow!("{e}\n{}", second.log());
-    // Two full passes after the Report kind is served: every subject has been looked at with it.
-    eventually(WAIT, "the Report kind served", || async {
-        second.log().contains("policy report CRD installed").then_some(())
-    })
-    .await
-    .map_err(fail)?;
-    let passes = second.metric("vigil_full_passes").await;
-    eventually(WAIT, "two more full passes", || async {
-        (second.metric("vigil_full_passes").await >= passes + 2.0).then_some(())
-    })
-    .await
-    .map_err(fail)?;
+    settle(&second).await?;
     let written = "vigil_report_writes_total{outcome=\"policy_report_applied\"";
     assert_eq!(second.metric(written).await, 0.0, "{}", second.log());
     let after = open.get("vigil-pod-p").await?;
@@ -338,6 +327,28 @@ async fn a_restart_writes_no_policy_report_and_a_deleted_one_is_written_again() 
             .await
             .map_err(fail)?;
     assert_ne!(healed.metadata.uid, after.metadata.uid);
+    // Counted once the write has returned (a moment after the object exists); only that one.
+    eventually(WAIT, "the heal counted", || async { (second.metric(written).await >= 1.0).then_some(()) })
+        .await
+        .map_err(fail)?;
     assert_eq!(second.metric(written).await, 1.0);
+    Ok(())
+}
+
+/// Waits until the operator serves the Report kind and has made two full passes since: every subject
+/// has been looked at with it.
+async fn settle(vigil: &Vigil) -> anyhow::Result<()> {
+    let fail = |e: anyhow::Error| anyhow::anyhow!("{e}\n{}", vigil.log());
+    eventually(WAIT, "the Report kind served", || async {
+        vigil.log().contains("policy report CRD installed").then_some(())
+    })
+    .await
+    .map_err(fail)?;
+    let passes = vigil.metric("vigil_full_passes").await;
+    eventually(WAIT, "two more full passes", || async {
+        (vigil.metric("vigil_full_passes").await >= passes + 2.0).then_some(())
+    })
+    .await
+    .map_err(fail)?;
     Ok(())
 }
