@@ -419,43 +419,6 @@ async fn scan_and_operator_agree_on_the_examples() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// With `--policy-reports`, each report is mirrored as a wg-policy PolicyReport scoped to its subject.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn policy_reports_mirror_security_reports() -> anyhow::Result<()> {
-    let cluster = cluster_or_skip!();
-    let token = install_vigil(&cluster).await?;
-    // A minimal stand-in for the wg-policy CRD (Policy Reporter or Kyverno install the real one).
-    for (kind, plural, scope) in
-        [("PolicyReport", "policyreports", "Namespaced"), ("ClusterPolicyReport", "clusterpolicyreports", "Cluster")]
-    {
-        cluster.apply_yaml(&format!(
-            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: {plural}.wgpolicyk8s.io}}\nspec:\n  group: wgpolicyk8s.io\n  scope: {scope}\n  names: {{kind: {kind}, plural: {plural}}}\n  versions:\n  - name: v1alpha2\n    served: true\n    storage: true\n    schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}\n"
-        )).await?;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let ns = cluster.namespace("e2e-wgpolicy").await?;
-    let vigil = Vigil::start(&cluster, &token, "replica-a", &["--policy-reports"])?;
-    vigil.wait_ready(WAIT).await?;
-    cluster.apply_yaml(&format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: p, namespace: {ns}}}\nspec:\n  containers: [{{name: app, image: \"nginx:1.27\", securityContext: {{privileged: true}}}}]\n"
-    )).await?;
-    let resource = ApiResource {
-        group: "wgpolicyk8s.io".into(),
-        version: "v1alpha2".into(),
-        api_version: "wgpolicyk8s.io/v1alpha2".into(),
-        kind: "PolicyReport".into(),
-        plural: "policyreports".into(),
-    };
-    let api = cluster.api(&resource, Some(&ns));
-    let pr = eventually(WAIT, "the PolicyReport", || async { api.get_opt("vigil-pod-p").await.ok().flatten() })
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}\n{}", vigil.log()))?;
-    assert_eq!(pr.data["scope"]["name"], "p");
-    let results = pr.data["results"].as_array().unwrap();
-    assert!(results.iter().any(|r| r["policy"] == "privileged-container" && r["result"] == "fail"));
-    Ok(())
-}
-
 /// The engine's RBAC bootstrap data (`engine/data/rbac-defaults-v1.32.json`) is what a v1.32 API server
 /// creates: same objects, labels, rules, aggregation, roleRefs and subjects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

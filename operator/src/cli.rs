@@ -84,10 +84,56 @@ pub struct OperatorArgs {
     /// Log as JSON lines.
     #[arg(long, env = "VIGIL_LOG_JSON")]
     pub log_json: bool,
-    /// Also write each report as a wg-policy PolicyReport / ClusterPolicyReport (wgpolicyk8s.io/v1alpha2),
-    /// for Policy Reporter; needs that CRD installed.
-    #[arg(long, env = "VIGIL_POLICY_REPORTS")]
-    pub policy_reports: bool,
+    /// Also write each report as a policy report for Policy Reporter, Kyverno's and Kubewarden's tools:
+    /// OpenReports `Report` / `ClusterReport` (openreports.io/v1alpha1), wg-policy `PolicyReport` /
+    /// `ClusterPolicyReport` (wgpolicyk8s.io/v1alpha2), both, or none. Each format is written while its
+    /// CRDs are installed (found through discovery, at start or later). A bare `--policy-reports` (the
+    /// old switch) means `wgpolicyk8s`.
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = PolicyReports::Openreports,
+        num_args = 0..=1,
+        default_missing_value = "wgpolicyk8s",
+        env = "VIGIL_POLICY_REPORTS"
+    )]
+    pub policy_reports: PolicyReports,
+    /// Which results policy reports carry: `failing` (fail and error; the summary still counts passes and
+    /// skips) or `all`.
+    #[arg(long, value_enum, default_value_t = PolicyReportResults::Failing, env = "VIGIL_POLICY_REPORT_RESULTS")]
+    pub policy_report_results: PolicyReportResults,
+}
+
+/// The policy-report formats the operator writes (`--policy-reports`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyReports {
+    /// OpenReports (openreports.io/v1alpha1): Policy Reporter 3.2+, Kyverno 1.15+ (opt-in), Kubewarden.
+    Openreports,
+    /// wg-policy (wgpolicyk8s.io/v1alpha2), the legacy format. `true` is the old switch's value.
+    #[value(alias = "true")]
+    Wgpolicyk8s,
+    Both,
+    /// `false` is the old switch's value.
+    #[value(alias = "false")]
+    None,
+}
+
+/// Which results a policy report carries (`--policy-report-results`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyReportResults {
+    /// fail and error (a check that could not be evaluated); pass and skip only in the summary.
+    Failing,
+    /// Every result, pass and skip (waived, not applicable) too.
+    All,
+}
+
+impl From<PolicyReportResults> for vigil_engine::report::ResultFilter {
+    fn from(results: PolicyReportResults) -> Self {
+        match results {
+            PolicyReportResults::Failing => vigil_engine::report::ResultFilter::Failing,
+            PolicyReportResults::All => vigil_engine::report::ResultFilter::All,
+        }
+    }
 }
 
 /// A label value (at most 63 alphanumerics, `-`, `_`, `.`; alphanumeric at both ends).
@@ -196,6 +242,9 @@ pub struct ScanArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = ScanFormat::Table)]
     pub output: ScanFormat,
+    /// With -o openreports or -o policyreport: which results each report carries.
+    #[arg(long, value_enum, default_value_t = PolicyReportResults::Failing)]
+    pub policy_report_results: PolicyReportResults,
     /// Exit 1 when a failing finding is at or above this severity.
     #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
     pub fail_on: Option<Severity>,
@@ -237,8 +286,11 @@ pub enum ScanFormat {
     Json,
     Yaml,
     Sarif,
-    /// wg-policy PolicyReport / ClusterPolicyReport objects (YAML), for Policy Reporter.
+    /// wg-policy PolicyReport / ClusterPolicyReport objects (YAML), as `--policy-reports wgpolicyk8s`
+    /// writes them.
     Policyreport,
+    /// OpenReports Report / ClusterReport objects (YAML), as `vigil operator` writes them.
+    Openreports,
     /// One self-contained HTML page: score, charts, findings table.
     Html,
 }

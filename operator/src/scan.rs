@@ -91,7 +91,8 @@ pub fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     // A closed pipe ends the output quietly (the scan still ends with its usual status); a full disk is
     // an error.
     let mut out = std::io::BufWriter::new(render::Output::new(stdout.lock()));
-    let mut printer = render::Printer::new(args.output, color, &origins, &policies);
+    let mut printer =
+        render::Printer::new(args.output, color, &origins, &policies).with_results(args.policy_report_results.into());
     let mut failing_at_threshold = false;
     let mut write_error = None;
     printer.begin(&mut out).context("cannot write the output")?;

@@ -327,7 +327,7 @@ fn a_cluster_that_cannot_be_reached_exits_2_with_a_message() {
 
 #[test]
 fn policyreport_output_lists_wg_policy_reports() {
-    let out = vigil(&["scan", "examples/insecure-app", "-o", "policyreport"]);
+    let out = vigil(&["scan", "examples/insecure-app", "-o", "policyreport", "--policy-report-results", "all"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let list: serde_json::Value = serde_saphyr::from_str(&stdout(&out)).unwrap();
     let items = list["items"].as_array().unwrap();
@@ -343,6 +343,40 @@ fn policyreport_output_lists_wg_policy_reports() {
             .any(|r| r["policy"] == "privileged-container" && r["result"] == "fail")
     );
     assert!(items.iter().any(|i| i["kind"] == "ClusterPolicyReport"));
+}
+
+#[test]
+fn openreports_output_lists_scoped_reports_of_failing_results() {
+    let out = vigil(&["scan", "examples/insecure-app", "-o", "openreports"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let list: serde_json::Value = serde_saphyr::from_str(&stdout(&out)).unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert!(items.iter().all(|i| i["apiVersion"] == "openreports.io/v1alpha1" && i["source"] == "vigil"));
+    let storefront =
+        items.iter().find(|i| i["metadata"]["name"] == "vigil-deployment-storefront").expect("the Deployment's report");
+    assert_eq!(storefront["kind"], "Report");
+    assert_eq!(storefront["scope"]["kind"], "Deployment");
+    assert_eq!(storefront["scope"]["name"], "storefront");
+    assert_eq!(storefront["configuration"]["limits"]["statusFilter"], serde_json::json!(["fail", "warn", "error"]));
+    let results = storefront["results"].as_array().unwrap();
+    assert!(results.iter().any(|r| r["policy"] == "privileged-container" && r["result"] == "fail"));
+    assert!(results.iter().all(|r| r["result"] == "fail" || r["result"] == "error"));
+    assert!(storefront["summary"]["pass"].as_u64().unwrap() > 0, "the summary counts passes too");
+    assert!(items.iter().any(|i| i["kind"] == "ClusterReport" && i["metadata"]["name"] == "vigil-cluster"));
+
+    // Every result when asked; the same summary.
+    let out = vigil(&["scan", "examples/insecure-app", "-o", "openreports", "--policy-report-results", "all"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let all: serde_json::Value = serde_saphyr::from_str(&stdout(&out)).unwrap();
+    let storefront_all = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["metadata"]["name"] == "vigil-deployment-storefront")
+        .unwrap();
+    assert!(storefront_all.get("configuration").is_none());
+    assert!(storefront_all["results"].as_array().unwrap().iter().any(|r| r["result"] == "pass"));
+    assert_eq!(storefront_all["summary"], storefront["summary"]);
 }
 
 /// Start tags of an HTML page as (name, attributes), skipping the raw text of `<script>` and `<style>`; a

@@ -201,7 +201,7 @@ fn the_role_reads_every_kind_of_the_registry() {
 }
 
 /// Every verb config/rbac grants is one the code uses (least privilege): watchers list and watch; reports
-/// are server-side applied (patch; create when new) and deleted; statuses are applied; Events are created
+/// are server-side applied (patch; create when new) and deleted, policy reports listed too (metadata); statuses are applied; Events are created
 /// and patched (series); the Lease is read, created and updated (compare-and-swap).
 #[test]
 fn the_roles_grant_only_verbs_the_code_uses() {
@@ -212,7 +212,8 @@ fn the_roles_grant_only_verbs_the_code_uses() {
             }
             ("vigil.dev", "compliancereports") => &["list", "create", "patch", "delete"],
             ("vigil.dev", r) if r.ends_with("/status") => &["patch"],
-            ("wgpolicyk8s.io", _) => &["create", "patch", "delete"],
+            ("openreports.io", "reports" | "clusterreports")
+            | ("wgpolicyk8s.io", "policyreports" | "clusterpolicyreports") => &["list", "create", "patch", "delete"],
             ("events.k8s.io", "events") => &["create", "patch"],
             ("coordination.k8s.io", "leases") => &["get", "create", "update"],
             _ => &["list", "watch"],

@@ -3,11 +3,14 @@
 
 pub mod conditions;
 pub mod naming;
+pub mod open_report;
 pub mod policy_report;
+pub mod policy_results;
 pub mod rollup;
 
 use naming::report_metadata;
-pub use naming::{label_value, labels, report_location, report_name};
+pub use naming::{label_value, labels, mirror_name, report_location, report_name};
+pub use policy_results::ResultFilter;
 pub use rollup::{Rollup, Tallies, Tally, score_of};
 
 use std::collections::BTreeMap;

@@ -34,6 +34,14 @@ pub fn report_name(subject: &Subject) -> String {
     if clean == raw && !looks_hashed(&clean) { clean } else { with_hash(&clean, &raw, 253) }
 }
 
+/// The name of a report's policy-report view (OpenReports or wg-policy): `vigil-<report name>`, in the
+/// report's namespace. Injective like [`report_name`]: a name that would pass 253 characters is hashed,
+/// and a kept report name never ends like a hash.
+pub fn mirror_name(report_name: &str) -> String {
+    let name = format!("vigil-{report_name}");
+    if name.len() <= 253 { name } else { with_hash(&name, &name, 253) }
+}
+
 /// Length of the hash suffix (hex digits).
 const HASH_LEN: usize = 16;
 
@@ -138,6 +146,10 @@ mod tests {
         assert_eq!(colon, report_name(&subject("ClusterRole", "system:aggregate-to-edit")));
         let long = report_name(&subject("Deployment", &"x".repeat(300)));
         assert!(long.len() <= 253 && long.chars().last().unwrap().is_ascii_alphanumeric(), "{long}");
+        assert_eq!(mirror_name("deployment-web"), "vigil-deployment-web");
+        let mirror = mirror_name(&report_name(&subject("Deployment", &"x".repeat(250))));
+        assert!(mirror.len() <= 253 && mirror.starts_with("vigil-deployment-xx"), "{mirror}");
+        assert_ne!(mirror, mirror_name(&report_name(&subject("Deployment", &"x".repeat(251)))));
     }
 
     #[test]

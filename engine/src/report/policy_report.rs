@@ -1,96 +1,27 @@
-//! The wg-policy `PolicyReport` / `ClusterPolicyReport` (wgpolicyk8s.io/v1alpha2) view of a report, so
-//! Policy Reporter and its UI show Vigil's results beside other tools'. One PolicyReport per subject,
-//! scoped to it (like Kyverno's per-resource reports). Pure: the operator writes it, `vigil scan -o
-//! policyreport` prints it.
+//! The wg-policy `PolicyReport` / `ClusterPolicyReport` (wgpolicyk8s.io/v1alpha2) view of a report, the
+//! legacy format Policy Reporter (before 3.2) and older Kyverno read. One PolicyReport per subject, scoped
+//! to it (like Kyverno's per-resource reports); the results are [`super::policy_results`]'s, shared with
+//! the OpenReports view. Pure: the operator writes it, `vigil scan -o policyreport` prints it.
 
 use serde_json::{Value, json};
-use vigil_crds::FindingResult;
 
-use crate::checks::catalog;
-use crate::report::{Report, labels};
+use crate::report::Report;
+use crate::report::policy_results::{ResultFilter, shared};
 
 pub const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
 
-/// The PolicyReport (namespaced subjects) or ClusterPolicyReport (cluster-scoped) of a report.
-pub fn policy_report(report: &Report) -> Value {
-    let subject = report.subject();
-    let status = report.status();
-    let meta = report.metadata();
-    let namespaced = meta.namespace.is_some();
-    let timestamp = status.evaluated_at.as_ref().map(|t| t.0).unwrap_or_default();
-    let category = |id: &str| catalog::find(id).map(|c| c.category.as_str()).unwrap_or("custom");
-    let mut results = Vec::new();
-    let (mut pass, mut fail, mut error, mut skip) = (0, 0, 0, 0);
-    for f in &status.findings {
-        let result = match f.result {
-            FindingResult::Fail => {
-                fail += 1;
-                "fail"
-            }
-            FindingResult::Waived | FindingResult::NotApplicable => {
-                skip += 1;
-                "skip"
-            }
-            FindingResult::Error => {
-                error += 1;
-                "error"
-            }
-        };
-        let mut properties = serde_json::Map::new();
-        if let Some(c) = &f.container {
-            properties.insert("container".into(), c.clone().into());
-        }
-        if let Some(by) = &f.waived_by {
-            properties.insert("waivedBy".into(), by.clone().into());
-        }
-        properties.insert("risk".into(), f.risk.to_string().into());
-        results.push(json!({
-            "source": "vigil",
-            "policy": f.check_id,
-            "category": category(&f.check_id),
-            "severity": f.severity.as_str(),
-            "result": result,
-            "message": f.message,
-            "scored": true,
-            "timestamp": {"seconds": timestamp.as_second(), "nanos": 0},
-            "properties": properties,
-        }));
-    }
-    for id in &status.passed {
-        pass += 1;
-        results.push(json!({
-            "source": "vigil",
-            "policy": id,
-            "category": category(id),
-            "result": "pass",
-            "scored": true,
-            "timestamp": {"seconds": timestamp.as_second(), "nanos": 0},
-        }));
-    }
-    let mut scope = json!({"apiVersion": subject.api_version, "kind": subject.kind, "name": subject.name});
-    if let Some(ns) = subject.namespace.as_ref().filter(|_| subject.kind != "Namespace") {
-        scope["namespace"] = ns.clone().into();
-    }
-    if let Some(uid) = &subject.uid {
-        scope["uid"] = uid.clone().into();
-    }
-    let mut metadata = json!({
-        "name": format!("vigil-{}", meta.name.as_deref().unwrap_or("")),
-        "labels": {labels::MANAGED_BY: "vigil"},
-    });
-    if let Some(ns) = &meta.namespace {
-        metadata["namespace"] = ns.clone().into();
-    }
-    if let Some(owners) = &meta.owner_references {
-        metadata["ownerReferences"] = serde_json::to_value(owners).unwrap_or_default();
-    }
+/// The PolicyReport (namespaced subjects) or ClusterPolicyReport (cluster-scoped) of a report. The
+/// v1alpha2 schema has no report-level `source` or `configuration`: each result names its source.
+pub fn policy_report(report: &Report, filter: ResultFilter) -> Value {
+    let namespaced = report.metadata().namespace.is_some();
+    let view = shared(report, filter);
     json!({
         "apiVersion": API_VERSION,
         "kind": if namespaced { "PolicyReport" } else { "ClusterPolicyReport" },
-        "metadata": metadata,
-        "scope": scope,
-        "summary": {"pass": pass, "fail": fail, "warn": 0, "error": error, "skip": skip},
-        "results": results,
+        "metadata": view.metadata,
+        "scope": view.scope,
+        "summary": view.summary,
+        "results": view.results,
     })
 }
 
@@ -107,7 +38,7 @@ mod tests {
         .unwrap();
         let reports = audit_with_policy(&index, &Policy::default(), "2026-11-27T00:00:00Z".parse().unwrap());
         let pod = reports.iter().find(|r| r.subject().kind == "Pod").unwrap();
-        let pr = policy_report(pod);
+        let pr = policy_report(pod, ResultFilter::All);
         assert_eq!(pr["kind"], "PolicyReport");
         assert_eq!(pr["metadata"]["name"], "vigil-pod-web");
         assert_eq!(pr["metadata"]["namespace"], "shop");
@@ -117,11 +48,12 @@ mod tests {
         assert_eq!(privileged["result"], "fail");
         assert_eq!(privileged["severity"], "critical");
         assert_eq!(privileged["properties"]["container"], "app");
+        assert!(pr.get("source").is_none() && pr.get("configuration").is_none(), "not in the v1alpha2 schema");
         let summary = &pr["summary"];
         let total = pr["results"].as_array().unwrap().len() as u64;
         let counted: u64 = ["pass", "fail", "warn", "error", "skip"].iter().map(|k| summary[k].as_u64().unwrap()).sum();
         assert_eq!(counted, total);
         let cluster = reports.iter().find(|r| r.subject().kind == "Cluster").unwrap();
-        assert_eq!(policy_report(cluster)["kind"], "ClusterPolicyReport");
+        assert_eq!(policy_report(cluster, ResultFilter::All)["kind"], "ClusterPolicyReport");
     }
 }

@@ -26,6 +26,7 @@ mod ingest;
 mod leader;
 mod memory;
 mod metrics;
+mod mirrors;
 mod pacer;
 mod policies;
 mod queue;
@@ -215,7 +216,7 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
         Err(error) => warn!(%error, "cannot read the API server version"),
     }
 
-    let writer = Arc::new(writer::Writer::new(report_client, &args, shared.clone()));
+    let writer = Arc::new(writer::Writer::new(report_client.clone(), &args, shared.clone()));
     let mut tasks = Supervised::new();
     supervise(&mut tasks, "memory watch", memory::watch(shared.clone(), shutdown.clone()));
     supervise(&mut tasks, "http", http::serve(args.metrics_addr, shared.clone(), args.stall_timeout, shutdown.clone()));
@@ -233,7 +234,9 @@ async fn run_async(args: OperatorArgs) -> anyhow::Result<()> {
             shutdown.clone(),
         ),
     );
-    watch::spawn_all(&mut tasks, watch_client.clone(), shared.clone(), shutdown.clone());
+    let mirrors = writer.mirrors();
+    watch::spawn_all(&mut tasks, watch_client.clone(), shared.clone(), mirrors.clone(), shutdown.clone());
+    supervise(&mut tasks, "policy report kinds", mirrors.run(report_client.clone(), shared.clone(), shutdown.clone()));
     supervise(&mut tasks, "report watch", writer.clone().watch_own(watch_client.clone(), shutdown.clone()));
     let policy_state = policies::spawn_all(&mut tasks, watch_client, client.clone(), shared.clone(), shutdown.clone());
     supervise(

@@ -108,6 +108,8 @@ const FULL_PASS_CHUNK: usize = 256;
 #[instrument(skip_all)]
 async fn full_pass_now(shared: &Arc<Shared>, writer: &Arc<Writer>, alerts: &Arc<Alerts>, args: &OperatorArgs) {
     let started = Instant::now();
+    // What the cluster holds of the policy reports (one deleted behind Vigil's back is written again).
+    writer.reseed_mirrors().await;
     let FullPassPlan { subjects, orphans } = {
         let index = shared.index.read().expect("index lock");
         let policies = shared.policies.read().expect("policy lock").clone();

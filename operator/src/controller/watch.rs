@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::Supervised;
+use super::mirrors::Mirrors;
 use crate::cluster::{self, Absence, EachKind, TypedKind, registry_name};
 use vigil_engine::KubeObject;
 
@@ -25,7 +26,13 @@ use super::Shared;
 use super::ingest::{self, Change};
 
 /// Starts one watch per typed kind of the registry, and the CRD watch that starts the custom kinds'.
-pub fn spawn_all(tasks: &mut Supervised, client: Client, shared: Arc<Shared>, shutdown: signal::Receiver<bool>) {
+pub fn spawn_all(
+    tasks: &mut Supervised,
+    client: Client,
+    shared: Arc<Shared>,
+    mirrors: Arc<Mirrors>,
+    shutdown: signal::Receiver<bool>,
+) {
     struct Watches<'a> {
         tasks: &'a mut Supervised,
         client: &'a Client,
@@ -39,7 +46,7 @@ pub fn spawn_all(tasks: &mut Supervised, client: Client, shared: Arc<Shared>, sh
         }
     }
     cluster::for_each_typed_kind(&mut Watches { tasks, client: &client, shared: &shared, shutdown: &shutdown });
-    super::supervise(tasks, "CustomResourceDefinition watch", watch_crds(client, shared, shutdown));
+    super::supervise(tasks, "CustomResourceDefinition watch", watch_crds(client, shared, mirrors, shutdown));
 }
 
 /// Applies a change under the index lock ([`ingest::apply_change`]) and, once the kind has synced, queues
@@ -211,15 +218,17 @@ pub fn absence(error: &watcher::Error, kind: &str) -> Option<Absence> {
 }
 
 /// Watches CRDs (metadata only: the names tell which are installed) and starts a watcher for each custom
-/// kind Vigil reads when its CRD appears, at start or later. The custom watchers are supervised here: if
-/// one ends, this task ends, and the process with it.
-async fn watch_crds(client: Client, shared: Arc<Shared>, shutdown: signal::Receiver<bool>) {
+/// kind Vigil reads when its CRD appears, at start or later; tells the policy-report writer which of its
+/// kinds' CRDs exist. The custom watchers are supervised here: if one ends, this task ends, and the
+/// process with it.
+async fn watch_crds(client: Client, shared: Arc<Shared>, mirrors: Arc<Mirrors>, shutdown: signal::Receiver<bool>) {
     let api: Api<PartialObjectMeta<CustomResourceDefinition>> = Api::all(client.clone());
     let (start_tx, mut start_rx) = tokio::sync::mpsc::unbounded_channel::<(&'static str, &'static str)>();
     let mut started = BTreeSet::<String>::new();
     let stream = watch_stream(api).map_ok({
         let shared = shared.clone();
         move |event| {
+            mirrors.crd_event(&event);
             map_event(event, |crd| {
                 let name = crd.metadata.name.clone().unwrap_or_default();
                 for source in cluster::installed_sources(&name) {

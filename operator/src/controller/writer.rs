@@ -28,6 +28,7 @@ use vigil_engine::report::labels;
 use vigil_engine::subject::SubjectKey;
 
 use super::Shared;
+use super::mirrors::Mirrors;
 use super::pacer::{Outcome, Pacer, throttled};
 use super::watch::map_event;
 use crate::cli::OperatorArgs;
@@ -139,8 +140,10 @@ pub struct Writer {
     instance: String,
     pacer: Pacer,
     ledger: Mutex<Ledger>,
-    /// Also write wg-policy PolicyReports (`--policy-reports`); switched off when their CRD is missing.
-    policy_reports: std::sync::atomic::AtomicBool,
+    /// Policy reports (`--policy-reports`): which kinds are written now, and what the cluster holds.
+    mirrors: Arc<Mirrors>,
+    /// Failed policy-report writes are logged at most once a minute.
+    mirror_warnings: Mutex<super::watch::LogLimiter>,
 }
 
 /// The outcome of one apply.
@@ -162,8 +165,19 @@ impl Writer {
             instance: args.instance.clone(),
             pacer,
             ledger: Mutex::new(Ledger::default()),
-            policy_reports: std::sync::atomic::AtomicBool::new(args.policy_reports),
+            mirrors: Arc::new(Mirrors::new(args.policy_reports, args.policy_report_results.into(), &args.instance)),
+            mirror_warnings: Mutex::new(super::watch::LogLimiter::per_minute()),
         }
+    }
+
+    /// The policy-report state, which the CRD watch and the discovery task keep current.
+    pub fn mirrors(&self) -> Arc<Mirrors> {
+        self.mirrors.clone()
+    }
+
+    /// Learns again which policy reports the cluster holds (a full pass does, before it writes).
+    pub async fn reseed_mirrors(&self) {
+        self.mirrors.reseed(&self.client).await;
     }
 
     /// Feeds a write's outcome to the pacer. True when the server refused it for load and it should be
@@ -220,6 +234,8 @@ impl Writer {
         keep_transition_time(&mut report, previous.as_ref());
         let fingerprint = fingerprint(&report, &id);
         if previous.as_ref().is_some_and(|p| p.fingerprint == Some(fingerprint)) {
+            // The policy reports may still be missing (their CRD installed since, or one deleted).
+            self.write_mirrors(&report, fingerprint).await;
             self.shared.metrics.write("unchanged");
             return Ok(Applied::Unchanged);
         }
@@ -252,8 +268,8 @@ impl Writer {
             ledger.written.insert(id.clone(), written);
         }
         debug!(report = %id.name, namespace = ?id.namespace, "applied");
-        self.apply_policy_report(&report).await;
         self.shared.metrics.write("applied");
+        self.write_mirrors(&report, fingerprint).await;
         Ok(Applied::Written)
     }
 
@@ -312,10 +328,7 @@ impl Writer {
             ledger.written.remove(id);
         }
         self.shared.metrics.write("deleted");
-        if self.policy_reports.load(std::sync::atomic::Ordering::Relaxed) {
-            let name = format!("vigil-{}", id.name);
-            let _ = self.policy_report_api(id.namespace.as_deref()).delete(&name, &DeleteParams::default()).await;
-        }
+        self.delete_mirrors(id).await;
         Ok(())
     }
 
@@ -459,43 +472,89 @@ impl Writer {
         }
     }
 
-    fn policy_report_api(&self, namespace: Option<&str>) -> Api<kube::api::DynamicObject> {
-        let (kind, plural) = if namespace.is_some() {
-            ("PolicyReport", "policyreports")
-        } else {
-            ("ClusterPolicyReport", "clusterpolicyreports")
-        };
-        let resource = kube::api::ApiResource {
-            group: "wgpolicyk8s.io".into(),
-            version: "v1alpha2".into(),
-            api_version: vigil_engine::report::policy_report::API_VERSION.into(),
-            kind: kind.into(),
-            plural: plural.into(),
-        };
-        match namespace {
-            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
-            None => Api::all_with(self.client.clone(), &resource),
+    /// Writes a report's policy reports of every kind served now that the cluster does not hold as they
+    /// are. Best effort: a failure is logged and the write tried again on the subject's next pass (it
+    /// switches nothing off: whether a kind is written follows its CRD, see [`super::mirrors`]).
+    async fn write_mirrors(&self, report: &Report, fingerprint: u64) {
+        let namespace = report.metadata().namespace.clone();
+        for (slot, resource) in self.mirrors.served_for(namespace.is_some()) {
+            let mut body = slot.format.body(report, self.mirrors.filter);
+            let name = body["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let location = (slot, namespace.clone(), name.clone());
+            let mirror_fingerprint = self.mirrors.fingerprint(fingerprint, slot);
+            if self.mirrors.is_written(&location, mirror_fingerprint) {
+                continue;
+            }
+            body["metadata"]["annotations"] =
+                serde_json::json!({annotations::FINGERPRINT: format!("{mirror_fingerprint:016x}")});
+            let api: Api<kube::api::DynamicObject> = match &namespace {
+                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+                None => Api::all_with(self.client.clone(), &resource),
+            };
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            let mut attempt = 0;
+            let result = loop {
+                attempt += 1;
+                self.pacer.wait_for_turn().await;
+                let Some(_permit) = self.shared.leader.write_permit().await else { return };
+                let started = tokio::time::Instant::now();
+                let result = api.patch(&name, &params, &Patch::Apply(&body)).await;
+                if !self.paced(&result, started, attempt) {
+                    break result;
+                }
+            };
+            match result {
+                Ok(_) => {
+                    self.mirrors.record(location, mirror_fingerprint);
+                    self.shared.metrics.write("policy_report_applied");
+                }
+                Err(error) => {
+                    self.shared.metrics.write("policy_report_failed");
+                    let mut warnings = self.mirror_warnings.lock().expect("warning lock");
+                    if warnings.allow() {
+                        warn!(%error, kind = slot.kind(), namespace = ?namespace, name, suppressed = warnings.take_suppressed(), "cannot write a policy report; trying again on the next pass");
+                    }
+                }
+            }
         }
     }
 
-    /// Mirrors a written report as a PolicyReport. Best effort: a missing CRD switches the feature off
-    /// (logged once); other failures are logged.
-    async fn apply_policy_report(&self, report: &Report) {
-        if !self.policy_reports.load(std::sync::atomic::Ordering::Relaxed) {
-            return;
-        }
-        let body = vigil_engine::report::policy_report::policy_report(report);
-        let name = body["metadata"]["name"].as_str().unwrap_or("").to_string();
-        let api = self.policy_report_api(report.metadata().namespace.as_deref());
-        match api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {
-                tracing::warn!("the wgpolicyk8s.io PolicyReport CRD is not installed: --policy-reports is off");
-                self.policy_reports.store(false, std::sync::atomic::Ordering::Relaxed);
+    /// Deletes a gone subject's policy reports of every kind served now (missing already: fine; the
+    /// garbage collector removes them with the subject too, through their owner reference).
+    async fn delete_mirrors(&self, id: &ReportId) {
+        let name = vigil_engine::report::mirror_name(&id.name);
+        for (slot, resource) in self.mirrors.served_for(id.namespace.is_some()) {
+            let api: Api<kube::api::DynamicObject> = match &id.namespace {
+                Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+                None => Api::all_with(self.client.clone(), &resource),
+            };
+            let mut attempt = 0;
+            let result = loop {
+                attempt += 1;
+                self.pacer.wait_for_turn().await;
+                let Some(_permit) = self.shared.leader.write_permit().await else { return };
+                let started = tokio::time::Instant::now();
+                let result = api.delete(&name, &DeleteParams::default()).await.map(|_| ());
+                if !self.paced(&result, started, attempt) {
+                    break result;
+                }
+            };
+            match result {
+                Ok(()) => self.mirrors.forget(&(slot, id.namespace.clone(), name.clone())),
+                Err(error) if is_not_found(&error) => self.mirrors.forget(&(slot, id.namespace.clone(), name.clone())),
+                Err(error) => {
+                    let mut warnings = self.mirror_warnings.lock().expect("warning lock");
+                    if warnings.allow() {
+                        warn!(%error, kind = slot.kind(), report = %id, suppressed = warnings.take_suppressed(), "cannot delete a policy report");
+                    }
+                }
             }
-            Err(error) => tracing::warn!(%error, report = %name, "cannot write the PolicyReport"),
         }
     }
+}
+
+fn is_not_found(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(s) if s.code == 404)
 }
 
 /// Records in the report what a metadata-only reader needs.
@@ -685,6 +744,53 @@ mod tests {
         server.await.unwrap();
     }
 
+    #[tokio::test]
+    async fn policy_reports_follow_their_report_and_a_failed_write_switches_nothing_off() {
+        use crate::controller::mirrors::{Format, Slot};
+        let (writer, mut handle, _leading) = writer();
+        let slot = Slot { format: Format::OpenReports, namespaced: true };
+        writer.mirrors().serve(slot);
+        let key = SubjectKey::new("Pod", "shop", "web");
+        let report_path = "/apis/vigil.dev/v1alpha1/namespaces/shop/securityreports/pod-web";
+        let open_path = "/apis/openreports.io/v1alpha1/namespaces/shop/reports/vigil-pod-web";
+        let server = tokio::spawn(async move {
+            expect(&mut handle, Method::PATCH, report_path).await;
+            let body = expect(&mut handle, Method::PATCH, open_path).await;
+            assert_eq!(body["kind"], "Report");
+            assert_eq!(body["source"], "vigil");
+            assert_eq!(body["scope"]["uid"], "u1");
+            assert_eq!(body["metadata"]["labels"][INSTANCE_LABEL], "vigil");
+            assert!(body["metadata"]["annotations"][annotations::FINGERPRINT].is_string(), "{body}");
+            assert!(
+                body["results"].as_array().unwrap().iter().all(|r| r["result"] == "fail" || r["result"] == "error")
+            );
+            // Unchanged: nothing. Then the policy report is gone (a full pass's listing says so): only it
+            // is written, and a 404 (say, its namespace is being deleted) is tried again next time.
+            let (request, respond) = handle.next_request().await.expect("a request");
+            assert_eq!((request.method(), request.uri().path()), (&Method::PATCH, open_path));
+            let missing = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "namespaces \"shop\" not found", "reason": "NotFound", "code": 404});
+            respond.send_response(
+                Response::builder().status(404).body(Body::from(serde_json::to_vec(&missing).unwrap())).unwrap(),
+            );
+            expect(&mut handle, Method::PATCH, open_path).await;
+            // The subject is gone: its report and its policy report are deleted.
+            expect(&mut handle, Method::DELETE, report_path).await;
+            expect(&mut handle, Method::DELETE, open_path).await;
+        });
+        assert_eq!(writer.apply(report(true, "2026-11-27T00:00:00Z"), &key).await.unwrap(), Applied::Written);
+        assert_eq!(writer.apply(report(true, "2026-11-27T01:00:00Z"), &key).await.unwrap(), Applied::Unchanged);
+        writer.mirrors().forget(&(slot, Some("shop".into()), "vigil-pod-web".into()));
+        assert_eq!(writer.apply(report(true, "2026-11-27T02:00:00Z"), &key).await.unwrap(), Applied::Unchanged);
+        assert_eq!(writer.mirrors().served_for(true).len(), 1, "a 404 switched the policy reports off");
+        assert_eq!(writer.apply(report(true, "2026-11-27T03:00:00Z"), &key).await.unwrap(), Applied::Unchanged);
+        writer.delete(&ReportId::for_subject(&key)).await.unwrap();
+        server.await.unwrap();
+        let metrics = writer.shared.metrics.encode();
+        assert!(metrics.contains("vigil_report_writes_total{outcome=\"policy_report_applied\"} 2"), "{metrics}");
+        assert!(metrics.contains("vigil_report_writes_total{outcome=\"policy_report_failed\"} 1"), "{metrics}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_write_refused_for_load_waits_as_asked_slows_the_pace_and_is_sent_again() {
         let (writer, mut handle, _leading) = writer();
@@ -803,6 +909,25 @@ mod tests {
         assert_eq!(known.failing.len(), 2);
         // A standby queues nothing.
         assert_eq!(writer.shared.queue.len(), 0);
+    }
+
+    #[test]
+    fn the_policy_reports_flag_defaults_to_openreports_and_keeps_the_old_switch() {
+        use crate::cli::{PolicyReportResults, PolicyReports};
+        assert_eq!(operator_args(&[]).policy_reports, PolicyReports::Openreports);
+        assert_eq!(operator_args(&[]).policy_report_results, PolicyReportResults::Failing);
+        // The old boolean switch, bare or as its env value, meant wg-policy reports.
+        assert_eq!(operator_args(&["--policy-reports"]).policy_reports, PolicyReports::Wgpolicyk8s);
+        assert_eq!(operator_args(&["--policy-reports=true"]).policy_reports, PolicyReports::Wgpolicyk8s);
+        assert_eq!(operator_args(&["--policy-reports=false"]).policy_reports, PolicyReports::None);
+        assert_eq!(operator_args(&["--policy-reports", "both"]).policy_reports, PolicyReports::Both);
+        let args = operator_args(&["--policy-reports", "--policy-report-results", "all"]);
+        assert_eq!(
+            (args.policy_reports, args.policy_report_results),
+            (PolicyReports::Wgpolicyk8s, PolicyReportResults::All)
+        );
+        let wrong = crate::cli::Cli::try_parse_from(["vigil", "operator", "--policy-reports", "kyverno"]);
+        assert!(wrong.is_err());
     }
 
     #[test]

@@ -83,6 +83,8 @@ pub struct Printer<'a> {
     cwd: Option<std::path::PathBuf>,
     /// What the HTML page needs: one small row per finding.
     html: Option<html::Page>,
+    /// Which results policy reports carry (`--policy-report-results`).
+    results: vigil_engine::report::ResultFilter,
 }
 
 impl<'a> Printer<'a> {
@@ -91,14 +93,23 @@ impl<'a> Printer<'a> {
         let sarif_rules = sarif::Rules::new(policies);
         let html = (format == ScanFormat::Html).then(|| html::Page::new(policies));
         let cwd = std::env::current_dir().ok();
-        Printer { format, color, origins, items: 0, rollup: None, sarif_rules, sarif_results: 0, cwd, html }
+        let results = Default::default();
+        Printer { format, color, origins, items: 0, rollup: None, sarif_rules, sarif_results: 0, cwd, html, results }
+    }
+
+    /// Which results policy reports carry (default: failing ones).
+    pub fn with_results(mut self, results: vigil_engine::report::ResultFilter) -> Self {
+        self.results = results;
+        self
     }
 
     pub fn begin(&mut self, out: &mut impl Write) -> anyhow::Result<()> {
         // JSON and YAML print a `kind: List` of reports, each exactly as the operator writes it.
         match self.format {
             ScanFormat::Json => write!(out, "{{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [")?,
-            ScanFormat::Yaml | ScanFormat::Policyreport => write!(out, "apiVersion: v1\nkind: List\nitems:")?,
+            ScanFormat::Yaml | ScanFormat::Policyreport | ScanFormat::Openreports => {
+                write!(out, "apiVersion: v1\nkind: List\nitems:")?
+            }
             ScanFormat::Sarif => sarif::write_head(out, &self.sarif_rules)?,
             ScanFormat::Table | ScanFormat::Html => {}
         }
@@ -120,11 +131,12 @@ impl<'a> Printer<'a> {
                 let mut ser = serde_json::Serializer::pretty(&mut *out);
                 serde::Serialize::serialize(report, &mut ser)?;
             }
-            ScanFormat::Yaml | ScanFormat::Policyreport => {
-                let text = if self.format == ScanFormat::Yaml {
-                    serde_saphyr::to_string(report)?
-                } else {
-                    serde_saphyr::to_string(&vigil_engine::report::policy_report::policy_report(report))?
+            ScanFormat::Yaml | ScanFormat::Policyreport | ScanFormat::Openreports => {
+                use vigil_engine::report::{open_report::open_report, policy_report::policy_report};
+                let text = match self.format {
+                    ScanFormat::Policyreport => serde_saphyr::to_string(&policy_report(report, self.results))?,
+                    ScanFormat::Openreports => serde_saphyr::to_string(&open_report(report, self.results))?,
+                    _ => serde_saphyr::to_string(report)?,
                 };
                 for (i, line) in text.lines().enumerate() {
                     let prefix = if i == 0 {
@@ -157,7 +169,7 @@ impl<'a> Printer<'a> {
         match self.format {
             ScanFormat::Table => table::write_footer(out, self.rollup.as_ref(), skipped, unreadable, self.color)?,
             ScanFormat::Json => writeln!(out, "{}]\n}}", if self.items == 0 { "" } else { "\n  " })?,
-            ScanFormat::Yaml | ScanFormat::Policyreport => {
+            ScanFormat::Yaml | ScanFormat::Policyreport | ScanFormat::Openreports => {
                 writeln!(out, "{}", if self.items == 0 { " []" } else { "" })?
             }
             ScanFormat::Sarif => sarif::write_tail(out, self.sarif_results > 0)?,
