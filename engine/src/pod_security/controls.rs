@@ -82,8 +82,9 @@ pub fn evaluate(level: PodSecurityLevel, pss: &PssVersion, meta: &ObjectMeta, sp
 /// `visitContainers`: init containers, containers, then ephemeral containers (as far as their
 /// security-relevant fields go, which is all the controls read of them).
 fn visit(spec: &PodSpec) -> impl Iterator<Item = ContainerFields<'_>> {
-    let init = spec.init_containers.iter().flatten().map(ContainerFields::regular);
-    let main = spec.containers.iter().map(ContainerFields::regular);
+    let host_network = spec.host_network == Some(true);
+    let init = spec.init_containers.iter().flatten().map(move |c| ContainerFields::regular(c, host_network));
+    let main = spec.containers.iter().map(move |c| ContainerFields::regular(c, host_network));
     let ephemeral = spec.ephemeral_containers.iter().flatten().map(|c| ContainerFields {
         name: &c.name,
         security_context: c.security_context.as_ref(),
@@ -103,11 +104,18 @@ struct ContainerFields<'a> {
 }
 
 impl<'a> ContainerFields<'a> {
-    fn regular(c: &'a Container) -> Self {
+    /// In a `hostNetwork` pod the API server defaults an unset or zero `hostPort` to the `containerPort`
+    /// (`pkg/apis/core/v1/defaults.go` defaultHostNetworkPorts), so admission sees it: manifests are
+    /// judged as the server stores them.
+    fn regular(c: &'a Container, host_network: bool) -> Self {
+        let host_port = |p: &k8s_openapi::api::core::v1::ContainerPort| match p.host_port.unwrap_or(0) {
+            0 if host_network => p.container_port,
+            port => port,
+        };
         ContainerFields {
             name: &c.name,
             security_context: c.security_context.as_ref(),
-            ports: c.ports.as_deref().unwrap_or(&[]).iter().map(|p| p.host_port.unwrap_or(0)).collect(),
+            ports: c.ports.as_deref().unwrap_or(&[]).iter().map(host_port).collect(),
             probes: [c.liveness_probe.as_ref(), c.readiness_probe.as_ref(), c.startup_probe.as_ref()],
             lifecycle: c.lifecycle.as_ref().map_or([None, None], |l| [l.post_start.as_ref(), l.pre_stop.as_ref()]),
         }
