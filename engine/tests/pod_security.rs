@@ -69,6 +69,10 @@ fn privileged_level_runs_no_control() {
     )
     .unwrap();
     let pss = PssVersion { minor: 32, assumed: None };
-    assert!(controls::evaluate(PodSecurityLevel::Privileged, &pss, &pod.metadata, pod.spec.as_ref().unwrap()).is_empty());
-    assert!(!controls::evaluate(PodSecurityLevel::Baseline, &pss, &pod.metadata, pod.spec.as_ref().unwrap()).is_empty());
+    assert!(
+        controls::evaluate(PodSecurityLevel::Privileged, &pss, &pod.metadata, pod.spec.as_ref().unwrap()).is_empty()
+    );
+    assert!(
+        !controls::evaluate(PodSecurityLevel::Baseline, &pss, &pod.metadata, pod.spec.as_ref().unwrap()).is_empty()
+    );
 }

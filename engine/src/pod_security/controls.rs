@@ -40,23 +40,48 @@ pub struct Control {
 
 /// Every control, in pod-security-admission's registration order.
 pub static CONTROLS: &[Control] = &[
-    Control { id: "allowPrivilegeEscalation", level: PodSecurityLevel::Restricted, since: 8, check: allow_privilege_escalation },
+    Control {
+        id: "allowPrivilegeEscalation",
+        level: PodSecurityLevel::Restricted,
+        since: 8,
+        check: allow_privilege_escalation,
+    },
     Control { id: "appArmorProfile", level: PodSecurityLevel::Baseline, since: 0, check: app_armor_profile },
     Control { id: "capabilities_baseline", level: PodSecurityLevel::Baseline, since: 0, check: capabilities_baseline },
-    Control { id: "capabilities_restricted", level: PodSecurityLevel::Restricted, since: 22, check: capabilities_restricted },
+    Control {
+        id: "capabilities_restricted",
+        level: PodSecurityLevel::Restricted,
+        since: 22,
+        check: capabilities_restricted,
+    },
     Control { id: "hostNamespaces", level: PodSecurityLevel::Baseline, since: 0, check: host_namespaces },
     Control { id: "hostPathVolumes", level: PodSecurityLevel::Baseline, since: 0, check: host_path_volumes },
     Control { id: "hostPorts", level: PodSecurityLevel::Baseline, since: 0, check: host_ports },
-    Control { id: "hostProbesAndHostLifecycle", level: PodSecurityLevel::Baseline, since: 34, check: host_probes_and_lifecycle },
+    Control {
+        id: "hostProbesAndHostLifecycle",
+        level: PodSecurityLevel::Baseline,
+        since: 34,
+        check: host_probes_and_lifecycle,
+    },
     Control { id: "privileged", level: PodSecurityLevel::Baseline, since: 0, check: privileged },
     Control { id: "procMount", level: PodSecurityLevel::Baseline, since: 0, check: proc_mount_baseline },
-    Control { id: "procMount_restricted", level: PodSecurityLevel::Restricted, since: 35, check: proc_mount_restricted },
+    Control {
+        id: "procMount_restricted",
+        level: PodSecurityLevel::Restricted,
+        since: 35,
+        check: proc_mount_restricted,
+    },
     Control { id: "restrictedVolumes", level: PodSecurityLevel::Restricted, since: 0, check: restricted_volumes },
     Control { id: "runAsNonRoot", level: PodSecurityLevel::Restricted, since: 0, check: run_as_non_root },
     Control { id: "runAsUser", level: PodSecurityLevel::Restricted, since: 23, check: run_as_user },
     Control { id: "seLinuxOptions", level: PodSecurityLevel::Baseline, since: 0, check: selinux_options },
     Control { id: "seccompProfile_baseline", level: PodSecurityLevel::Baseline, since: 19, check: seccomp_baseline },
-    Control { id: "seccompProfile_restricted", level: PodSecurityLevel::Restricted, since: 19, check: seccomp_restricted },
+    Control {
+        id: "seccompProfile_restricted",
+        level: PodSecurityLevel::Restricted,
+        since: 19,
+        check: seccomp_restricted,
+    },
     Control { id: "sysctls", level: PodSecurityLevel::Baseline, since: 0, check: sysctls },
     Control { id: "windowsHostProcess", level: PodSecurityLevel::Baseline, since: 0, check: windows_host_process },
 ];
@@ -73,9 +98,7 @@ pub fn evaluate(level: PodSecurityLevel, pss: &PssVersion, meta: &ObjectMeta, sp
         .filter(|l| **l <= level)
         .flat_map(|l| CONTROLS.iter().filter(move |c| c.level == *l))
         .filter(|c| c.since <= pss.minor)
-        .filter_map(|c| {
-            (c.check)(pss, meta, spec).map(|(reason, detail)| Violation { control: c.id, reason, detail })
-        })
+        .filter_map(|c| (c.check)(pss, meta, spec).map(|(reason, detail)| Violation { control: c.id, reason, detail }))
         .collect()
 }
 
@@ -239,7 +262,11 @@ fn capabilities_baseline(_: &PssVersion, _: &ObjectMeta, spec: &PodSpec) -> Opti
         let added: Vec<&str> = added.into_iter().collect();
         (
             "non-default capabilities".into(),
-            format!("{} must not include {} in securityContext.capabilities.add", containers_phrase(&bad), join_quote(&added)),
+            format!(
+                "{} must not include {} in securityContext.capabilities.add",
+                containers_phrase(&bad),
+                join_quote(&added)
+            ),
         )
     })
 }
@@ -268,7 +295,10 @@ fn capabilities_restricted(pss: &PssVersion, _: &ObjectMeta, spec: &PodSpec) -> 
     }
     let mut details = Vec::new();
     if !missing_drop_all.is_empty() {
-        details.push(format!(r#"{} must set securityContext.capabilities.drop=["ALL"]"#, containers_phrase(&missing_drop_all)));
+        details.push(format!(
+            r#"{} must set securityContext.capabilities.drop=["ALL"]"#,
+            containers_phrase(&missing_drop_all)
+        ));
     }
     if !adding.is_empty() {
         let forbidden: Vec<&str> = forbidden.into_iter().collect();
@@ -282,23 +312,21 @@ fn capabilities_restricted(pss: &PssVersion, _: &ObjectMeta, spec: &PodSpec) -> 
 }
 
 fn host_namespaces(_: &PssVersion, _: &ObjectMeta, spec: &PodSpec) -> Option<(String, String)> {
-    let set: Vec<&str> = [
-        (spec.host_network, "hostNetwork=true"),
-        (spec.host_pid, "hostPID=true"),
-        (spec.host_ipc, "hostIPC=true"),
-    ]
-    .into_iter()
-    .filter(|(on, _)| *on == Some(true))
-    .map(|(_, text)| text)
-    .collect();
+    let set: Vec<&str> =
+        [(spec.host_network, "hostNetwork=true"), (spec.host_pid, "hostPID=true"), (spec.host_ipc, "hostIPC=true")]
+            .into_iter()
+            .filter(|(on, _)| *on == Some(true))
+            .map(|(_, text)| text)
+            .collect();
     (!set.is_empty()).then(|| ("host namespaces".into(), set.join(", ")))
 }
 
 fn host_path_volumes(_: &PssVersion, _: &ObjectMeta, spec: &PodSpec) -> Option<(String, String)> {
     let bad: Vec<&str> =
         spec.volumes.iter().flatten().filter(|v| v.host_path.is_some()).map(|v| v.name.as_str()).collect();
-    (!bad.is_empty())
-        .then(|| ("hostPath volumes".into(), format!("{} {}", pluralize("volume", "volumes", bad.len()), join_quote(&bad))))
+    (!bad.is_empty()).then(|| {
+        ("hostPath volumes".into(), format!("{} {}", pluralize("volume", "volumes", bad.len()), join_quote(&bad)))
+    })
 }
 
 fn host_ports(_: &PssVersion, _: &ObjectMeta, spec: &PodSpec) -> Option<(String, String)> {
@@ -359,8 +387,9 @@ fn host_probes_and_lifecycle(_: &PssVersion, _: &ObjectMeta, spec: &PodSpec) -> 
 fn privileged(_: &PssVersion, _: &ObjectMeta, spec: &PodSpec) -> Option<(String, String)> {
     let bad: Vec<&str> =
         visit(spec).filter(|c| c.security_context.and_then(|s| s.privileged) == Some(true)).map(|c| c.name).collect();
-    (!bad.is_empty())
-        .then(|| ("privileged".into(), format!("{} must not set securityContext.privileged=true", containers_phrase(&bad))))
+    (!bad.is_empty()).then(|| {
+        ("privileged".into(), format!("{} must not set securityContext.privileged=true", containers_phrase(&bad)))
+    })
 }
 
 /// `procMount` other than `Default`. Before v1.33 the API server drops the field (the ProcMountType gate
@@ -381,7 +410,10 @@ fn proc_mount(pss: &PssVersion, spec: &PodSpec) -> Option<(String, String)> {
     }
     (!bad.is_empty()).then(|| {
         let types: Vec<&str> = types.into_iter().collect();
-        ("procMount".into(), format!("{} must not set securityContext.procMount to {}", containers_phrase(&bad), join_quote(&types)))
+        (
+            "procMount".into(),
+            format!("{} must not set securityContext.procMount to {}", containers_phrase(&bad), join_quote(&types)),
+        )
     })
 }
 
@@ -513,8 +545,7 @@ fn run_as_user(pss: &PssVersion, _: &ObjectMeta, spec: &PodSpec) -> Option<(Stri
     if !bad.is_empty() {
         setters.push(containers_phrase(&bad));
     }
-    (!setters.is_empty())
-        .then(|| ("runAsUser=0".into(), format!("{} must not set runAsUser=0", setters.join(" and "))))
+    (!setters.is_empty()).then(|| ("runAsUser=0".into(), format!("{} must not set runAsUser=0", setters.join(" and "))))
 }
 
 fn selinux_options(pss: &PssVersion, _: &ObjectMeta, spec: &PodSpec) -> Option<(String, String)> {
@@ -541,8 +572,10 @@ fn selinux_options(pss: &PssVersion, _: &ObjectMeta, spec: &PodSpec) -> Option<(
     if judge(spec.security_context.as_ref().and_then(|s| s.se_linux_options.as_ref())) {
         setters.push("pod".into());
     }
-    let bad: Vec<&str> =
-        visit(spec).filter(|c| judge(c.security_context.and_then(|s| s.se_linux_options.as_ref()))).map(|c| c.name).collect();
+    let bad: Vec<&str> = visit(spec)
+        .filter(|c| judge(c.security_context.and_then(|s| s.se_linux_options.as_ref())))
+        .map(|c| c.name)
+        .collect();
     if !bad.is_empty() {
         setters.push(containers_phrase(&bad));
     }
@@ -573,7 +606,9 @@ fn seccomp_baseline(_: &PssVersion, _: &ObjectMeta, spec: &PodSpec) -> Option<(S
         setters.push("pod".into());
     }
     let bad: Vec<&str> = visit(spec)
-        .filter(|c| c.security_context.and_then(|s| s.seccomp_profile.as_ref()).is_some_and(|p| p.type_ == "Unconfined"))
+        .filter(|c| {
+            c.security_context.and_then(|s| s.seccomp_profile.as_ref()).is_some_and(|p| p.type_ == "Unconfined")
+        })
         .map(|c| c.name)
         .collect();
     if !bad.is_empty() {
@@ -622,7 +657,11 @@ fn seccomp_restricted(pss: &PssVersion, _: &ObjectMeta, spec: &PodSpec) -> Optio
         let values: Vec<String> = values.into_iter().collect();
         return Some((
             "seccompProfile".into(),
-            format!("{} must not set securityContext.seccompProfile.type to {}", setters.join(" and "), join_quote(&values)),
+            format!(
+                "{} must not set securityContext.seccompProfile.type to {}",
+                setters.join(" and "),
+                join_quote(&values)
+            ),
         ));
     }
     (!implicit.is_empty()).then(|| {
@@ -655,8 +694,10 @@ fn windows_host_process(_: &PssVersion, _: &ObjectMeta, spec: &PodSpec) -> Optio
     if host_process(spec.security_context.as_ref().and_then(|s| s.windows_options.as_ref())) {
         setters.push("pod".into());
     }
-    let bad: Vec<&str> =
-        visit(spec).filter(|c| host_process(c.security_context.and_then(|s| s.windows_options.as_ref()))).map(|c| c.name).collect();
+    let bad: Vec<&str> = visit(spec)
+        .filter(|c| host_process(c.security_context.and_then(|s| s.windows_options.as_ref())))
+        .map(|c| c.name)
+        .collect();
     if !bad.is_empty() {
         setters.push(containers_phrase(&bad));
     }

@@ -124,7 +124,8 @@ fn cut(detail: &str) -> String {
 
 /// One line for people: `ready for baseline (v1.32); restricted blocked by 2 workloads`.
 pub fn describe(readiness: &PodSecurityReadiness) -> String {
-    let mut text = format!("ready for {} (Pod Security Standards {})", readiness.ready_level.as_str(), readiness.version);
+    let mut text =
+        format!("ready for {} (Pod Security Standards {})", readiness.ready_level.as_str(), readiness.version);
     if let Some(next) = readiness.next_level {
         let n = readiness.blocking_workloads;
         text.push_str(&format!("; {} blocked by {n} workload{}", next.as_str(), if n == 1 { "" } else { "s" }));
@@ -204,7 +205,12 @@ spec:
         let reasons: Vec<&str> = blocker.violations.iter().map(|v| v.reason.as_str()).collect();
         assert_eq!(
             reasons,
-            ["allowPrivilegeEscalation != false", "unrestricted capabilities", "runAsNonRoot != true", "seccompProfile"]
+            [
+                "allowPrivilegeEscalation != false",
+                "unrestricted capabilities",
+                "runAsNonRoot != true",
+                "seccompProfile"
+            ]
         );
     }
 
@@ -260,7 +266,8 @@ spec:
     #[test]
     fn blockers_are_counted_all_and_listed_up_to_the_cap() {
         let plain = "\n      containers: [{name: app, image: app:1}]";
-        let yaml: String = (0..MAX_BLOCKERS + 5).map(|i| deployment(&format!("w{i:02}"), &format!("u{i}"), plain)).collect();
+        let yaml: String =
+            (0..MAX_BLOCKERS + 5).map(|i| deployment(&format!("w{i:02}"), &format!("u{i}"), plain)).collect();
         let r = readiness(&yaml, "1.32");
         assert_eq!(r.blocking_workloads as usize, MAX_BLOCKERS + 5);
         assert_eq!(r.blockers.len(), MAX_BLOCKERS);

@@ -282,7 +282,10 @@ metadata: {name: shop}
         let job_pod = object(
             "apiVersion: v1\nkind: Pod\nmetadata: {name: n-1-x, namespace: shop, ownerReferences: [{apiVersion: batch/v1, kind: Job, name: nightly-1, uid: j1, controller: true}]}\nspec: {containers: []}\n",
         );
-        assert_eq!(keys(&affected(&index, &PolicySet::default(), &job_pod)), vec!["CronJob/shop/nightly", "Namespace/shop"]);
+        assert_eq!(
+            keys(&affected(&index, &PolicySet::default(), &job_pod)),
+            vec!["CronJob/shop/nightly", "Namespace/shop"]
+        );
         let bare =
             object("apiVersion: v1\nkind: Pod\nmetadata: {name: lonely, namespace: other}\nspec: {containers: []}\n");
         assert_eq!(keys(&affected(&index, &PolicySet::default(), &bare)), vec!["Namespace/other", "Pod/other/lonely"]);
@@ -368,7 +371,10 @@ metadata: {name: shop}
             object("apiVersion: v1\nkind: Pod\nmetadata: {name: agent, namespace: tools}\nspec: {containers: []}\n");
         assert_eq!(keys(&affected(&index, &PolicySet::default(), &pod)), vec!["Namespace/tools", "Pod/tools/agent"]);
         // The policy selecting `tools` makes it a system namespace: the cluster report reads its workloads.
-        assert_eq!(keys(&affected(&index, &tools_policy(true), &pod)), vec!["Cluster/cluster", "Namespace/tools", "Pod/tools/agent"]);
+        assert_eq!(
+            keys(&affected(&index, &tools_policy(true), &pod)),
+            vec!["Cluster/cluster", "Namespace/tools", "Pod/tools/agent"]
+        );
     }
 
     #[test]
