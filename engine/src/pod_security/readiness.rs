@@ -38,7 +38,7 @@ pub fn namespace_readiness(index: &Index, namespace: &Namespace) -> PodSecurityR
         let SubjectObject::Workload(w) = &entry.object else { continue };
         workloads += 1;
         let spec = effective_spec(w);
-        let meta: &ObjectMeta = &w.template_meta;
+        let meta: &ObjectMeta = w.template_meta;
         let baseline = controls::evaluate(PodSecurityLevel::Baseline, &pss, meta, &spec);
         if !baseline.is_empty() {
             failing_baseline.push((w, baseline));
@@ -88,7 +88,7 @@ pub fn namespace_readiness(index: &Index, namespace: &Namespace) -> PodSecurityR
 /// The pod spec admission would see for a workload: its template, plus the containers of its live pods
 /// that the template lacks.
 fn effective_spec<'w>(w: &'w Workload<'_>) -> Cow<'w, PodSpec> {
-    let template: &PodSpec = &w.spec;
+    let template: &PodSpec = w.spec;
     let mut spec: Cow<'w, PodSpec> = Cow::Borrowed(template);
     for pod in &w.pods {
         let Some(live) = pod.spec.as_ref() else { continue };
