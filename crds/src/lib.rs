@@ -22,7 +22,8 @@ pub use policy::{
 };
 pub use report::{
     ClusterRollup, ClusterSecurityReport, ClusterSecurityReportSpec, Finding, FindingResult, NamespaceScore,
-    ReportStatus, SecurityReport, SecurityReportSpec, Severity, Subject, Summary,
+    PodSecurityBlocker, PodSecurityReadiness, PodSecurityViolation, ReportStatus, SecurityReport, SecurityReportSpec,
+    Severity, Subject, Summary,
 };
 
 pub use security_policy::{

@@ -44,6 +44,7 @@ pub struct Subject {
     printcolumn(name = "High", type_ = "integer", json_path = ".status.summary.high"),
     printcolumn(name = "Medium", type_ = "integer", json_path = ".status.summary.medium"),
     printcolumn(name = "Low", type_ = "integer", json_path = ".status.summary.low"),
+    printcolumn(name = "PSS-Ready", type_ = "string", json_path = ".status.podSecurity.readyLevel", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
@@ -97,6 +98,9 @@ pub struct ReportStatus {
     /// The cluster-wide roll-up; only on the ClusterSecurityReport named `cluster`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterRollup>,
+    /// Pod Security readiness of the namespace's workloads; only on a Namespace's report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_security: Option<PodSecurityReadiness>,
     /// Kubernetes conditions; `Compliant` is always present.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
@@ -191,6 +195,55 @@ impl std::str::FromStr for Severity {
             other => Err(format!("unknown severity {other:?}: expected critical, high, medium or low")),
         }
     }
+}
+
+/// The strictest Pod Security Standards level a namespace can enforce without rejecting any of its
+/// current workloads, and what blocks the next level.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSecurityReadiness {
+    /// The strictest level every current workload passes (`privileged` when one fails `baseline`).
+    pub ready_level: crate::PodSecurityLevel,
+    /// The Pod Security Standards version judged (`v1.32`): the API server's, or the newest Vigil knows.
+    pub version: String,
+    /// Why the version is not the API server's own, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_note: Option<String>,
+    /// The namespace's `pod-security.kubernetes.io/enforce` label, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforced: Option<String>,
+    /// Workloads judged (top-level owners of pod templates, and bare Pods).
+    pub workloads: u32,
+    /// The next stricter level, absent when `readyLevel` is `restricted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_level: Option<crate::PodSecurityLevel>,
+    /// How many workloads fail the next level.
+    #[serde(default)]
+    pub blocking_workloads: u32,
+    /// Those workloads and the controls they fail (the first 20 by kind and name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blockers: Vec<PodSecurityBlocker>,
+}
+
+/// A workload that the next Pod Security level would reject.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSecurityBlocker {
+    pub kind: String,
+    pub name: String,
+    pub violations: Vec<PodSecurityViolation>,
+}
+
+/// One Pod Security Standards control a workload fails, in the words Pod Security Admission uses.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSecurityViolation {
+    /// The pod-security-admission check id (`allowPrivilegeEscalation`, `capabilities_restricted`, ...).
+    pub control: String,
+    /// The reason Pod Security Admission gives (`allowPrivilegeEscalation != false`).
+    pub reason: String,
+    /// Which containers and fields (`container "app" must set securityContext.allowPrivilegeEscalation=false`).
+    pub detail: String,
 }
 
 /// The cluster-wide roll-up carried by the `cluster` report.

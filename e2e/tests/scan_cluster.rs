@@ -86,6 +86,11 @@ fn differences(
             continue;
         };
         reports += 1;
+        // A Namespace's Pod Security readiness is the engine's too: both doors must agree on it.
+        let (scan_pss, operator_pss) = (&item["status"]["podSecurity"], &operator["status"]["podSecurity"]);
+        if scan_pss != operator_pss {
+            diffs.push(format!("{key:?} podSecurity: scan {scan_pss} / operator {operator_pss}"));
+        }
         let (scan, operator) = (vigil_e2e::check_results(item), vigil_e2e::check_results(operator));
         for check in scan.keys().chain(operator.keys()).collect::<BTreeSet<_>>() {
             checks += 1;

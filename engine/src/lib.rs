@@ -13,6 +13,7 @@
 pub mod checks;
 pub mod frameworks;
 pub mod input;
+pub mod pod_security;
 pub mod policy;
 pub mod report;
 pub mod subject;
@@ -108,7 +109,10 @@ pub fn build(ctx: &Ctx, exceptions: &Exceptions, subject: SubjectEntry) -> Repor
     let results = evaluate(ctx, &subject);
     let (mut findings, passed) = report::findings_of(&results);
     exceptions.apply(ctx.index, &subject, &mut findings, ctx.now);
-    let status = report::build_status(findings, passed, ctx.policy, ctx.now);
+    let mut status = report::build_status(findings, passed, ctx.policy, ctx.now);
+    if let subject::SubjectObject::Namespace(namespace) = &subject.object {
+        status.pod_security = Some(pod_security::namespace_readiness(ctx.index, namespace));
+    }
     report::build_report(subject.reference, status)
 }
 

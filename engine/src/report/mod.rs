@@ -105,6 +105,7 @@ pub fn build_status(findings: Vec<Finding>, passed: Vec<String>, policy: &Policy
         evaluated_at: Some(Time(now)),
         policy: Some(policy.name.clone()),
         cluster: None,
+        pod_security: None,
         conditions,
     }
 }

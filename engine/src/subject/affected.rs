@@ -26,6 +26,8 @@ pub fn affected(index: &Index, policies: &PolicySet, object: &KubeObject) -> BTr
     match object {
         KubeObject::Pod(_) | KubeObject::ReplicaSet(_) | KubeObject::Job(_) => {
             out.insert(top_level_owner(index, object.kind(), meta));
+            // The Namespace's report holds its Pod Security readiness, judged from its workloads.
+            out.insert(SubjectKey::new("Namespace", "", ns));
             if system {
                 // api-server-hardening reads kube-system's static pods; privileged-system-plugins reads
                 // system workloads.
@@ -38,6 +40,7 @@ pub fn affected(index: &Index, policies: &PolicySet, object: &KubeObject) -> BTr
         | KubeObject::CronJob(_)
         | KubeObject::ReplicationController(_) => {
             out.insert(SubjectKey::new(object.kind(), ns, name));
+            out.insert(SubjectKey::new("Namespace", "", ns));
             if system {
                 out.insert(SubjectKey::cluster());
             }
@@ -270,19 +273,22 @@ metadata: {name: shop}
 "#;
 
     #[test]
-    fn a_pod_change_reaches_its_top_level_owner() {
+    fn a_pod_change_reaches_its_top_level_owner_and_its_namespace() {
         let index = index(CLUSTER);
         let pod = object(
             "apiVersion: v1\nkind: Pod\nmetadata: {name: web-123-x, namespace: shop, ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-123, uid: r1, controller: true}]}\nspec: {containers: []}\n",
         );
-        assert_eq!(keys(&affected(&index, &PolicySet::default(), &pod)), vec!["Deployment/shop/web"]);
+        assert_eq!(keys(&affected(&index, &PolicySet::default(), &pod)), vec!["Deployment/shop/web", "Namespace/shop"]);
         let job_pod = object(
             "apiVersion: v1\nkind: Pod\nmetadata: {name: n-1-x, namespace: shop, ownerReferences: [{apiVersion: batch/v1, kind: Job, name: nightly-1, uid: j1, controller: true}]}\nspec: {containers: []}\n",
         );
-        assert_eq!(keys(&affected(&index, &PolicySet::default(), &job_pod)), vec!["CronJob/shop/nightly"]);
+        assert_eq!(
+            keys(&affected(&index, &PolicySet::default(), &job_pod)),
+            vec!["CronJob/shop/nightly", "Namespace/shop"]
+        );
         let bare =
             object("apiVersion: v1\nkind: Pod\nmetadata: {name: lonely, namespace: other}\nspec: {containers: []}\n");
-        assert_eq!(keys(&affected(&index, &PolicySet::default(), &bare)), vec!["Pod/other/lonely"]);
+        assert_eq!(keys(&affected(&index, &PolicySet::default(), &bare)), vec!["Namespace/other", "Pod/other/lonely"]);
     }
 
     #[test]
@@ -363,9 +369,12 @@ metadata: {name: shop}
         let index = index(TOOLS);
         let pod =
             object("apiVersion: v1\nkind: Pod\nmetadata: {name: agent, namespace: tools}\nspec: {containers: []}\n");
-        assert_eq!(keys(&affected(&index, &PolicySet::default(), &pod)), vec!["Pod/tools/agent"]);
+        assert_eq!(keys(&affected(&index, &PolicySet::default(), &pod)), vec!["Namespace/tools", "Pod/tools/agent"]);
         // The policy selecting `tools` makes it a system namespace: the cluster report reads its workloads.
-        assert_eq!(keys(&affected(&index, &tools_policy(true), &pod)), vec!["Cluster/cluster", "Pod/tools/agent"]);
+        assert_eq!(
+            keys(&affected(&index, &tools_policy(true), &pod)),
+            vec!["Cluster/cluster", "Namespace/tools", "Pod/tools/agent"]
+        );
     }
 
     #[test]

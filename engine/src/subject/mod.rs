@@ -318,6 +318,12 @@ pub fn workloads_in<'a>(index: &'a Index, policies: &PolicySet, namespace: &str)
     workload_entries(index, Some(namespace))
 }
 
+/// Every workload of one namespace, system namespace or not (Pod Security readiness judges them all:
+/// Pod Security Admission has no notion of Vigil's system namespaces).
+pub fn every_workload_in<'a>(index: &'a Index, namespace: &str) -> Vec<SubjectEntry<'a>> {
+    workload_entries(index, Some(namespace))
+}
+
 /// Identifies a subject across index updates: what the operator queues and what a report is keyed by.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SubjectKey {

@@ -120,10 +120,15 @@ pub enum Absence {
 
 impl Absence {
     /// 403 and 404 are the only answers that settle a kind; anything else is transient.
+    ///
+    /// By code as well as by reason: a group the server does not serve answers a plain-text
+    /// `404 page not found`, which kube turns into a Status whose reason is "Failed to parse error data"
+    /// (and `Status::is_not_found` then says no). Seen with `vigil scan --cluster` of a cluster without
+    /// Vigil's CRDs.
     pub fn of(status: &kube::core::Status, kind: &str) -> Option<Absence> {
-        if status.is_forbidden() {
+        if status.is_forbidden() || status.code == 403 {
             Some(Absence::Forbidden(format!("Vigil may not list {kind} (RBAC): {}", status.message)))
-        } else if status.is_not_found() {
+        } else if status.is_not_found() || status.code == 404 {
             Some(Absence::NotServed)
         } else {
             None

@@ -289,5 +289,15 @@ mod tests {
         assert!(!is_transient(&status(403)) && !is_transient(&status(404)));
         assert!(matches!(Absence::of_error(&status(403), "NetworkPolicy"), Some(Absence::Forbidden(_))));
         assert_eq!(Absence::of_error(&status(404), "ValidatingAdmissionPolicy"), Some(Absence::NotServed));
+        // An unserved group answers plain text, not a Status: kube cannot parse it and keeps only the code.
+        let plain = kube::core::Status {
+            code: 404,
+            reason: "Failed to parse error data".into(),
+            message: "404 page not found".into(),
+            ..Default::default()
+        };
+        let plain = kube::Error::Api(Box::new(plain));
+        assert_eq!(Absence::of_error(&plain, "SecurityPolicy"), Some(Absence::NotServed));
+        assert!(!is_transient(&plain));
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use vigil_crds::{ClusterRollup, FindingResult, Severity};
+use vigil_crds::{ClusterRollup, FindingResult, PodSecurityReadiness, Severity};
 use vigil_engine::Report;
 use vigil_engine::input::text::escape;
 
@@ -73,7 +73,28 @@ pub fn write_report(out: &mut impl Write, report: &Report, color: bool) -> std::
     if !status.passed.is_empty() {
         writeln!(out, "  {} {} checks passed", p.paint("32", "PASS  "), status.passed.len())?;
     }
+    if let Some(readiness) = &status.pod_security {
+        write_pod_security(out, &p, readiness)?;
+    }
     writeln!(out)
+}
+
+/// Blockers shown per namespace in the table (the report lists more; `-o json` shows them).
+const TABLE_BLOCKERS: usize = 5;
+
+/// A Namespace's Pod Security readiness: the level it can enforce today and what blocks the next one.
+fn write_pod_security(out: &mut impl Write, p: &Paint, readiness: &PodSecurityReadiness) -> std::io::Result<()> {
+    let line = vigil_engine::pod_security::readiness::describe(readiness);
+    writeln!(out, "  {} {}", p.paint("1", "PSS   "), escape(&line))?;
+    for blocker in readiness.blockers.iter().take(TABLE_BLOCKERS) {
+        let reasons: Vec<String> = blocker.violations.iter().map(|v| escape(&v.reason).into_owned()).collect();
+        writeln!(out, "         {} {}: {}", escape(&blocker.kind), escape(&blocker.name), reasons.join(", "))?;
+    }
+    let shown = readiness.blockers.len().min(TABLE_BLOCKERS) as u32;
+    if readiness.blocking_workloads > shown {
+        writeln!(out, "         and {} more (see -o json)", readiness.blocking_workloads - shown)?;
+    }
+    Ok(())
 }
 
 /// The closing lines: the cluster roll-up (from the `cluster` report), skipped kinds, unreadable documents.
