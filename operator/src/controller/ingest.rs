@@ -101,7 +101,7 @@ mod tests {
         let (mut index, policies) = (Index::new(), PolicySet::default());
         let queued =
             apply_change(&mut index, &policies, &everything(), "Deployment", Change::Apply(deployment(true, "1")));
-        assert_eq!(keys(queued), Some(vec!["Deployment/shop/web".to_string()]));
+        assert_eq!(keys(queued), Some(vec!["Deployment/shop/web".to_string(), "Namespace/shop".to_string()]));
         // Only the status, resourceVersion and generation moved (the controller-manager's writes): stripped,
         // so equal, so no work.
         let queued =
@@ -109,7 +109,7 @@ mod tests {
         assert_eq!(queued, None);
         let queued =
             apply_change(&mut index, &policies, &everything(), "Deployment", Change::Apply(deployment(false, "3")));
-        assert_eq!(keys(queued), Some(vec!["Deployment/shop/web".to_string()]));
+        assert_eq!(keys(queued), Some(vec!["Deployment/shop/web".to_string(), "Namespace/shop".to_string()]));
     }
 
     #[test]
@@ -137,9 +137,9 @@ mod tests {
             "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-1-x\n  namespace: shop\n  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-1, uid: r1, controller: true}]\nspec: {containers: [{name: app, image: \"nginx:1.27\"}]}\n",
         );
         let queued = apply_change(&mut index, &policies, &everything(), "Pod", Change::Apply(pod.clone()));
-        assert_eq!(keys(queued), Some(vec!["Deployment/shop/web".to_string()]));
+        assert_eq!(keys(queued), Some(vec!["Deployment/shop/web".to_string(), "Namespace/shop".to_string()]));
         let queued = apply_change(&mut index, &policies, &everything(), "Pod", Change::Delete(pod));
-        assert_eq!(keys(queued), Some(vec!["Deployment/shop/web".to_string()]));
+        assert_eq!(keys(queued), Some(vec!["Deployment/shop/web".to_string(), "Namespace/shop".to_string()]));
         assert!(index.pods.is_empty());
     }
 
@@ -157,7 +157,7 @@ mod tests {
         assert_eq!(gone.len(), 1);
         for change in gone {
             let queued = apply_change(&mut index, &policies, &everything(), "Pod", change);
-            assert_eq!(keys(queued), Some(vec!["Pod/shop/b".to_string()]));
+            assert_eq!(keys(queued), Some(vec!["Namespace/shop".to_string(), "Pod/shop/b".to_string()]));
         }
         assert_eq!(index.keys("Pod"), vec![("shop".to_string(), "a".to_string())]);
     }
