@@ -247,6 +247,66 @@ macro_rules! kinds {
             }
         }
 
+        /// An object in the form the index keeps it (pod-template kinds [packed](crate::input::packed)): what
+        /// the loader holds between reading a document and indexing it, so a large input never holds every
+        /// object's typed form at once.
+        #[derive(Debug, PartialEq)]
+        pub enum StoredObject {
+            $( $variant(Box<<$ty as $crate::input::packed::IndexForm>::Stored>), )*
+            Custom(CustomKind, Box<$crate::input::object::CustomObject>),
+        }
+
+        impl KubeObject {
+            /// The object in the index's form (packs a pod-template kind: strip it first).
+            pub fn into_stored(self) -> StoredObject {
+                match self {
+                    $( KubeObject::$variant(o) => StoredObject::$variant(Box::new($crate::input::packed::IndexForm::store(*o))), )*
+                    KubeObject::Custom(kind, o) => StoredObject::Custom(kind, o),
+                }
+            }
+        }
+
+        impl StoredObject {
+            /// The object's kind as written in manifests.
+            pub fn kind(&self) -> &str {
+                match self {
+                    $( StoredObject::$variant(_) => stringify!($variant), )*
+                    StoredObject::Custom(_, o) => &o.kind,
+                }
+            }
+
+            /// The registry's kind (the store it goes to).
+            pub fn registry_kind(&self) -> Kind {
+                match self {
+                    $( StoredObject::$variant(_) => Kind::$variant, )*
+                    StoredObject::Custom(kind, _) => Kind::from(*kind),
+                }
+            }
+
+            pub fn metadata(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                match self {
+                    $( StoredObject::$variant(o) => <$ty as $crate::input::packed::IndexForm>::metadata_of(o), )*
+                    StoredObject::Custom(_, o) => &o.metadata,
+                }
+            }
+
+            /// False for cluster-scoped kinds.
+            pub fn is_namespaced(&self) -> bool {
+                match self {
+                    StoredObject::Custom(kind, o) => $crate::input::object::custom_is_namespaced(*kind, &o.kind),
+                    other => other.registry_kind().scope() == $crate::input::kinds::Scope::Namespaced,
+                }
+            }
+
+            /// The typed object (decodes a packed one).
+            pub fn decode(&self) -> Result<KubeObject, $crate::input::packed::DecodeError> {
+                Ok(match self {
+                    $( StoredObject::$variant(o) => KubeObject::from(<$ty as $crate::input::packed::IndexForm>::load(o)?), )*
+                    StoredObject::Custom(kind, o) => KubeObject::Custom(*kind, o.clone()),
+                })
+            }
+        }
+
         /// Typed stores per kind plus what Vigil knows about the cluster itself.
         #[derive(Debug, Default)]
         pub struct Index {
@@ -273,11 +333,20 @@ macro_rules! kinds {
         impl Index {
             /// Adds or replaces an object. Cluster-scoped kinds ignore any namespace.
             pub fn insert(&mut self, object: KubeObject) {
+                self.insert_stored(object.into_stored());
+            }
+
+            /// Adds or replaces an object already in the index's form.
+            pub fn insert_stored(&mut self, object: StoredObject) {
                 self.derived.invalidate(object.kind());
-                let key = object_key(&object);
+                let meta = object.metadata();
+                let name = meta.name.clone().unwrap_or_default();
+                let namespace =
+                    if object.is_namespaced() { meta.namespace.clone().unwrap_or_default() } else { String::new() };
+                let key = (namespace, name);
                 match object {
-                    $( KubeObject::$variant(o) => drop(self.$field.insert(key, $crate::input::packed::IndexForm::store(*o))), )*
-                    KubeObject::Custom(kind, o) => self.insert_custom(kind, key, *o),
+                    $( StoredObject::$variant(o) => drop(self.$field.insert(key, *o)), )*
+                    StoredObject::Custom(kind, o) => self.insert_custom(kind, key, *o),
                 }
             }
 
@@ -363,14 +432,6 @@ macro_rules! kinds {
             }
         }
     };
-}
-
-/// `(namespace, name)` of an object as the index keys it: the namespace is empty for cluster-scoped kinds.
-fn object_key(object: &KubeObject) -> crate::input::index::ObjectKey {
-    let meta = object.metadata();
-    let name = meta.name.clone().unwrap_or_default();
-    let namespace = if object.is_namespaced() { meta.namespace.clone().unwrap_or_default() } else { String::new() };
-    (namespace, name)
 }
 
 // Workload status, conditions and the like are written by controllers and read by no check.

@@ -39,6 +39,13 @@ impl<T> std::fmt::Debug for Packed<T> {
     }
 }
 
+/// Equal metadata and equal bytes: the encoding is deterministic, so equal objects pack equal.
+impl<T> PartialEq for Packed<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.metadata == other.metadata && self.body == other.body
+    }
+}
+
 thread_local! {
     /// Typed decodes on this thread (tests count them: judging a namespace decodes each object at most once).
     static DECODES: Cell<u64> = const { Cell::new(0) };

@@ -220,7 +220,7 @@ mod tests {
     fn object(yaml: &str) -> KubeObject {
         let mut loaded = Loaded::default();
         loaded.add_text("o.yaml", yaml);
-        loaded.objects.pop().unwrap().0
+        loaded.objects.pop().unwrap().0.decode().unwrap()
     }
 
     fn keys(set: &BTreeSet<SubjectKey>) -> Vec<String> {
