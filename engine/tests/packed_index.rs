@@ -140,7 +140,12 @@ fn judging_a_namespace_decodes_each_object_at_most_once() {
 }
 
 fn findings_of<'r>(reports: &'r [Report], name: &str) -> &'r [vigil_crds::Finding] {
-    &reports.iter().find(|r| r.subject().name == name).unwrap_or_else(|| panic!("a report for {name}")).status().findings
+    &reports
+        .iter()
+        .find(|r| r.subject().name == name)
+        .unwrap_or_else(|| panic!("a report for {name}"))
+        .status()
+        .findings
 }
 
 #[test]

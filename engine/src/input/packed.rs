@@ -63,9 +63,7 @@ where
     /// Packs an object (already stripped of what no check reads).
     pub fn pack(mut object: T) -> Packed<T> {
         let metadata = std::mem::take(object.metadata_mut());
-        let body = serde_json::to_vec(&object)
-            .map(Vec::into_boxed_slice)
-            .map_err(|e| e.to_string().into_boxed_str());
+        let body = serde_json::to_vec(&object).map(Vec::into_boxed_slice).map_err(|e| e.to_string().into_boxed_str());
         Packed { metadata, body, kind: PhantomData }
     }
 
@@ -174,7 +172,8 @@ mod tests {
             "tolerations": [{"key": "k", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],
             "os": {"name": "linux"}
         });
-        let template = serde_json::json!({"metadata": {"labels": {"app": "web"}, "annotations": {"a": "b"}}, "spec": spec});
+        let template =
+            serde_json::json!({"metadata": {"labels": {"app": "web"}, "annotations": {"a": "b"}}, "spec": spec});
         let selector = serde_json::json!({"matchLabels": {"app": "web"}});
         let meta = serde_json::json!({
             "name": "web", "namespace": "shop", "uid": "u1", "labels": {"app": "web"},
@@ -184,11 +183,19 @@ mod tests {
         let bodies = [
             ("v1", "Pod", spec.clone()),
             ("apps/v1", "Deployment", serde_json::json!({"replicas": 2, "selector": selector, "template": template})),
-            ("apps/v1", "StatefulSet", serde_json::json!({"serviceName": "web", "selector": selector, "template": template})),
+            (
+                "apps/v1",
+                "StatefulSet",
+                serde_json::json!({"serviceName": "web", "selector": selector, "template": template}),
+            ),
             ("apps/v1", "DaemonSet", serde_json::json!({"selector": selector, "template": template})),
             ("apps/v1", "ReplicaSet", serde_json::json!({"selector": selector, "template": template})),
             ("batch/v1", "Job", serde_json::json!({"manualSelector": true, "template": template})),
-            ("batch/v1", "CronJob", serde_json::json!({"schedule": "* * * * *", "jobTemplate": {"spec": {"template": template}}})),
+            (
+                "batch/v1",
+                "CronJob",
+                serde_json::json!({"schedule": "* * * * *", "jobTemplate": {"spec": {"template": template}}}),
+            ),
             ("v1", "ReplicationController", serde_json::json!({"selector": {"app": "web"}, "template": template})),
         ];
         let mut seen = Vec::new();

@@ -193,9 +193,7 @@ fn workloads_reached(index: &Index, policies: &PolicySet, binding: &BindingView)
                 }
             }
             "Group" => match subject.name.as_str() {
-                "system:serviceaccounts" | "system:authenticated" => {
-                    out.extend(workload_keys(index, policies))
-                }
+                "system:serviceaccounts" | "system:authenticated" => out.extend(workload_keys(index, policies)),
                 group => {
                     if let Some(ns) = group.strip_prefix("system:serviceaccounts:") {
                         out.extend(workload_keys_in(index, policies, ns));

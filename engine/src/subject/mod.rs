@@ -82,8 +82,11 @@ impl BindingView<'_> {
     }
 }
 
-/// The object a report is about, borrowed from the index.
+/// The object a report is about, borrowed from the index (a workload's pod template and live pods decoded).
 #[derive(Clone, Debug)]
+// A workload holds its decoded pod spec inline (about 1.8 KB); subjects are built and judged one at a
+// time, so the size costs a few copies, not memory.
+#[allow(clippy::large_enum_variant)]
 pub enum SubjectObject<'a> {
     Workload(Workload<'a>),
     Namespace(&'a Namespace),
@@ -238,7 +241,9 @@ impl<'a> Source<'a> {
             Source::StatefulSet(o) => template_of(o.decode_body()?.spec.map(|s| s.template)),
             Source::DaemonSet(o) => template_of(o.decode_body()?.spec.map(|s| s.template)),
             Source::ReplicaSet(o) => template_of(o.decode_body()?.spec.and_then(|s| s.template)),
-            Source::CronJob(o) => template_of(o.decode_body()?.spec.and_then(|s| s.job_template.spec).map(|s| s.template)),
+            Source::CronJob(o) => {
+                template_of(o.decode_body()?.spec.and_then(|s| s.job_template.spec).map(|s| s.template))
+            }
             Source::Job(o) => template_of(o.decode_body()?.spec.map(|s| s.template)),
             Source::ReplicationController(o) => template_of(o.decode_body()?.spec.and_then(|s| s.template)),
             Source::Pod(o) => o.decode_body()?.spec.map(|spec| (Cow::Borrowed(&o.metadata), spec)),
@@ -263,7 +268,9 @@ impl<'a> Source<'a> {
                 kind: SubjectKind::Workload,
                 reason: format!("{kind} {name} has no pod template spec"),
             },
-            Err(error) => SubjectObject::Invalid { kind: SubjectKind::Workload, reason: format!("{kind} {name}: {error}") },
+            Err(error) => {
+                SubjectObject::Invalid { kind: SubjectKind::Workload, reason: format!("{kind} {name}: {error}") }
+            }
         };
         let mut entry = SubjectEntry { reference, object };
         attach_live_pods(index, &mut entry);
@@ -287,9 +294,7 @@ fn workload_sources<'a>(index: &'a Index, namespace: Option<&str>) -> Vec<Source
     out.extend(scope(&index.stateful_sets, namespace).map(|o| Source::StatefulSet(o)));
     out.extend(scope(&index.daemon_sets, namespace).map(|o| Source::DaemonSet(o)));
     out.extend(
-        scope(&index.replica_sets, namespace)
-            .filter(|o| top("ReplicaSet", &o.metadata))
-            .map(|o| Source::ReplicaSet(o)),
+        scope(&index.replica_sets, namespace).filter(|o| top("ReplicaSet", &o.metadata)).map(|o| Source::ReplicaSet(o)),
     );
     out.extend(scope(&index.cron_jobs, namespace).map(|o| Source::CronJob(o)));
     out.extend(scope(&index.jobs, namespace).filter(|o| top("Job", &o.metadata)).map(|o| Source::Job(o)));
@@ -483,7 +488,9 @@ pub fn find<'a>(index: &'a Index, policies: &PolicySet, key: &SubjectKey) -> Opt
         "ReplicaSet" => index.replica_sets.get(ns, name).map(|o| Source::ReplicaSet(o)),
         "CronJob" => index.cron_jobs.get(ns, name).map(|o| Source::CronJob(o)),
         "Job" => index.jobs.get(ns, name).map(|o| Source::Job(o)),
-        "ReplicationController" => index.replication_controllers.get(ns, name).map(|o| Source::ReplicationController(o)),
+        "ReplicationController" => {
+            index.replication_controllers.get(ns, name).map(|o| Source::ReplicationController(o))
+        }
         "Pod" => index.pods.get(ns, name).map(|o| Source::Pod(o)),
         "Cluster" => return Some(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster }),
         // Only the candidates of the key's own scope: a Namespace and what is in it, or the
