@@ -147,7 +147,7 @@ fn tail(text: &str, lines: usize) -> String {
 /// Every typed kind of the engine's registry (the kinds `vigil operator` watches), by kind name.
 fn registry_resources() -> Vec<(&'static str, ApiResource)> {
     macro_rules! resources {
-        (typed { $( $variant:ident($ty:ty) = $group:literal in $field:ident, $scope:ident, strip $strip:expr; )* }) => {
+        (typed { $( $variant:ident($ty:ty) = $group:literal in $field:ident, $scope:ident, $(stored $form:ident,)? strip $strip:expr; )* }) => {
             vec![ $( (stringify!($variant), ApiResource::erase::<$ty>(&())), )* ]
         };
     }

@@ -30,7 +30,7 @@ fn generated_manifests_never_panic_and_stay_bounded() {
             let mut index = Index::new();
             let objects = loaded.objects.len();
             for (object, _) in loaded.objects {
-                index.insert(object);
+                index.insert_stored(object);
             }
             let reports = audit(&index, &store.policy_set(), &store.exceptions(), now);
             let size: usize = reports.iter().map(|r| serde_json::to_vec(r).unwrap().len()).sum();

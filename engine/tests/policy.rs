@@ -784,7 +784,10 @@ fn find_names_every_subject_all_lists() {
          apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n---\n",
     );
     let s = scenario(&yaml);
-    let all = vigil_engine::subject::all(&s.index, &s.policies);
+    let all: Vec<_> = vigil_engine::subject::all(&s.index, &s.policies).collect();
+    // `keys` lists the same subjects without decoding any workload.
+    let keys: Vec<_> = all.iter().map(|e| e.key()).collect();
+    assert_eq!(vigil_engine::subject::keys(&s.index, &s.policies), keys);
     let kinds: std::collections::BTreeSet<&str> = all.iter().map(|e| e.reference.kind.as_str()).collect();
     for kind in ["Namespace", "Service", "Ingress", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "Node"]
     {

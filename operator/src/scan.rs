@@ -419,7 +419,7 @@ fn read_file(path: &Path, cap: u64, loaded: &mut Loaded) {
 
 /// Builds the index; two objects of the same kind, namespace and name are a warning naming both places
 /// (the later one is audited, as `kubectl apply` of both would leave it).
-fn build_index(objects: Vec<(vigil_engine::KubeObject, Origin)>) -> (Index, Origins) {
+fn build_index(objects: Vec<(vigil_engine::input::object::StoredObject, Origin)>) -> (Index, Origins) {
     let mut index = Index::new();
     let mut origins = Origins::new();
     for (object, origin) in objects {
@@ -441,7 +441,7 @@ fn build_index(objects: Vec<(vigil_engine::KubeObject, Origin)>) -> (Index, Orig
             ));
         }
         origins.insert(key, origin);
-        index.insert(object);
+        index.insert_stored(object);
     }
     (index, origins)
 }

@@ -186,7 +186,7 @@ fn the_role_reads_every_kind_of_the_registry() {
         })
     };
     macro_rules! resources {
-        (typed { $( $variant:ident($ty:ty) = $group:literal in $field:ident, $scope:ident, strip $strip:expr; )* }) => {
+        (typed { $( $variant:ident($ty:ty) = $group:literal in $field:ident, $scope:ident, $(stored $form:ident,)? strip $strip:expr; )* }) => {
             vec![ $( ($group.to_string(), <$ty as k8s_openapi::Resource>::URL_PATH_SEGMENT.to_string()), )* ]
         };
     }

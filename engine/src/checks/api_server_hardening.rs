@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::prelude::*;
 
@@ -26,15 +27,20 @@ pub static CHECK: Check = Check {
 const CONTROL_PLANE_NAMESPACE: &str = "kube-system";
 
 fn evaluate(ctx: &Ctx) -> Outcome {
-    let api_servers: Vec<&Pod> =
-        ctx.index.pods.in_namespace(CONTROL_PLANE_NAMESPACE).map(|p| p.as_ref()).filter(|p| is_api_server(p)).collect();
+    // Chosen by metadata; only the API server pods are decoded.
+    let api_servers: Vec<_> =
+        ctx.index.pods.in_namespace(CONTROL_PLANE_NAMESPACE).filter(|p| is_api_server(&p.metadata)).collect();
     if api_servers.is_empty() {
         return Outcome::not_applicable("no kube-apiserver static pod visible: managed control plane");
     }
     let mut violations = Vec::new();
-    for pod in api_servers {
-        let name = pod.metadata.name.as_deref().unwrap_or("kube-apiserver");
-        let Some(flags) = api_server_flags(pod) else {
+    for packed in api_servers {
+        let name = packed.metadata.name.as_deref().unwrap_or("kube-apiserver");
+        let pod = match packed.decode_body() {
+            Ok(pod) => pod,
+            Err(error) => return Outcome::error(format!("pod {name}: {error}")),
+        };
+        let Some(flags) = api_server_flags(&pod) else {
             return Outcome::error(format!("pod {name} has no containers"));
         };
         violations.extend(flag_problems(&flags).into_iter().map(|p| Violation::object(format!("{name}: {p}"))));
@@ -42,9 +48,9 @@ fn evaluate(ctx: &Ctx) -> Outcome {
     Outcome::from_violations(violations)
 }
 
-fn is_api_server(pod: &Pod) -> bool {
-    let labelled = pod.metadata.labels.as_ref().and_then(|l| l.get("component")).is_some_and(|c| c == "kube-apiserver");
-    labelled || pod.metadata.name.as_deref().is_some_and(|n| n.starts_with("kube-apiserver-"))
+fn is_api_server(meta: &ObjectMeta) -> bool {
+    let labelled = meta.labels.as_ref().and_then(|l| l.get("component")).is_some_and(|c| c == "kube-apiserver");
+    labelled || meta.name.as_deref().is_some_and(|n| n.starts_with("kube-apiserver-"))
 }
 
 /// The flags of the pod's kube-apiserver container (or its first container), by name without `--`.

@@ -92,7 +92,7 @@ fn evaluate_workload(ctx: &Ctx, w: &Workload) -> Outcome {
     };
     let namespace = w.namespace();
     let namespace_meta = ctx.index.namespaces.get("", namespace).map(|n| &n.metadata);
-    let linkerd = linkerd_injects_pods(namespace_meta, w.template_meta);
+    let linkerd = linkerd_injects_pods(namespace_meta, &w.template_meta);
     if meshes.linkerd && linkerd == Some(true) {
         return Outcome::Pass;
     }
@@ -108,7 +108,7 @@ fn evaluate_workload(ctx: &Ctx, w: &Workload) -> Outcome {
     }
     let mut violations = Vec::new();
     // A Namespace object without labels is known (no injection label), not unknown.
-    match istio_sidecar(namespace, ctx.index.namespace_labels(namespace), w.template_meta) {
+    match istio_sidecar(namespace, ctx.index.namespace_labels(namespace), &w.template_meta) {
         SidecarInjection::NotInjected(reason) => {
             violations.push(Violation::object(format!("no Istio sidecar: {reason}")))
         }
@@ -165,13 +165,13 @@ mod tests {
             api_version: "apps/v1",
             kind: "Deployment",
             meta: &meta,
-            template_meta: &meta,
-            spec: &spec,
+            template_meta: std::borrow::Cow::Borrowed(&meta),
+            spec: std::borrow::Cow::Borrowed(&spec),
             pods,
         };
-        let outcome = evaluate_workload(&ctx, &workload(vec![&plain]));
+        let outcome = evaluate_workload(&ctx, &workload(vec![std::borrow::Cow::Borrowed(&plain)]));
         assert_eq!(outcome, Outcome::fail("no Istio sidecar: the live pods run no istio-proxy container"));
-        assert_eq!(evaluate_workload(&ctx, &workload(vec![&injected])), Outcome::Pass);
+        assert_eq!(evaluate_workload(&ctx, &workload(vec![std::borrow::Cow::Borrowed(&injected)])), Outcome::Pass);
         assert_eq!(evaluate_workload(&ctx, &workload(vec![])), Outcome::Pass);
     }
 }

@@ -22,7 +22,7 @@ fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
         return Outcome::not_applicable("the policy names no owner annotation (ownerAnnotation)");
     }
     // The workload's own annotation wins; the pod template's is the fallback.
-    let value = [w.meta, w.template_meta]
+    let value = [w.meta, &*w.template_meta]
         .into_iter()
         .find_map(|meta| meta.annotations.as_ref()?.get(key).filter(|v| !v.is_empty()));
     match value {

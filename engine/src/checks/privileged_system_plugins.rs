@@ -30,17 +30,24 @@ fn evaluate(ctx: &Ctx) -> Outcome {
             .index
             .daemon_sets
             .in_namespace(namespace)
-            .map(|d| ("DaemonSet", &d.metadata, d.spec.as_ref().and_then(|s| s.template.spec.as_ref())));
+            .map(|d| ("DaemonSet", &d.metadata, d.decode_body().map(|d| d.spec.and_then(|s| s.template.spec))));
         let deployments = ctx
             .index
             .deployments
             .in_namespace(namespace)
-            .map(|d| ("Deployment", &d.metadata, d.spec.as_ref().and_then(|s| s.template.spec.as_ref())));
+            .map(|d| ("Deployment", &d.metadata, d.decode_body().map(|d| d.spec.and_then(|s| s.template.spec))));
         for (kind, meta, spec) in daemon_sets.chain(deployments) {
-            let Some(spec) = spec else { continue };
-            let access = host_access(spec);
+            let spec = match spec {
+                Ok(Some(spec)) => spec,
+                Ok(None) => continue,
+                Err(error) => {
+                    let name = meta.name.as_deref().unwrap_or("");
+                    return Outcome::error(format!("{kind} {namespace}/{name}: {error}"));
+                }
+            };
+            let access = host_access(&spec);
             if !access.is_empty() {
-                violations.push(Violation::object(describe(ctx, kind, namespace, meta, spec, &access)));
+                violations.push(Violation::object(describe(ctx, kind, namespace, meta, &spec, &access)));
             }
         }
     }

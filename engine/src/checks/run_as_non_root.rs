@@ -21,10 +21,10 @@ fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
     // Root in a user namespace is not root on the host: from v1.35 the restricted runAsNonRoot and
     // runAsUser controls exempt `hostUsers: false` pods (check_runAsNonRoot.go, check_runAsUser.go).
     let pss = PssVersion::of(ctx.index);
-    if pss.exempts_user_namespace_pod(w.spec) {
+    if pss.exempts_user_namespace_pod(&w.spec) {
         return Outcome::Pass;
     }
-    let note = pss.user_namespace_note(w.spec).map(|n| format!("; {n}")).unwrap_or_default();
+    let note = pss.user_namespace_note(&w.spec).map(|n| format!("; {n}")).unwrap_or_default();
     let pod = w.pod_security_context();
     Outcome::from_violations(
         w.containers()

@@ -32,8 +32,8 @@ fn evaluate(ctx: &Ctx, w: &Workload) -> Outcome {
     }
     // Baseline `procMount` exempts user-namespaced pods from v1.35 (check_procMount_baseline.go).
     // Before v1.33 the API server drops `procMount` (ProcMountType off by default), so nothing unmasks /proc.
-    if pss.keeps_proc_mount() && !pss.exempts_user_namespace_pod(w.spec) {
-        let note = pss.user_namespace_note(w.spec).map(|n| format!("; {n}")).unwrap_or_default();
+    if pss.keeps_proc_mount() && !pss.exempts_user_namespace_pod(&w.spec) {
+        let note = pss.user_namespace_note(&w.spec).map(|n| format!("; {n}")).unwrap_or_default();
         for c in w.containers() {
             if c.security_context.and_then(|s| s.proc_mount.as_deref()) == Some("Unmasked") {
                 violations.push(Violation::container(

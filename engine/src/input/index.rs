@@ -171,6 +171,22 @@ impl Extend<KubeObject> for Index {
     }
 }
 
+impl Extend<crate::input::kinds::StoredObject> for Index {
+    fn extend<I: IntoIterator<Item = crate::input::kinds::StoredObject>>(&mut self, objects: I) {
+        for object in objects {
+            self.insert_stored(object);
+        }
+    }
+}
+
+impl FromIterator<crate::input::kinds::StoredObject> for Index {
+    fn from_iter<I: IntoIterator<Item = crate::input::kinds::StoredObject>>(objects: I) -> Self {
+        let mut index = Index::new();
+        index.extend(objects);
+        index
+    }
+}
+
 impl FromIterator<KubeObject> for Index {
     fn from_iter<I: IntoIterator<Item = KubeObject>>(objects: I) -> Self {
         let mut index = Index::new();

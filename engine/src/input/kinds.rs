@@ -17,7 +17,9 @@ pub enum Scope {
 }
 
 /// The registry: calls `$callback!` with `typed { ... }`, one entry per kind with a k8s-openapi type
-/// (`Variant(Type) = "group" in index_field, Scope, strip <what to drop before storing>;`), followed by
+/// (`Variant(Type) = "group" in index_field, Scope, [stored packed,] strip <what to drop before storing>;`;
+/// `stored packed`: the index keeps typed metadata and the rest as JSON bytes, see
+/// [`crate::input::packed`]), followed by
 /// whatever else the caller passes. The engine derives its types from it; the operator registers its
 /// watches and the bench counts objects with it, so none of them keeps a list of its own.
 #[macro_export]
@@ -26,28 +28,28 @@ macro_rules! for_each_typed_kind {
         $callback! {
             typed {
             // A Pod with a workload controller is no subject of its own: see `object::strip_controlled_pod`.
-            Pod(k8s_openapi::api::core::v1::Pod) = "" in pods, Namespaced, strip |o| {
+            Pod(k8s_openapi::api::core::v1::Pod) = "" in pods, Namespaced, stored packed, strip |o| {
                 o.status = None;
                 $crate::input::object::strip_controlled_pod(o);
             };
-            Deployment(k8s_openapi::api::apps::v1::Deployment) = "apps" in deployments, Namespaced, strip |o| o.status = None;
-            StatefulSet(k8s_openapi::api::apps::v1::StatefulSet) = "apps" in stateful_sets, Namespaced, strip |o| o.status = None;
-            DaemonSet(k8s_openapi::api::apps::v1::DaemonSet) = "apps" in daemon_sets, Namespaced, strip |o| o.status = None;
+            Deployment(k8s_openapi::api::apps::v1::Deployment) = "apps" in deployments, Namespaced, stored packed, strip |o| o.status = None;
+            StatefulSet(k8s_openapi::api::apps::v1::StatefulSet) = "apps" in stateful_sets, Namespaced, stored packed, strip |o| o.status = None;
+            DaemonSet(k8s_openapi::api::apps::v1::DaemonSet) = "apps" in daemon_sets, Namespaced, stored packed, strip |o| o.status = None;
             // A Deployment's ReplicaSets and a CronJob's Jobs are read only to link Pods to their owner.
-            ReplicaSet(k8s_openapi::api::apps::v1::ReplicaSet) = "apps" in replica_sets, Namespaced, strip |o| {
+            ReplicaSet(k8s_openapi::api::apps::v1::ReplicaSet) = "apps" in replica_sets, Namespaced, stored packed, strip |o| {
                 o.status = None;
                 if $crate::input::object::keep_only_ownership("ReplicaSet", &mut o.metadata) {
                     o.spec = None;
                 }
             };
-            Job(k8s_openapi::api::batch::v1::Job) = "batch" in jobs, Namespaced, strip |o| {
+            Job(k8s_openapi::api::batch::v1::Job) = "batch" in jobs, Namespaced, stored packed, strip |o| {
                 o.status = None;
                 if $crate::input::object::keep_only_ownership("Job", &mut o.metadata) {
                     o.spec = None;
                 }
             };
-            CronJob(k8s_openapi::api::batch::v1::CronJob) = "batch" in cron_jobs, Namespaced, strip |o| o.status = None;
-            ReplicationController(k8s_openapi::api::core::v1::ReplicationController) = "" in replication_controllers, Namespaced, strip |o| o.status = None;
+            CronJob(k8s_openapi::api::batch::v1::CronJob) = "batch" in cron_jobs, Namespaced, stored packed, strip |o| o.status = None;
+            ReplicationController(k8s_openapi::api::core::v1::ReplicationController) = "" in replication_controllers, Namespaced, stored packed, strip |o| o.status = None;
             Namespace(k8s_openapi::api::core::v1::Namespace) = "" in namespaces, Cluster, strip |o| o.status = None;
             NetworkPolicy(k8s_openapi::api::networking::v1::NetworkPolicy) = "networking.k8s.io" in network_policies, Namespaced, strip |_| {};
             ResourceQuota(k8s_openapi::api::core::v1::ResourceQuota) = "" in resource_quotas, Namespaced, strip |_| {};
@@ -82,12 +84,14 @@ macro_rules! for_each_typed_kind {
 macro_rules! kinds {
     (
         typed {
-            $( $variant:ident($ty:ty) = $group:literal in $field:ident, $scope:ident, strip $strip:expr; )*
+            $( $variant:ident($ty:ty) = $group:literal in $field:ident, $scope:ident, $(stored $form:ident,)? strip $strip:expr; )*
         }
         custom {
             $( $cvariant:ident in $cfield:ident, $cscope:ident: $cdoc:literal; )*
         }
     ) => {
+        $( $crate::index_form!($($form)? $ty); )*
+
         /// A kind Vigil reads, as checks name it in `reads`.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Kind {
@@ -125,6 +129,17 @@ macro_rules! kinds {
                 match kind {
                     $( stringify!($variant) => Some(Kind::$variant), )*
                     _ => None,
+                }
+            }
+
+            /// Whether the index keeps objects of this kind packed ([`crate::input::packed`]).
+            pub fn is_packed(self) -> bool {
+                match self {
+                    $( Kind::$variant => {
+                        let forms: &[&str] = &[$(stringify!($form))?];
+                        forms == ["packed"]
+                    } )*
+                    _ => false,
                 }
             }
 
@@ -232,10 +247,70 @@ macro_rules! kinds {
             }
         }
 
+        /// An object in the form the index keeps it (pod-template kinds [packed](crate::input::packed)): what
+        /// the loader holds between reading a document and indexing it, so a large input never holds every
+        /// object's typed form at once.
+        #[derive(Debug, PartialEq)]
+        pub enum StoredObject {
+            $( $variant(Box<<$ty as $crate::input::packed::IndexForm>::Stored>), )*
+            Custom(CustomKind, Box<$crate::input::object::CustomObject>),
+        }
+
+        impl KubeObject {
+            /// The object in the index's form (packs a pod-template kind: strip it first).
+            pub fn into_stored(self) -> StoredObject {
+                match self {
+                    $( KubeObject::$variant(o) => StoredObject::$variant(Box::new($crate::input::packed::IndexForm::store(*o))), )*
+                    KubeObject::Custom(kind, o) => StoredObject::Custom(kind, o),
+                }
+            }
+        }
+
+        impl StoredObject {
+            /// The object's kind as written in manifests.
+            pub fn kind(&self) -> &str {
+                match self {
+                    $( StoredObject::$variant(_) => stringify!($variant), )*
+                    StoredObject::Custom(_, o) => &o.kind,
+                }
+            }
+
+            /// The registry's kind (the store it goes to).
+            pub fn registry_kind(&self) -> Kind {
+                match self {
+                    $( StoredObject::$variant(_) => Kind::$variant, )*
+                    StoredObject::Custom(kind, _) => Kind::from(*kind),
+                }
+            }
+
+            pub fn metadata(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                match self {
+                    $( StoredObject::$variant(o) => <$ty as $crate::input::packed::IndexForm>::metadata_of(o), )*
+                    StoredObject::Custom(_, o) => &o.metadata,
+                }
+            }
+
+            /// False for cluster-scoped kinds.
+            pub fn is_namespaced(&self) -> bool {
+                match self {
+                    StoredObject::Custom(kind, o) => $crate::input::object::custom_is_namespaced(*kind, &o.kind),
+                    other => other.registry_kind().scope() == $crate::input::kinds::Scope::Namespaced,
+                }
+            }
+
+            /// The typed object (decodes a packed one).
+            pub fn decode(&self) -> Result<KubeObject, $crate::input::packed::DecodeError> {
+                Ok(match self {
+                    $( StoredObject::$variant(o) => KubeObject::from(<$ty as $crate::input::packed::IndexForm>::load(o)?), )*
+                    StoredObject::Custom(kind, o) => KubeObject::Custom(*kind, o.clone()),
+                })
+            }
+        }
+
         /// Typed stores per kind plus what Vigil knows about the cluster itself.
         #[derive(Debug, Default)]
         pub struct Index {
-            $( pub $field: $crate::input::index::Store<$ty>, )*
+            $( pub $field: $crate::input::index::Store<<$ty as $crate::input::packed::IndexForm>::Stored>, )*
             $( #[doc = $cdoc] pub $cfield: $crate::input::index::Store<$crate::input::object::CustomObject>, )*
             /// Names of installed CRDs (`peerauthentications.security.istio.io`, ...). The operator fills this
             /// from its CRD watch; `vigil scan` from CRD objects and from custom objects found in its input.
@@ -258,11 +333,20 @@ macro_rules! kinds {
         impl Index {
             /// Adds or replaces an object. Cluster-scoped kinds ignore any namespace.
             pub fn insert(&mut self, object: KubeObject) {
+                self.insert_stored(object.into_stored());
+            }
+
+            /// Adds or replaces an object already in the index's form.
+            pub fn insert_stored(&mut self, object: StoredObject) {
                 self.derived.invalidate(object.kind());
-                let key = object_key(&object);
+                let meta = object.metadata();
+                let name = meta.name.clone().unwrap_or_default();
+                let namespace =
+                    if object.is_namespaced() { meta.namespace.clone().unwrap_or_default() } else { String::new() };
+                let key = (namespace, name);
                 match object {
-                    $( KubeObject::$variant(o) => drop(self.$field.insert(key, *o)), )*
-                    KubeObject::Custom(kind, o) => self.insert_custom(kind, key, *o),
+                    $( StoredObject::$variant(o) => drop(self.$field.insert(key, *o)), )*
+                    StoredObject::Custom(kind, o) => self.insert_custom(kind, key, *o),
                 }
             }
 
@@ -318,7 +402,8 @@ macro_rules! kinds {
             /// the change affects).
             pub fn get_object(&self, kind: &str, namespace: &str, name: &str) -> Option<KubeObject> {
                 match kind {
-                    $( stringify!($variant) => self.$field.get(namespace, name).map(|o| KubeObject::from((**o).clone())), )*
+                    // A packed object that does not decode (never expected: the index encoded it) is as if absent.
+                    $( stringify!($variant) => self.$field.get(namespace, name).and_then(|o| <$ty as $crate::input::packed::IndexForm>::load(o).ok()).map(KubeObject::from), )*
                     "CustomResourceDefinition" => None,
                     other => {
                         let custom = $crate::input::object::custom_kind_of(other)?;
@@ -332,6 +417,7 @@ macro_rules! kinds {
             pub fn contains(&self, kind: &str, namespace: &str, name: &str) -> bool {
                 match kind {
                     "CustomResourceDefinition" => self.installed_crds.contains(name),
+                    $( stringify!($variant) => self.$field.get(namespace, name).is_some(), )*
                     _ => self.get_object(kind, namespace, name).is_some(),
                 }
             }
@@ -346,14 +432,6 @@ macro_rules! kinds {
             }
         }
     };
-}
-
-/// `(namespace, name)` of an object as the index keys it: the namespace is empty for cluster-scoped kinds.
-fn object_key(object: &KubeObject) -> crate::input::index::ObjectKey {
-    let meta = object.metadata();
-    let name = meta.name.clone().unwrap_or_default();
-    let namespace = if object.is_namespaced() { meta.namespace.clone().unwrap_or_default() } else { String::new() };
-    (namespace, name)
 }
 
 // Workload status, conditions and the like are written by controllers and read by no check.

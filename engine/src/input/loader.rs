@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::input::block_yaml;
 use crate::input::bounded::{Bounded, BoundedSeed, allowance, with_budget};
-use crate::input::object::{KubeObject, VigilObject, group_kind};
+use crate::input::object::{KubeObject, StoredObject, VigilObject, group_kind};
 use crate::input::text::escape;
 
 /// Where an object came from.
@@ -45,7 +45,8 @@ impl std::fmt::Display for LoadError {
 /// What loading produced.
 #[derive(Debug, Default)]
 pub struct Loaded {
-    pub objects: Vec<(KubeObject, Origin)>,
+    /// In the index's form: a pod-template object is packed as soon as it is read.
+    pub objects: Vec<(StoredObject, Origin)>,
     pub errors: Vec<LoadError>,
     /// Vigil's own policy objects (SecurityPolicy, SecurityException, ClusterSecurityException).
     pub vigil_objects: Vec<(VigilObject, Origin)>,
@@ -129,7 +130,7 @@ impl Loaded {
 
     fn add_converted(&mut self, converted: Converted, origin: &Origin) {
         match converted {
-            Converted::Object(object) => self.objects.push((*object, origin.clone())),
+            Converted::Object(object) => self.objects.push((object, origin.clone())),
             Converted::Skipped(kind) => *self.skipped.entry(kind).or_default() += 1,
             Converted::Error(message) => self.errors.push(error(origin, message)),
             Converted::Vigil(object) => self.vigil_objects.push((*object, origin.clone())),
@@ -173,7 +174,7 @@ fn with_list_kind(mut item: serde_json::Value, api_version: &str, list_kind: &st
 
 /// One parsed value, turned into what the index takes.
 enum Converted {
-    Object(Box<KubeObject>),
+    Object(StoredObject),
     /// A Vigil policy object (`vigil.dev`): kept apart from what the index takes.
     Vigil(Box<VigilObject>),
     /// A kind Vigil does not read: `apiVersion/kind`.
@@ -224,7 +225,7 @@ fn convert(value: serde_json::Value) -> Converted {
                 object.metadata_mut().namespace = Some("default".into());
             }
             object.strip();
-            Converted::Object(Box::new(object))
+            Converted::Object(object.into_stored())
         }
         Ok(None) => Converted::Skipped(format!("{api_version}/{kind}")),
         Err(e) => Converted::Error(format!("{kind} {name:?} does not match the {kind} schema: {e}")),
@@ -841,7 +842,7 @@ mod streaming_tests {
             "apiVersion: v1\nitems:\n- metadata:\n    name: a\n    namespace: x\n    managedFields: [{manager: kubectl}]\n    annotations:\n      kubectl.kubernetes.io/last-applied-configuration: '{}'\n      keep: me\n  spec:\n    containers: []\n  status:\n    phase: Running\nkind: PodList\nmetadata: {resourceVersion: \"1\"}\n",
         );
         assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
-        let KubeObject::Pod(pod) = &loaded.objects[0].0 else { panic!("not a pod") };
+        let KubeObject::Pod(pod) = loaded.objects[0].0.decode().unwrap() else { panic!("not a pod") };
         assert!(pod.metadata.managed_fields.is_none());
         assert_eq!(pod.metadata.annotations.as_ref().unwrap().keys().collect::<Vec<_>>(), vec!["keep"]);
         assert!(pod.status.is_none());

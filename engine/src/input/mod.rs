@@ -8,5 +8,6 @@ pub mod index;
 pub mod kinds;
 pub mod loader;
 pub mod object;
+pub mod packed;
 pub mod scope;
 pub mod text;

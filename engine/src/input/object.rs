@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use vigil_crds::{ClusterSecurityException, SecurityException, SecurityPolicy};
 
 use crate::input::kinds::{CONNAISSEUR_GROUP, CUSTOM_SOURCES};
-pub use crate::input::kinds::{CustomKind, KubeObject};
+pub use crate::input::kinds::{CustomKind, KubeObject, StoredObject};
 
 /// An object of a kind that has no k8s-openapi type (Istio, trivy-operator, Kyverno, Sigstore, CRDs).
 /// Only metadata and the parts checks read are kept.

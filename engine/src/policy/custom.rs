@@ -260,7 +260,7 @@ impl CelInput {
     /// `object`, `template` and `namespace` of a workload. The object is the one in the index (so every
     /// field is there); a workload not in the index is rebuilt from its parts.
     pub fn for_workload(index: &Index, workload: &Workload) -> Result<CelInput, String> {
-        let template = object([("metadata", json(workload.template_meta)?), ("spec", json(workload.spec)?)]);
+        let template = object([("metadata", json(&*workload.template_meta)?), ("spec", json(&*workload.spec)?)]);
         let object = match workload_json(index, workload) {
             Some(found) => found,
             None => object([
@@ -296,21 +296,25 @@ fn json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value, String> {
     serde_json::to_value(value).map_err(|e| format!("cannot serialize the workload: {e}"))
 }
 
-/// The workload's object as JSON, from the index.
+/// The workload's object as JSON, read from the index's packed bytes (no typed decode) with its metadata.
 fn workload_json(index: &Index, workload: &Workload) -> Option<serde_json::Value> {
+    fn packed_json<T>(packed: &crate::input::packed::Packed<T>) -> Option<serde_json::Value> {
+        let mut value: serde_json::Value = packed.read_as().ok()?;
+        value.as_object_mut()?.insert("metadata".into(), serde_json::to_value(&packed.metadata).ok()?);
+        Some(value)
+    }
     let (ns, name) = (workload.namespace(), workload.name());
-    let value = match workload.kind {
-        "Deployment" => serde_json::to_value(index.deployments.get(ns, name)?.as_ref()),
-        "StatefulSet" => serde_json::to_value(index.stateful_sets.get(ns, name)?.as_ref()),
-        "DaemonSet" => serde_json::to_value(index.daemon_sets.get(ns, name)?.as_ref()),
-        "ReplicaSet" => serde_json::to_value(index.replica_sets.get(ns, name)?.as_ref()),
-        "Job" => serde_json::to_value(index.jobs.get(ns, name)?.as_ref()),
-        "CronJob" => serde_json::to_value(index.cron_jobs.get(ns, name)?.as_ref()),
-        "ReplicationController" => serde_json::to_value(index.replication_controllers.get(ns, name)?.as_ref()),
-        "Pod" => serde_json::to_value(index.pods.get(ns, name)?.as_ref()),
-        _ => return None,
-    };
-    value.ok()
+    match workload.kind {
+        "Deployment" => packed_json(index.deployments.get(ns, name)?),
+        "StatefulSet" => packed_json(index.stateful_sets.get(ns, name)?),
+        "DaemonSet" => packed_json(index.daemon_sets.get(ns, name)?),
+        "ReplicaSet" => packed_json(index.replica_sets.get(ns, name)?),
+        "Job" => packed_json(index.jobs.get(ns, name)?),
+        "CronJob" => packed_json(index.cron_jobs.get(ns, name)?),
+        "ReplicationController" => packed_json(index.replication_controllers.get(ns, name)?),
+        "Pod" => packed_json(index.pods.get(ns, name)?),
+        _ => None,
+    }
 }
 
 /// The deepest bracket nesting outside string literals (roughly: quotes are not parsed, which only makes

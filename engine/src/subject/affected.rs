@@ -9,7 +9,9 @@ use crate::checks::support::{rbac, rbac_defaults};
 use crate::input::index::Index;
 use crate::input::object::{CustomKind, KubeObject};
 use crate::policy::set::PolicySet;
-use crate::subject::{BindingView, SubjectKey, hiding_controller, others_in, workloads, workloads_in};
+use crate::subject::{
+    BindingView, SubjectKey, hiding_controller, others_in, workload_keys, workload_keys_of_service_account,
+};
 
 /// The subjects a change to `object` can affect. Call it with the old state (before the index is
 /// updated) and with the new state (after), and re-evaluate the union.
@@ -120,7 +122,7 @@ pub fn affected(index: &Index, policies: &PolicySet, object: &KubeObject) -> BTr
                         .iter()
                         .map(|n| SubjectKey::new("Namespace", "", n.metadata.name.as_deref().unwrap_or(""))),
                 );
-                out.extend(workloads(index, policies).iter().map(|w| w.key()));
+                out.extend(workload_keys(index, policies));
             }
             CustomKind::PeerAuthentication => {
                 out.insert(SubjectKey::new("Namespace", "", ns));
@@ -148,7 +150,7 @@ pub fn affected(index: &Index, policies: &PolicySet, object: &KubeObject) -> BTr
 const MESH_ROOT_NAMESPACE: &str = "istio-system";
 
 fn workload_keys_in(index: &Index, policies: &PolicySet, namespace: &str) -> Vec<SubjectKey> {
-    workloads_in(index, policies, namespace).iter().map(|w| w.key()).collect()
+    crate::subject::workload_keys_in(index, policies, namespace)
 }
 
 /// The workload a pod, ReplicaSet or Job belongs to: its controller's controller, as far as the index
@@ -173,14 +175,7 @@ pub fn top_level_owner(index: &Index, kind: &str, meta: &ObjectMeta) -> SubjectK
 }
 
 fn workloads_of_service_account(index: &Index, policies: &PolicySet, namespace: &str, name: &str) -> Vec<SubjectKey> {
-    workloads_in(index, policies, namespace)
-        .iter()
-        .filter(|entry| match &entry.object {
-            crate::subject::SubjectObject::Workload(w) => w.service_account() == name,
-            _ => true, // an invalid workload: re-evaluating it is cheap and harmless
-        })
-        .map(|w| w.key())
-        .collect()
+    workload_keys_of_service_account(index, policies, namespace, name)
 }
 
 /// The workloads whose ServiceAccount a binding's subjects reach.
@@ -201,9 +196,7 @@ fn workloads_reached(index: &Index, policies: &PolicySet, binding: &BindingView)
                 }
             }
             "Group" => match subject.name.as_str() {
-                "system:serviceaccounts" | "system:authenticated" => {
-                    out.extend(workloads(index, policies).iter().map(|w| w.key()))
-                }
+                "system:serviceaccounts" | "system:authenticated" => out.extend(workload_keys(index, policies)),
                 group => {
                     if let Some(ns) = group.strip_prefix("system:serviceaccounts:") {
                         out.extend(workload_keys_in(index, policies, ns));
@@ -228,7 +221,7 @@ mod tests {
     fn object(yaml: &str) -> KubeObject {
         let mut loaded = Loaded::default();
         loaded.add_text("o.yaml", yaml);
-        loaded.objects.pop().unwrap().0
+        loaded.objects.pop().unwrap().0.decode().unwrap()
     }
 
     fn keys(set: &BTreeSet<SubjectKey>) -> Vec<String> {

@@ -4,6 +4,7 @@
 
 pub mod affected;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
@@ -17,9 +18,12 @@ use vigil_crds::Subject;
 use crate::checks::catalog::SubjectKind;
 use crate::checks::support::rbac_defaults;
 use crate::input::index::{Index, Store};
+use crate::input::packed::{DecodeError, Packed};
 use crate::policy::set::PolicySet;
 
-/// A top-level owner of a pod template.
+/// A top-level owner of a pod template. The index keeps pod-template kinds packed
+/// ([`crate::input::packed`]): the workload's metadata is borrowed from the index, its pod template and
+/// live pods are decoded for the time it is judged (and dereference as `ObjectMeta`, `PodSpec` and `Pod`).
 #[derive(Clone, Debug)]
 pub struct Workload<'a> {
     pub api_version: &'static str,
@@ -27,10 +31,10 @@ pub struct Workload<'a> {
     /// The workload's own metadata.
     pub meta: &'a ObjectMeta,
     /// The pod template's metadata (for a bare Pod, the pod's own).
-    pub template_meta: &'a ObjectMeta,
-    pub spec: &'a PodSpec,
+    pub template_meta: Cow<'a, ObjectMeta>,
+    pub spec: Cow<'a, PodSpec>,
     /// Live pods of this workload (the operator fills these, so injected sidecars are audited too).
-    pub pods: Vec<&'a Pod>,
+    pub pods: Vec<Cow<'a, Pod>>,
 }
 
 impl Workload<'_> {
@@ -42,12 +46,7 @@ impl Workload<'_> {
     }
     /// The ServiceAccount its pods run as (`default` when unset).
     pub fn service_account(&self) -> &str {
-        self.spec
-            .service_account_name
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .or(self.spec.service_account.as_deref().filter(|s| !s.is_empty()))
-            .unwrap_or("default")
+        service_account_of(&self.spec)
     }
 }
 
@@ -83,8 +82,11 @@ impl BindingView<'_> {
     }
 }
 
-/// The object a report is about, borrowed from the index.
+/// The object a report is about, borrowed from the index (a workload's pod template and live pods decoded).
 #[derive(Clone, Debug)]
+// A workload holds its decoded pod spec inline (about 1.8 KB); subjects are built and judged one at a
+// time, so the size costs a few copies, not memory.
+#[allow(clippy::large_enum_variant)]
 pub enum SubjectObject<'a> {
     Workload(Workload<'a>),
     Namespace(&'a Namespace),
@@ -167,58 +169,113 @@ pub fn hiding_controller(kind: &str, meta: &ObjectMeta) -> Option<(String, Strin
         .map(|o| (o.kind.clone(), o.name.clone()))
 }
 
-fn workload<'a>(
-    api_version: &'static str,
-    kind: &'static str,
-    meta: &'a ObjectMeta,
-    template: Option<(&'a ObjectMeta, Option<&'a PodSpec>)>,
-) -> SubjectEntry<'a> {
-    let reference = reference(api_version, kind, meta, true);
-    let object = match template {
-        Some((template_meta, Some(spec))) => {
-            SubjectObject::Workload(Workload { api_version, kind, meta, template_meta, spec, pods: Vec::new() })
+/// A workload subject before its pod template is decoded: what listing, keys and filters need.
+#[derive(Clone, Copy, Debug)]
+enum Source<'a> {
+    Deployment(&'a Packed<Deployment>),
+    StatefulSet(&'a Packed<StatefulSet>),
+    DaemonSet(&'a Packed<DaemonSet>),
+    ReplicaSet(&'a Packed<ReplicaSet>),
+    CronJob(&'a Packed<CronJob>),
+    Job(&'a Packed<Job>),
+    ReplicationController(&'a Packed<ReplicationController>),
+    Pod(&'a Packed<Pod>),
+}
+
+/// A decoded pod template: its metadata and spec (`None`: the object has none).
+type Template<'a> = Option<(Cow<'a, ObjectMeta>, PodSpec)>;
+
+fn template_of(t: Option<PodTemplateSpec>) -> Template<'static> {
+    t.and_then(|t| Some((Cow::Owned(t.metadata.unwrap_or_default()), t.spec?)))
+}
+
+impl<'a> Source<'a> {
+    fn meta(self) -> &'a ObjectMeta {
+        match self {
+            Source::Deployment(o) => &o.metadata,
+            Source::StatefulSet(o) => &o.metadata,
+            Source::DaemonSet(o) => &o.metadata,
+            Source::ReplicaSet(o) => &o.metadata,
+            Source::CronJob(o) => &o.metadata,
+            Source::Job(o) => &o.metadata,
+            Source::ReplicationController(o) => &o.metadata,
+            Source::Pod(o) => &o.metadata,
         }
-        _ => SubjectObject::Invalid {
-            kind: SubjectKind::Workload,
-            reason: format!("{kind} {} has no pod template spec", meta.name.as_deref().unwrap_or("")),
-        },
-    };
-    SubjectEntry { reference, object }
-}
+    }
 
-fn empty_meta() -> &'static ObjectMeta {
-    static EMPTY: std::sync::OnceLock<ObjectMeta> = std::sync::OnceLock::new();
-    EMPTY.get_or_init(ObjectMeta::default)
-}
+    fn kind(self) -> &'static str {
+        match self {
+            Source::Deployment(_) => "Deployment",
+            Source::StatefulSet(_) => "StatefulSet",
+            Source::DaemonSet(_) => "DaemonSet",
+            Source::ReplicaSet(_) => "ReplicaSet",
+            Source::CronJob(_) => "CronJob",
+            Source::Job(_) => "Job",
+            Source::ReplicationController(_) => "ReplicationController",
+            Source::Pod(_) => "Pod",
+        }
+    }
 
-fn template(t: Option<&PodTemplateSpec>) -> Option<(&ObjectMeta, Option<&PodSpec>)> {
-    t.map(|t| (t.metadata.as_ref().unwrap_or(empty_meta()), t.spec.as_ref()))
-}
+    fn api_version(self) -> &'static str {
+        match self {
+            Source::Deployment(_) | Source::StatefulSet(_) | Source::DaemonSet(_) | Source::ReplicaSet(_) => "apps/v1",
+            Source::CronJob(_) | Source::Job(_) => "batch/v1",
+            Source::ReplicationController(_) | Source::Pod(_) => "v1",
+        }
+    }
 
-fn deployment(d: &Deployment) -> SubjectEntry<'_> {
-    workload("apps/v1", "Deployment", &d.metadata, template(d.spec.as_ref().map(|s| &s.template)))
-}
-fn stateful_set(s: &StatefulSet) -> SubjectEntry<'_> {
-    workload("apps/v1", "StatefulSet", &s.metadata, template(s.spec.as_ref().map(|s| &s.template)))
-}
-fn daemon_set(d: &DaemonSet) -> SubjectEntry<'_> {
-    workload("apps/v1", "DaemonSet", &d.metadata, template(d.spec.as_ref().map(|s| &s.template)))
-}
-fn replica_set(r: &ReplicaSet) -> SubjectEntry<'_> {
-    workload("apps/v1", "ReplicaSet", &r.metadata, template(r.spec.as_ref().and_then(|s| s.template.as_ref())))
-}
-fn cron_job(c: &CronJob) -> SubjectEntry<'_> {
-    let job_spec = c.spec.as_ref().and_then(|s| s.job_template.spec.as_ref());
-    workload("batch/v1", "CronJob", &c.metadata, template(job_spec.map(|j| &j.template)))
-}
-fn job(j: &Job) -> SubjectEntry<'_> {
-    workload("batch/v1", "Job", &j.metadata, template(j.spec.as_ref().map(|s| &s.template)))
-}
-fn replication_controller(r: &ReplicationController) -> SubjectEntry<'_> {
-    workload("v1", "ReplicationController", &r.metadata, template(r.spec.as_ref().and_then(|s| s.template.as_ref())))
-}
-fn pod(p: &Pod) -> SubjectEntry<'_> {
-    workload("v1", "Pod", &p.metadata, Some((&p.metadata, p.spec.as_ref())))
+    /// The key of the subject, as [`SubjectKey::of`] its reference.
+    fn key(self) -> SubjectKey {
+        let meta = self.meta();
+        SubjectKey::new(
+            self.kind(),
+            meta.namespace.as_deref().unwrap_or("default"),
+            meta.name.as_deref().unwrap_or_default(),
+        )
+    }
+
+    /// Decodes the pod template (the one decode of this object while it is judged).
+    fn template(self) -> Result<Template<'a>, DecodeError> {
+        Ok(match self {
+            Source::Deployment(o) => template_of(o.decode_body()?.spec.map(|s| s.template)),
+            Source::StatefulSet(o) => template_of(o.decode_body()?.spec.map(|s| s.template)),
+            Source::DaemonSet(o) => template_of(o.decode_body()?.spec.map(|s| s.template)),
+            Source::ReplicaSet(o) => template_of(o.decode_body()?.spec.and_then(|s| s.template)),
+            Source::CronJob(o) => {
+                template_of(o.decode_body()?.spec.and_then(|s| s.job_template.spec).map(|s| s.template))
+            }
+            Source::Job(o) => template_of(o.decode_body()?.spec.map(|s| s.template)),
+            Source::ReplicationController(o) => template_of(o.decode_body()?.spec.and_then(|s| s.template)),
+            Source::Pod(o) => o.decode_body()?.spec.map(|spec| (Cow::Borrowed(&o.metadata), spec)),
+        })
+    }
+
+    /// The subject, its pod template decoded and its live pods attached.
+    fn resolve(self, index: &'a Index) -> SubjectEntry<'a> {
+        let (api_version, kind, meta) = (self.api_version(), self.kind(), self.meta());
+        let reference = reference(api_version, kind, meta, true);
+        let name = meta.name.as_deref().unwrap_or("");
+        let object = match self.template() {
+            Ok(Some((template_meta, spec))) => SubjectObject::Workload(Workload {
+                api_version,
+                kind,
+                meta,
+                template_meta,
+                spec: Cow::Owned(spec),
+                pods: Vec::new(),
+            }),
+            Ok(None) => SubjectObject::Invalid {
+                kind: SubjectKind::Workload,
+                reason: format!("{kind} {name} has no pod template spec"),
+            },
+            Err(error) => {
+                SubjectObject::Invalid { kind: SubjectKind::Workload, reason: format!("{kind} {name}: {error}") }
+            }
+        };
+        let mut entry = SubjectEntry { reference, object };
+        attach_live_pods(index, &mut entry);
+        entry
+    }
 }
 
 /// A store's objects, all or one namespace's.
@@ -229,23 +286,39 @@ fn scope<'a, T>(store: &'a Store<T>, namespace: Option<&str>) -> Box<dyn Iterato
     }
 }
 
-/// Workload subjects (top-level owners only), all or one namespace's, in a stable order.
-fn workload_entries<'a>(index: &'a Index, namespace: Option<&str>) -> Vec<SubjectEntry<'a>> {
+/// Workload subjects (top-level owners only), all or one namespace's, in a stable order, undecoded.
+fn workload_sources<'a>(index: &'a Index, namespace: Option<&str>) -> Vec<Source<'a>> {
     let top = |kind: &str, meta: &ObjectMeta| hiding_controller(kind, meta).is_none();
     let mut out = Vec::new();
-    out.extend(scope(&index.deployments, namespace).map(|o| deployment(o)));
-    out.extend(scope(&index.stateful_sets, namespace).map(|o| stateful_set(o)));
-    out.extend(scope(&index.daemon_sets, namespace).map(|o| daemon_set(o)));
+    out.extend(scope(&index.deployments, namespace).map(|o| Source::Deployment(o)));
+    out.extend(scope(&index.stateful_sets, namespace).map(|o| Source::StatefulSet(o)));
+    out.extend(scope(&index.daemon_sets, namespace).map(|o| Source::DaemonSet(o)));
     out.extend(
-        scope(&index.replica_sets, namespace).filter(|o| top("ReplicaSet", &o.metadata)).map(|o| replica_set(o)),
+        scope(&index.replica_sets, namespace).filter(|o| top("ReplicaSet", &o.metadata)).map(|o| Source::ReplicaSet(o)),
     );
-    out.extend(scope(&index.cron_jobs, namespace).map(|o| cron_job(o)));
-    out.extend(scope(&index.jobs, namespace).filter(|o| top("Job", &o.metadata)).map(|o| job(o)));
-    out.extend(scope(&index.replication_controllers, namespace).map(|o| replication_controller(o)));
-    out.extend(scope(&index.pods, namespace).filter(|o| top("Pod", &o.metadata)).map(|o| pod(o)));
-    for entry in &mut out {
-        attach_live_pods(index, entry);
-    }
+    out.extend(scope(&index.cron_jobs, namespace).map(|o| Source::CronJob(o)));
+    out.extend(scope(&index.jobs, namespace).filter(|o| top("Job", &o.metadata)).map(|o| Source::Job(o)));
+    out.extend(scope(&index.replication_controllers, namespace).map(|o| Source::ReplicationController(o)));
+    out.extend(scope(&index.pods, namespace).filter(|o| top("Pod", &o.metadata)).map(|o| Source::Pod(o)));
+    out
+}
+
+/// Every workload source outside system namespaces, in a stable order.
+fn workload_sources_judged<'a>(index: &'a Index, policies: &PolicySet) -> Vec<Source<'a>> {
+    let mut out = workload_sources(index, None);
+    // Sources come grouped by namespace: decide once per run of one namespace.
+    let mut last: Option<(String, bool)> = None;
+    out.retain(|s| {
+        let namespace = s.meta().namespace.as_deref().unwrap_or("default");
+        match &last {
+            Some((ns, system)) if ns == namespace => !*system,
+            _ => {
+                let system = is_system_namespace(index, policies, namespace);
+                last = Some((namespace.to_string(), system));
+                !system
+            }
+        }
+    });
     out
 }
 
@@ -255,7 +328,8 @@ fn is_system_namespace(index: &Index, policies: &PolicySet, namespace: &str) -> 
 }
 
 /// Fills a workload's live pods from the index: pods whose controller is the workload, or (Deployments,
-/// CronJobs) one of its ReplicaSets or Jobs. Found by owner uid, so manifests without uids get none.
+/// CronJobs) one of its ReplicaSets or Jobs. Found by owner uid, so manifests without uids get none. Owners
+/// are matched on metadata; only the workload's own pods are decoded.
 fn attach_live_pods<'a>(index: &'a Index, entry: &mut SubjectEntry<'a>) {
     let SubjectObject::Workload(w) = &mut entry.object else { return };
     let (Some(uid), Some(ns)) = (w.meta.uid.as_deref(), w.meta.namespace.as_deref()) else { return };
@@ -283,31 +357,33 @@ fn attach_live_pods<'a>(index: &'a Index, entry: &mut SubjectEntry<'a>) {
         ),
         _ => {}
     }
-    w.pods = index
-        .pods
-        .in_namespace(ns)
-        .filter(|p| owners.iter().any(|o| controlled_by(&p.metadata, o)))
-        .map(|p| &**p)
-        .collect();
-}
-
-/// Every workload subject in the index, in a stable order, leaving out system namespaces.
-pub fn workloads<'a>(index: &'a Index, policies: &PolicySet) -> Vec<SubjectEntry<'a>> {
-    let mut out = workload_entries(index, None);
-    // Entries come grouped by namespace: decide once per run of one namespace.
-    let mut last: Option<(String, bool)> = None;
-    out.retain(|e| {
-        let namespace = e.reference.namespace.as_deref().unwrap_or("default");
-        match &last {
-            Some((ns, system)) if ns == namespace => !*system,
-            _ => {
-                let system = is_system_namespace(index, policies, namespace);
-                last = Some((namespace.to_string(), system));
-                !system
+    let mut pods = Vec::new();
+    for packed in index.pods.in_namespace(ns).filter(|p| owners.iter().any(|o| controlled_by(&p.metadata, o))) {
+        match packed.decode() {
+            Ok(pod) => pods.push(Cow::Owned(pod)),
+            Err(error) => {
+                // Its containers (an injected sidecar) would go unjudged: the workload cannot be judged.
+                let pod_name = packed.metadata.name.as_deref().unwrap_or("");
+                entry.object = SubjectObject::Invalid {
+                    kind: SubjectKind::Workload,
+                    reason: format!("{} {}: live pod {pod_name}: {error}", w.kind, w.name()),
+                };
+                return;
             }
         }
-    });
-    out
+    }
+    w.pods = pods;
+}
+
+/// Every workload subject in the index, in a stable order, leaving out system namespaces. Each is decoded
+/// as the iterator reaches it, so judging one at a time holds one decoded workload at a time.
+pub fn workloads<'a>(index: &'a Index, policies: &PolicySet) -> impl Iterator<Item = SubjectEntry<'a>> + 'a {
+    workload_sources_judged(index, policies).into_iter().map(move |s| s.resolve(index))
+}
+
+/// The keys of [`workloads`], without decoding anything.
+pub fn workload_keys(index: &Index, policies: &PolicySet) -> Vec<SubjectKey> {
+    workload_sources_judged(index, policies).into_iter().map(Source::key).collect()
 }
 
 /// The workload subjects of one namespace (none for a system namespace).
@@ -315,7 +391,45 @@ pub fn workloads_in<'a>(index: &'a Index, policies: &PolicySet, namespace: &str)
     if is_system_namespace(index, policies, namespace) {
         return Vec::new();
     }
-    workload_entries(index, Some(namespace))
+    workload_sources(index, Some(namespace)).into_iter().map(|s| s.resolve(index)).collect()
+}
+
+/// The keys of [`workloads_in`], without decoding anything.
+pub fn workload_keys_in(index: &Index, policies: &PolicySet, namespace: &str) -> Vec<SubjectKey> {
+    if is_system_namespace(index, policies, namespace) {
+        return Vec::new();
+    }
+    workload_sources(index, Some(namespace)).into_iter().map(Source::key).collect()
+}
+
+/// The keys of the workloads of one namespace whose pods run as ServiceAccount `account` (and of those
+/// that cannot be decoded: re-judging them is harmless). Decodes each pod template once, no live pods.
+pub fn workload_keys_of_service_account(
+    index: &Index,
+    policies: &PolicySet,
+    namespace: &str,
+    account: &str,
+) -> Vec<SubjectKey> {
+    if is_system_namespace(index, policies, namespace) {
+        return Vec::new();
+    }
+    workload_sources(index, Some(namespace))
+        .into_iter()
+        .filter(|s| match s.template() {
+            Ok(Some((_, spec))) => service_account_of(&spec) == account,
+            Ok(None) | Err(_) => true,
+        })
+        .map(Source::key)
+        .collect()
+}
+
+/// The ServiceAccount a pod spec runs as (`default` when unset).
+pub fn service_account_of(spec: &PodSpec) -> &str {
+    spec.service_account_name
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .or(spec.service_account.as_deref().filter(|s| !s.is_empty()))
+        .unwrap_or("default")
 }
 
 /// Every workload of one namespace, system namespace or not (Pod Security readiness judges them all:
@@ -373,37 +487,41 @@ pub fn find<'a>(index: &'a Index, policies: &PolicySet, key: &SubjectKey) -> Opt
     let (ns, name) = (key.namespace.as_str(), key.name.as_str());
     let top = |kind: &str, meta: &ObjectMeta| hiding_controller(kind, meta).is_none();
     let workload_ns = || !is_system_namespace(index, policies, ns);
-    let mut entry = match key.kind.as_str() {
-        "Deployment" => index.deployments.get(ns, name).filter(|_| workload_ns()).map(|o| deployment(o)),
-        "StatefulSet" => index.stateful_sets.get(ns, name).filter(|_| workload_ns()).map(|o| stateful_set(o)),
-        "DaemonSet" => index.daemon_sets.get(ns, name).filter(|_| workload_ns()).map(|o| daemon_set(o)),
-        "ReplicaSet" => index
-            .replica_sets
-            .get(ns, name)
-            .filter(|o| workload_ns() && top("ReplicaSet", &o.metadata))
-            .map(|o| replica_set(o)),
-        "CronJob" => index.cron_jobs.get(ns, name).filter(|_| workload_ns()).map(|o| cron_job(o)),
-        "Job" => index.jobs.get(ns, name).filter(|o| workload_ns() && top("Job", &o.metadata)).map(|o| job(o)),
+    let source = match key.kind.as_str() {
+        "Deployment" => index.deployments.get(ns, name).map(|o| Source::Deployment(o)),
+        "StatefulSet" => index.stateful_sets.get(ns, name).map(|o| Source::StatefulSet(o)),
+        "DaemonSet" => index.daemon_sets.get(ns, name).map(|o| Source::DaemonSet(o)),
+        "ReplicaSet" => index.replica_sets.get(ns, name).map(|o| Source::ReplicaSet(o)),
+        "CronJob" => index.cron_jobs.get(ns, name).map(|o| Source::CronJob(o)),
+        "Job" => index.jobs.get(ns, name).map(|o| Source::Job(o)),
         "ReplicationController" => {
-            index.replication_controllers.get(ns, name).filter(|_| workload_ns()).map(|o| replication_controller(o))
+            index.replication_controllers.get(ns, name).map(|o| Source::ReplicationController(o))
         }
-        "Pod" => index.pods.get(ns, name).filter(|o| workload_ns() && top("Pod", &o.metadata)).map(|o| pod(o)),
-        "Cluster" => Some(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster }),
+        "Pod" => index.pods.get(ns, name).map(|o| Source::Pod(o)),
+        "Cluster" => return Some(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster }),
         // Only the candidates of the key's own scope: a Namespace and what is in it, or the
         // cluster-scoped subjects. (Building every subject per lookup made a full pass quadratic.)
-        "Namespace" => other_entries(index, policies, Some(name)).into_iter().find(|e| e.key() == *key),
-        _ => other_entries(index, policies, Some(ns)).into_iter().find(|e| e.key() == *key),
+        "Namespace" => return other_entries(index, policies, Some(name)).into_iter().find(|e| e.key() == *key),
+        _ => return other_entries(index, policies, Some(ns)).into_iter().find(|e| e.key() == *key),
     }?;
-    attach_live_pods(index, &mut entry);
-    Some(entry)
+    (workload_ns() && top(source.kind(), source.meta())).then(|| source.resolve(index))
 }
 
 /// Every subject in the index: workloads, namespaces, services, ingresses, RBAC objects, nodes and the
-/// cluster, in a stable order.
-pub fn all<'a>(index: &'a Index, policies: &PolicySet) -> Vec<SubjectEntry<'a>> {
-    let mut out = workloads(index, policies);
-    out.extend(others(index, policies));
-    out.push(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster });
+/// cluster, in a stable order. Workloads are decoded as the iterator reaches them: take one subject at a
+/// time (judge it, drop it) and only one decoded workload is held.
+pub fn all<'a>(index: &'a Index, policies: &PolicySet) -> impl Iterator<Item = SubjectEntry<'a>> + 'a {
+    let others = others(index, policies);
+    workloads(index, policies)
+        .chain(others)
+        .chain(std::iter::once(SubjectEntry { reference: cluster_reference(), object: SubjectObject::Cluster }))
+}
+
+/// The keys of [`all`], without decoding any workload.
+pub fn keys(index: &Index, policies: &PolicySet) -> Vec<SubjectKey> {
+    let mut out = workload_keys(index, policies);
+    out.extend(others(index, policies).iter().map(SubjectEntry::key));
+    out.push(SubjectKey::cluster());
     out
 }
 

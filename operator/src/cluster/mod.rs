@@ -38,7 +38,7 @@ pub trait EachKind {
 /// Calls `visitor.kind::<K>()` for every typed kind of the engine's registry, in registry order.
 pub fn for_each_typed_kind(visitor: &mut impl EachKind) {
     macro_rules! visit {
-        (typed { $( $variant:ident($ty:ty) = $group:literal in $field:ident, $scope:ident, strip $strip:expr; )* }) => {
+        (typed { $( $variant:ident($ty:ty) = $group:literal in $field:ident, $scope:ident, $(stored $form:ident,)? strip $strip:expr; )* }) => {
             $( visitor.kind::<$ty>(); )*
         };
     }

@@ -149,7 +149,7 @@ struct FullPassPlan {
 
 /// Plans a full pass over the index; `known` is every report Vigil knows is in the cluster.
 fn plan_full_pass(index: &Index, policies: &PolicySet, known: Vec<(ReportId, SubjectKey)>) -> FullPassPlan {
-    let keys: BTreeSet<SubjectKey> = vigil_engine::subject::all(index, policies).iter().map(|s| s.key()).collect();
+    let keys: BTreeSet<SubjectKey> = vigil_engine::subject::keys(index, policies).into_iter().collect();
     let orphans = known.into_iter().filter(|(_, key)| !keys.contains(key)).collect();
     let cluster = SubjectKey::cluster();
     FullPassPlan { subjects: keys.into_iter().filter(|k| *k != cluster).collect(), orphans }

@@ -115,10 +115,10 @@ pub fn containers(spec: &PodSpec) -> impl Iterator<Item = ContainerView<'_>> {
     init.chain(main).chain(eph)
 }
 
-impl<'a> Workload<'a> {
+impl Workload<'_> {
     /// The template's containers, then containers that only live pods have (injected sidecars), once each.
-    pub fn containers(&self) -> Vec<ContainerView<'a>> {
-        let mut out: Vec<ContainerView<'a>> = containers(self.spec).collect();
+    pub fn containers(&self) -> Vec<ContainerView<'_>> {
+        let mut out: Vec<ContainerView<'_>> = containers(&self.spec).collect();
         for pod in &self.pods {
             let (Some(spec), Some(pod_name)) = (pod.spec.as_ref(), pod.metadata.name.as_deref()) else { continue };
             for mut c in containers(spec) {
@@ -131,7 +131,7 @@ impl<'a> Workload<'a> {
         out
     }
 
-    pub fn pod_security_context(&self) -> Option<&'a PodSecurityContext> {
+    pub fn pod_security_context(&self) -> Option<&PodSecurityContext> {
         self.spec.security_context.as_ref()
     }
 }
@@ -246,7 +246,7 @@ pub fn capability_name(cap: &str) -> String {
 /// label with `Exists` and `NotIn` but never with `In` or `matchLabels`, as for every pod of the workload.
 pub const GENERATED_LABEL_VALUE: &str = "(generated)";
 
-impl<'a> Workload<'a> {
+impl Workload<'_> {
     /// The labels its pods carry: the template's, plus those the API server and the controllers add, which
     /// selectors of NetworkPolicies and mesh policies see. A value only the cluster knows is
     /// [`GENERATED_LABEL_VALUE`].
@@ -263,11 +263,13 @@ impl<'a> Workload<'a> {
     ///   on by default since v1.28).
     /// - DaemonSet: `controller-revision-hash` and `pod-template-generation`
     ///   (`pkg/controller/daemon/util/daemonset_util.go` CreatePodTemplate).
-    pub fn stored_pod_labels(&self, index: &Index) -> Cow<'a, BTreeMap<String, String>> {
+    pub fn stored_pod_labels(&self, index: &Index) -> Cow<'_, BTreeMap<String, String>> {
         static EMPTY: BTreeMap<String, String> = BTreeMap::new();
         let template = self.template_meta.labels.as_ref().unwrap_or(&EMPTY);
         let generated = Some(GENERATED_LABEL_VALUE);
-        let known = |value: Option<&'a str>| value.filter(|v| !v.is_empty()).or(generated);
+        fn known(value: Option<&str>) -> Option<&str> {
+            value.filter(|v| !v.is_empty()).or(Some(GENERATED_LABEL_VALUE))
+        }
         // (keys, value, whether the template's own value wins)
         let added: Vec<(&[&str], Option<&str>, bool)> = match self.kind {
             "Job" if !self.manual_selector(index) => vec![
@@ -305,16 +307,34 @@ impl<'a> Workload<'a> {
     }
 
     /// `manualSelector: true` on a Job, or on a CronJob's job template: the API server then adds no labels.
+    /// Read from the packed object's bytes without decoding the rest of it.
     fn manual_selector(&self, index: &Index) -> bool {
+        #[derive(serde::Deserialize)]
+        struct Object<S> {
+            spec: Option<S>,
+        }
+        #[derive(serde::Deserialize)]
+        struct JobSpec {
+            #[serde(rename = "manualSelector")]
+            manual_selector: Option<bool>,
+        }
+        #[derive(serde::Deserialize)]
+        struct CronJobSpec {
+            #[serde(rename = "jobTemplate")]
+            job_template: Object<JobSpec>,
+        }
         let (namespace, name) = (self.namespace(), self.name());
         match self.kind {
-            "Job" => index.jobs.get(namespace, name).and_then(|j| j.spec.as_ref()).and_then(|s| s.manual_selector),
+            "Job" => index
+                .jobs
+                .get(namespace, name)
+                .and_then(|j| j.read_as::<Object<JobSpec>>().ok())
+                .and_then(|j| j.spec?.manual_selector),
             "CronJob" => index
                 .cron_jobs
                 .get(namespace, name)
-                .and_then(|c| c.spec.as_ref())
-                .and_then(|s| s.job_template.spec.as_ref())
-                .and_then(|s| s.manual_selector),
+                .and_then(|c| c.read_as::<Object<CronJobSpec>>().ok())
+                .and_then(|c| c.spec?.job_template.spec?.manual_selector),
             _ => None,
         }
         .unwrap_or(false)
