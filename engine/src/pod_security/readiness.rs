@@ -30,23 +30,23 @@ const MAX_DETAIL: usize = 512;
 pub fn namespace_readiness(index: &Index, namespace: &Namespace) -> PodSecurityReadiness {
     let name = namespace.metadata.name.as_deref().unwrap_or("");
     let pss = PssVersion::of(index);
-    let entries = every_workload_in(index, name);
     let mut workloads = 0u32;
-    let mut failing_baseline: Vec<(&Workload, Vec<Violation>)> = Vec::new();
-    let mut failing_restricted: Vec<(&Workload, Vec<Violation>)> = Vec::new();
-    for entry in &entries {
+    // (kind, name, violations): each workload is decoded, judged and dropped in turn.
+    let mut failing_baseline: Vec<(&'static str, String, Vec<Violation>)> = Vec::new();
+    let mut failing_restricted: Vec<(&'static str, String, Vec<Violation>)> = Vec::new();
+    for entry in every_workload_in(index, name) {
         let SubjectObject::Workload(w) = &entry.object else { continue };
         workloads += 1;
         let spec = effective_spec(w);
-        let meta: &ObjectMeta = w.template_meta;
+        let meta: &ObjectMeta = &w.template_meta;
         let baseline = controls::evaluate(PodSecurityLevel::Baseline, &pss, meta, &spec);
         if !baseline.is_empty() {
-            failing_baseline.push((w, baseline));
+            failing_baseline.push((w.kind, w.name().to_string(), baseline));
             continue;
         }
         let restricted = controls::evaluate(PodSecurityLevel::Restricted, &pss, meta, &spec);
         if !restricted.is_empty() {
-            failing_restricted.push((w, restricted));
+            failing_restricted.push((w.kind, w.name().to_string(), restricted));
         }
     }
     let (ready_level, next_level, mut blocking) = if !failing_baseline.is_empty() {
@@ -56,13 +56,13 @@ pub fn namespace_readiness(index: &Index, namespace: &Namespace) -> PodSecurityR
     } else {
         (PodSecurityLevel::Restricted, None, Vec::new())
     };
-    blocking.sort_by(|a, b| (a.0.kind, a.0.name()).cmp(&(b.0.kind, b.0.name())));
+    blocking.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     let blockers = blocking
         .iter()
         .take(MAX_BLOCKERS)
-        .map(|(w, violations)| PodSecurityBlocker {
-            kind: w.kind.to_string(),
-            name: w.name().to_string(),
+        .map(|(kind, name, violations)| PodSecurityBlocker {
+            kind: kind.to_string(),
+            name: name.clone(),
             violations: violations
                 .iter()
                 .map(|v| PodSecurityViolation {
@@ -88,7 +88,7 @@ pub fn namespace_readiness(index: &Index, namespace: &Namespace) -> PodSecurityR
 /// The pod spec admission would see for a workload: its template, plus the containers of its live pods
 /// that the template lacks.
 fn effective_spec<'w>(w: &'w Workload<'_>) -> Cow<'w, PodSpec> {
-    let template: &PodSpec = w.spec;
+    let template: &PodSpec = &w.spec;
     let mut spec: Cow<'w, PodSpec> = Cow::Borrowed(template);
     for pod in &w.pods {
         let Some(live) = pod.spec.as_ref() else { continue };

@@ -434,8 +434,9 @@ pub fn service_account_of(spec: &PodSpec) -> &str {
 
 /// Every workload of one namespace, system namespace or not (Pod Security readiness judges them all:
 /// Pod Security Admission has no notion of Vigil's system namespaces).
-pub fn every_workload_in<'a>(index: &'a Index, namespace: &str) -> Vec<SubjectEntry<'a>> {
-    workload_entries(index, Some(namespace))
+/// Decoded one at a time, as they are reached.
+pub fn every_workload_in<'a>(index: &'a Index, namespace: &str) -> impl Iterator<Item = SubjectEntry<'a>> + 'a {
+    workload_sources(index, Some(namespace)).into_iter().map(move |s| s.resolve(index))
 }
 
 /// Identifies a subject across index updates: what the operator queues and what a report is keyed by.
