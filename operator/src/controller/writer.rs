@@ -180,6 +180,26 @@ impl Writer {
         self.mirrors.reseed(&self.client).await;
     }
 
+    /// Sends one write at the pacer's turn, as the leader (checked again after the wait and held until
+    /// the answer), sending it again while the server refuses it for load. `None`: not leading.
+    async fn paced_write<T, F, Fut>(&self, mut send: F) -> Option<kube::Result<T>>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = kube::Result<T>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.pacer.wait_for_turn().await;
+            let _permit = self.shared.leader.write_permit().await?;
+            let started = tokio::time::Instant::now();
+            let result = send().await;
+            if !self.paced(&result, started, attempt) {
+                return Some(result);
+            }
+        }
+    }
+
     /// Feeds a write's outcome to the pacer. True when the server refused it for load and it should be
     /// sent again (after the pause the pacer now imposes on every write).
     fn paced<T>(&self, result: &kube::Result<T>, started: tokio::time::Instant, attempt: u32) -> bool {
@@ -491,18 +511,8 @@ impl Writer {
                 Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
                 None => Api::all_with(self.client.clone(), &resource),
             };
-            let params = PatchParams::apply(FIELD_MANAGER).force();
-            let mut attempt = 0;
-            let result = loop {
-                attempt += 1;
-                self.pacer.wait_for_turn().await;
-                let Some(_permit) = self.shared.leader.write_permit().await else { return };
-                let started = tokio::time::Instant::now();
-                let result = api.patch(&name, &params, &Patch::Apply(&body)).await;
-                if !self.paced(&result, started, attempt) {
-                    break result;
-                }
-            };
+            let (params, patch) = (PatchParams::apply(FIELD_MANAGER).force(), Patch::Apply(&body));
+            let Some(result) = self.paced_write(|| api.patch(&name, &params, &patch)).await else { return };
             match result {
                 Ok(_) => {
                     self.mirrors.record(location, mirror_fingerprint);
@@ -528,17 +538,8 @@ impl Writer {
                 Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
                 None => Api::all_with(self.client.clone(), &resource),
             };
-            let mut attempt = 0;
-            let result = loop {
-                attempt += 1;
-                self.pacer.wait_for_turn().await;
-                let Some(_permit) = self.shared.leader.write_permit().await else { return };
-                let started = tokio::time::Instant::now();
-                let result = api.delete(&name, &DeleteParams::default()).await.map(|_| ());
-                if !self.paced(&result, started, attempt) {
-                    break result;
-                }
-            };
+            let delete = || async { api.delete(&name, &DeleteParams::default()).await.map(|_| ()) };
+            let Some(result) = self.paced_write(delete).await else { return };
             match result {
                 Ok(()) => self.mirrors.forget(&(slot, id.namespace.clone(), name.clone())),
                 Err(error) if is_not_found(&error) => self.mirrors.forget(&(slot, id.namespace.clone(), name.clone())),
