@@ -832,11 +832,11 @@ async fn http_post(url: &str, path: &str, body: &str) -> anyhow::Result<String> 
     Ok(body.to_string())
 }
 
-/// The README's sizing rule (section "Sizing"): a request of 64 MiB, plus 100 MiB per 10,000 watched
-/// objects, plus 75 MiB per 10,000 Pods without a controller (each its own subject, kept whole); the limit
-/// a quarter above the request. In MiB.
+/// The README's sizing rule (section "Sizing"): a request of 64 MiB, plus 40 MiB per 10,000 watched
+/// objects, plus 80 MiB per 10,000 Pods without a controller (each its own subject, with its own report);
+/// the limit a quarter above the request. In MiB.
 fn sizing_rule_limit(watched: usize, bare_pods: usize) -> f64 {
-    1.25 * (64.0 + (100.0 * watched as f64 + 75.0 * bare_pods as f64) / 10_000.0)
+    1.25 * (64.0 + (40.0 * watched as f64 + 80.0 * bare_pods as f64) / 10_000.0)
 }
 
 /// The memory limit of the operator container in config/manager, in MiB.

@@ -238,3 +238,67 @@ fn the_roles_grant_only_verbs_the_code_uses() {
     }
     assert!(extra.is_empty(), "verbs the code never uses: {extra:?}");
 }
+
+/// The install runs one exact image: config/manager pins it by digest (`make pin-image`, the release step;
+/// `make image-check` says whether this tree still builds it), the rendered Deployment carries
+/// `name:tag@sha256:...`, and Vigil's own `image-digest-pinned` check (off by default) passes on it.
+#[test]
+fn the_installed_image_is_pinned_by_digest() {
+    let k = yaml(&root().join("config/manager/kustomization.yaml"));
+    let entry = k["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["name"] == "ghcr.io/vigil-dev/vigil")
+        .expect("config/manager/kustomization.yaml sets the image ghcr.io/vigil-dev/vigil");
+    let digest = entry["digest"].as_str().expect("the image entry has a digest");
+    let hex = digest.strip_prefix("sha256:").unwrap_or("");
+    assert!(hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{digest}");
+    let tag = entry["newTag"].as_str().expect("newTag");
+    assert_eq!(tag, env!("CARGO_PKG_VERSION"), "the pinned tag is this version's");
+
+    let Some(kubectl) = kubectl() else {
+        let why = "no kubectl at $KUBEBUILDER_ASSETS or /opt/vigil-envtest/bin (.ci/run installs it: bash e2e/install-tools.sh)";
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "cannot run under CI=true: {why}");
+        println!("skipped rendering config/default: {why}");
+        return;
+    };
+    let out = Command::new(&kubectl).args(["kustomize", "config/default"]).current_dir(root()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rendered = String::from_utf8(out.stdout).unwrap();
+    let docs = documents(&rendered);
+    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").expect("a Deployment");
+    let image = &deployment["spec"]["template"]["spec"]["containers"][0]["image"];
+    assert_eq!(image.as_str(), Some(format!("ghcr.io/vigil-dev/vigil:{tag}@{digest}").as_str()));
+
+    // Vigil's own audit of the rendered install, with the digest check switched on for every namespace.
+    let dir = std::env::temp_dir().join(format!("vigil-config-pin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("install.yaml"), &rendered).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: vigil.dev/v1alpha1\nkind: SecurityPolicy\nmetadata: {name: pinned}\nspec:\n  checks:\n    enabled:\n      ids: [image-digest-pinned]\n",
+    )
+    .unwrap();
+    let scan = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["scan", dir.join("install.yaml").to_str().unwrap(), "--policy", policy.to_str().unwrap(), "-o", "json"])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(scan.status.code(), Some(0), "{}", String::from_utf8_lossy(&scan.stderr));
+    let list: Value = serde_json::from_slice(&scan.stdout).unwrap();
+    let report = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["spec"]["subject"]["kind"] == "Deployment" && r["spec"]["subject"]["name"] == "vigil")
+        .expect("a report for Deployment vigil");
+    let finding = report["status"]["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["checkId"] == "image-digest-pinned")
+        .unwrap_or_else(|| panic!("image-digest-pinned was not judged: {report}"));
+    assert_eq!(finding["result"], "Pass", "{finding}");
+}
