@@ -129,8 +129,9 @@ fn pin_writes_the_digest_the_kustomization_carries() {
     let digest = build(python, &dir, &dir.path("vigil"), &dir.path("image"));
     let kustomization = dir.path("kustomization.yaml");
     std::fs::copy(root().join("config/manager/kustomization.yaml"), &kustomization).unwrap();
+    let image = dir.path("image");
     let pin = |check: bool| {
-        let mut args = vec!["pin", "--image", &dir.path("image"), "--kustomization", &kustomization];
+        let mut args = vec!["pin", "--image", &image, "--kustomization", &kustomization];
         if check {
             args.push("--check");
         }
@@ -142,7 +143,10 @@ fn pin_writes_the_digest_the_kustomization_carries() {
     assert!(String::from_utf8_lossy(&differs.stderr).contains(&format!("this tree builds {digest}")));
     ok(pin(false));
     let text = std::fs::read_to_string(&kustomization).unwrap();
-    assert!(text.contains(&format!("- name: ghcr.io/vigil-dev/vigil\n  newTag: 0.1.0\n  digest: {digest}\n")), "{text}");
+    assert!(
+        text.contains(&format!("- name: ghcr.io/vigil-dev/vigil\n  newTag: 0.1.0\n  digest: {digest}\n")),
+        "{text}"
+    );
     ok(pin(true));
 }
 
