@@ -140,9 +140,8 @@ def command_fetch(args) -> None:
 
 
 def deb_fields(deb: Path) -> dict[str, str]:
-    control = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True, text=True, check=True).stdout
     fields, key = {}, None
-    for line in control.splitlines():
+    for line in deb_control_text(deb).splitlines():
         if line.startswith((" ", "\t")) and key:
             fields[key] += "\n" + line
         elif ":" in line:
@@ -281,6 +280,10 @@ def base_layer(locked: list[Locked], debs: Path) -> Layer:
         layer.add(Entry(f"var/lib/dpkg/status.d/{item.package}", tarfile.REGTYPE, 0o644, data=status.encode()))
     passwd_files(layer)
     ca_bundle(layer)
+    # A hard link whose target was dropped (docs, man pages) would not unpack.
+    dangling = [p for p, e in layer.entries.items() if e.kind == tarfile.LNKTYPE and e.target not in layer.entries]
+    if dangling:
+        raise ImageError(f"hard links to dropped files: {', '.join(sorted(dangling))}")
     return layer
 
 
