@@ -18,7 +18,7 @@ use vigil_crds::{
 use super::{Control, Evidence, Framework};
 use crate::checks::catalog::catalog;
 use crate::report::Report;
-use crate::subject::SubjectKey;
+use crate::subject::{BySubject, SubjectKey};
 
 /// A check's state on one subject: the worst of its findings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -74,43 +74,13 @@ fn catalog_index(id: &str) -> Option<u8> {
 
 /// Each subject's check states, by subject: what the operator keeps between passes so that the
 /// ComplianceReports need no report in memory.
-#[derive(Debug, Default)]
-pub struct ComplianceTallies {
-    by_subject: BTreeMap<SubjectKey, SubjectChecks>,
-}
+pub type ComplianceTallies = BySubject<SubjectChecks>;
 
 impl ComplianceTallies {
-    /// Sets a subject's states; true when they changed.
-    pub fn set(&mut self, key: SubjectKey, checks: SubjectChecks) -> bool {
-        self.by_subject.insert(key, checks.clone()) != Some(checks)
-    }
-
-    /// Forgets a subject; true when it had states.
-    pub fn remove(&mut self, key: &SubjectKey) -> bool {
-        self.by_subject.remove(key).is_some()
-    }
-
-    pub fn clear(&mut self) {
-        self.by_subject.clear();
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_subject.len()
-    }
-
-    /// Whether a subject has states (the operator waits for the `cluster` subject's: a full pass is done).
-    pub fn contains(&self, key: &SubjectKey) -> bool {
-        self.by_subject.contains_key(key)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_subject.is_empty()
-    }
-
     /// The totals over every subject.
     pub fn compliance(&self) -> Compliance {
         let mut compliance = Compliance::default();
-        for (key, checks) in &self.by_subject {
+        for (key, checks) in self.iter() {
             compliance.add(key, checks);
         }
         compliance

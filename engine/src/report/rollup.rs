@@ -8,7 +8,7 @@ use vigil_crds::{ClusterRollup, NamespaceScore, ReportStatus, Summary};
 
 use super::{CheckSummary, Report, check_states};
 use crate::policy::Policy;
-use crate::subject::SubjectKey;
+use crate::subject::BySubject;
 
 /// The cluster-wide roll-up, accumulated one report at a time (so reports can be written as they are
 /// built): one score over all evaluated checks, failing counts by severity, the ten worst namespaces.
@@ -67,40 +67,13 @@ impl Tally {
 
 /// The tally of every report but the cluster's, by subject: what the operator keeps between passes so
 /// that the `cluster` report's roll-up needs no other report in memory.
-#[derive(Debug, Default)]
-pub struct Tallies {
-    by_subject: BTreeMap<SubjectKey, Tally>,
-}
+pub type Tallies = BySubject<Tally>;
 
 impl Tallies {
-    /// Sets a subject's tally; true when it changed.
-    pub fn set(&mut self, key: SubjectKey, tally: Tally) -> bool {
-        self.by_subject.insert(key, tally.clone()) != Some(tally)
-    }
-
-    /// Forgets a subject; true when it had a tally.
-    pub fn remove(&mut self, key: &SubjectKey) -> bool {
-        self.by_subject.remove(key).is_some()
-    }
-
-    /// Forgets every subject (the operator stopped leading).
-    pub fn clear(&mut self) {
-        self.by_subject.clear();
-    }
-
-    /// How many subjects have a tally.
-    pub fn len(&self) -> usize {
-        self.by_subject.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_subject.is_empty()
-    }
-
     /// The roll-up over every tally plus `cluster`, the cluster report's own.
     pub fn rollup(&self, cluster: &Tally) -> Rollup {
         let mut rollup = Rollup::default();
-        for tally in self.by_subject.values() {
+        for (_, tally) in self.iter() {
             rollup.add_tally(tally);
         }
         rollup.add_tally(cluster);

@@ -3,6 +3,9 @@
 //! ([`hiding_controller`]).
 
 pub mod affected;
+mod by_subject;
+
+pub use by_subject::BySubject;
 
 use std::borrow::Cow;
 use std::sync::Arc;
