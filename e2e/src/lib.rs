@@ -359,6 +359,18 @@ impl TestCluster {
     }
 }
 
+/// One of Vigil's kinds (`vigil.dev/v1alpha1`) for [`TestCluster::api`], e.g.
+/// `vigil_resource("SecurityReport", "securityreports")`.
+pub fn vigil_resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource {
+        group: vigil_crds::GROUP.into(),
+        version: vigil_crds::VERSION.into(),
+        api_version: vigil_crds::API_VERSION.into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    }
+}
+
 fn client_for(server: &str, ca_pem: &str, token: &str) -> anyhow::Result<Client> {
     let mut config = Config::new(server.parse()?);
     config.root_cert = Some(vec![pem_to_der(ca_pem)?]);

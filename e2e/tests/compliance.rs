@@ -8,27 +8,20 @@ use std::time::Duration;
 use kube::api::{DeleteParams, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 use serde_json::Value;
-use vigil_e2e::{TestCluster, Vigil, eventually, install_vigil};
+use vigil_e2e::{TestCluster, Vigil, eventually, install_vigil, vigil_resource};
 
 const WAIT: Duration = Duration::from_secs(45);
 
-fn resource(kind: &str, plural: &str) -> ApiResource {
-    ApiResource {
-        group: "vigil.dev".into(),
-        version: "v1alpha1".into(),
-        api_version: "vigil.dev/v1alpha1".into(),
-        kind: kind.into(),
-        plural: plural.into(),
-    }
-}
-
 /// Every report in the cluster, namespaced and cluster-scoped.
 async fn all_reports(cluster: &TestCluster) -> anyhow::Result<Vec<DynamicObject>> {
-    let mut reports =
-        cluster.api(&resource("SecurityReport", "securityreports"), None).list(&ListParams::default()).await?.items;
+    let mut reports = cluster
+        .api(&vigil_resource("SecurityReport", "securityreports"), None)
+        .list(&ListParams::default())
+        .await?
+        .items;
     reports.extend(
         cluster
-            .api(&resource("ClusterSecurityReport", "clustersecurityreports"), None)
+            .api(&vigil_resource("ClusterSecurityReport", "clustersecurityreports"), None)
             .list(&ListParams::default())
             .await?
             .items,
@@ -101,7 +94,7 @@ async fn compliance_reports_follow_the_reports_and_the_enabled_frameworks() -> a
         "apiVersion: v1\nkind: Pod\nmetadata: {{name: privileged, namespace: {ns}}}\nspec:\n  containers: [{{name: app, image: \"nginx:1.27\", securityContext: {{privileged: true}}}}]\n---\n\
          apiVersion: v1\nkind: Pod\nmetadata: {{name: host-pid, namespace: {ns}}}\nspec:\n  hostPID: true\n  containers: [{{name: app, image: \"nginx:1.27\"}}]\n"
     )).await?;
-    let compliance = cluster.api(&resource("ComplianceReport", "compliancereports"), None);
+    let compliance = cluster.api(&vigil_resource("ComplianceReport", "compliancereports"), None);
     // No framework is enabled by default: no ComplianceReport.
     eventually(WAIT, "the pods' reports", || async {
         let reports = all_reports(&cluster).await.ok()?;
@@ -208,7 +201,7 @@ async fn compliance_reports_follow_the_reports_and_the_enabled_frameworks() -> a
     assert!(compliance.get_opt("pss").await?.is_some());
     assert_eq!(vigil.metric("vigil_compliance_failing_subjects{framework=\"cis\"").await, 0.0);
     cluster
-        .api(&resource("SecurityPolicy", "securitypolicies"), None)
+        .api(&vigil_resource("SecurityPolicy", "securitypolicies"), None)
         .delete("compliance", &DeleteParams::default())
         .await?;
     eventually(WAIT, "ComplianceReport pss to be deleted", || async {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::{ApiResource, Discovery, Scope};
-use vigil_e2e::{TestCluster, Vigil, eventually, install_vigil};
+use vigil_e2e::{TestCluster, Vigil, eventually, install_vigil, vigil_resource};
 
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -23,13 +23,7 @@ const MIN_ACCEPTED: usize = 150;
 const MIN_COMPARED: usize = 1000;
 
 fn reports() -> ApiResource {
-    ApiResource {
-        group: "vigil.dev".into(),
-        version: "v1alpha1".into(),
-        api_version: "vigil.dev/v1alpha1".into(),
-        kind: "SecurityReport".into(),
-        plural: "securityreports".into(),
-    }
+    vigil_resource("SecurityReport", "securityreports")
 }
 
 /// Every YAML file of the corpus, sorted: the examples, then the engine fixtures.

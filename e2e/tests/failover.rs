@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::discovery::ApiResource;
-use vigil_e2e::{TestCluster, Vigil, eventually, install_vigil};
+use vigil_e2e::{TestCluster, Vigil, eventually, install_vigil, vigil_resource};
 
 const WAIT: Duration = Duration::from_secs(40);
 /// Short election timings, so the scenarios take seconds: lease 4 s, renew deadline 3 s, retry 1 s.
@@ -19,17 +19,11 @@ const LEASE: Duration = Duration::from_secs(4);
 const RETRY: Duration = Duration::from_secs(1);
 
 fn reports() -> ApiResource {
-    ApiResource {
-        group: "vigil.dev".into(),
-        version: "v1alpha1".into(),
-        api_version: "vigil.dev/v1alpha1".into(),
-        kind: "SecurityReport".into(),
-        plural: "securityreports".into(),
-    }
+    vigil_resource("SecurityReport", "securityreports")
 }
 
 fn cluster_reports() -> ApiResource {
-    ApiResource { kind: "ClusterSecurityReport".into(), plural: "clustersecurityreports".into(), ..reports() }
+    vigil_resource("ClusterSecurityReport", "clustersecurityreports")
 }
 
 macro_rules! cluster_or_skip {

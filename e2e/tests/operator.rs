@@ -8,18 +8,12 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
-use vigil_e2e::{TestCluster, Vigil, eventually, install_vigil};
+use vigil_e2e::{TestCluster, Vigil, eventually, install_vigil, vigil_resource};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 fn reports() -> ApiResource {
-    ApiResource {
-        group: "vigil.dev".into(),
-        version: "v1alpha1".into(),
-        api_version: "vigil.dev/v1alpha1".into(),
-        kind: "SecurityReport".into(),
-        plural: "securityreports".into(),
-    }
+    vigil_resource("SecurityReport", "securityreports")
 }
 
 async fn report(cluster: &TestCluster, ns: &str, name: &str) -> Option<DynamicObject> {
@@ -302,8 +296,7 @@ async fn policies_and_exceptions_take_effect_and_exceptions_expire() -> anyhow::
     .await
     .map_err(|e| anyhow::anyhow!("{e}\n{}", vigil.log()))?;
     assert_eq!(r.data["status"]["policy"], "lenient");
-    let policy = cluster
-        .api(&ApiResource { kind: "SecurityPolicy".into(), plural: "securitypolicies".into(), ..reports() }, None);
+    let policy = cluster.api(&vigil_resource("SecurityPolicy", "securitypolicies"), None);
     eventually(WAIT, "the policy's Accepted condition", || async {
         policy.get("lenient").await.ok().filter(|p| p.data["status"]["conditions"][0]["status"] == "True")
     })
@@ -334,10 +327,7 @@ async fn policies_and_exceptions_take_effect_and_exceptions_expire() -> anyhow::
         .unwrap()
         .clone();
     assert_eq!(waived["waivedBy"], format!("{ns}/debug-pod"));
-    let exceptions = cluster.api(
-        &ApiResource { kind: "SecurityException".into(), plural: "securityexceptions".into(), ..reports() },
-        Some(&ns),
-    );
+    let exceptions = cluster.api(&vigil_resource("SecurityException", "securityexceptions"), Some(&ns));
     eventually(WAIT, "the exception status to count the waiver", || async {
         exceptions.get("debug-pod").await.ok().filter(|e| e.data["status"]["waivedFindings"] == 1)
     })

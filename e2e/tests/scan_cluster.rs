@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
-use vigil_e2e::{TestCluster, Vigil, eventually, install_vigil};
+use vigil_e2e::{TestCluster, Vigil, eventually, install_vigil, vigil_resource};
 
 const WAIT: Duration = Duration::from_secs(60);
 /// The operator and the scan both leave this namespace out (`--exclude-namespace`): it holds the
@@ -18,13 +18,7 @@ const EXCLUDED: &str = "default";
 
 fn report_resource(kind: &str) -> ApiResource {
     let plural = if kind == "SecurityReport" { "securityreports" } else { "clustersecurityreports" };
-    ApiResource {
-        group: "vigil.dev".into(),
-        version: "v1alpha1".into(),
-        api_version: "vigil.dev/v1alpha1".into(),
-        kind: kind.into(),
-        plural: plural.into(),
-    }
+    vigil_resource(kind, plural)
 }
 
 /// `(report kind, namespace, name)`.
